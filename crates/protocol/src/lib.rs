@@ -13,3 +13,8 @@
 //!
 //! The message types under [`messages`] are generated from `protocol-specs/` by
 //! `gregor-protocol-codegen` and checked in; do not edit them by hand.
+
+pub mod error;
+pub mod varint;
+
+pub use error::{DecodeError, EncodeError};
