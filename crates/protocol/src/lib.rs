@@ -15,6 +15,8 @@
 //! `gregor-protocol-codegen` and checked in; do not edit them by hand.
 
 pub mod error;
+pub mod error_code;
 pub mod varint;
 
 pub use error::{DecodeError, EncodeError};
+pub use error_code::ErrorCode;
