@@ -264,10 +264,7 @@ mod tests {
     fn messages_are_single_sentences() {
         for &e in ErrorCode::ALL {
             let m = e.message();
-            assert!(
-                !m.is_empty() && !m.contains('\n') && m.ends_with('.'),
-                "{e:?}: {m:?}"
-            );
+            assert!(!m.is_empty() && !m.contains('\n') && m.ends_with('.'), "{e:?}: {m:?}");
         }
     }
 
@@ -276,10 +273,7 @@ mod tests {
         assert_eq!(ErrorCode::None.code(), 0);
         assert!(ErrorCode::None.is_none());
         assert!(!ErrorCode::None.is_retriable());
-        assert_eq!(
-            ErrorCode::from_code(-1),
-            Some(ErrorCode::UnknownServerError)
-        );
+        assert_eq!(ErrorCode::from_code(-1), Some(ErrorCode::UnknownServerError));
         assert_eq!(ErrorCode::UnknownServerError.name(), "UNKNOWN_SERVER_ERROR");
         assert!(!ErrorCode::UnknownServerError.is_retriable());
 
@@ -304,10 +298,7 @@ mod tests {
         assert!(!ErrorCode::OffsetOutOfRange.is_retriable());
         assert_eq!(ErrorCode::ShareSessionLimitReached.code(), 133);
         assert!(ErrorCode::ShareSessionLimitReached.is_retriable());
-        assert_eq!(
-            ErrorCode::ALL.iter().filter(|e| e.is_retriable()).count(),
-            32
-        );
+        assert_eq!(ErrorCode::ALL.iter().filter(|e| e.is_retriable()).count(), 32);
     }
 
     #[test]

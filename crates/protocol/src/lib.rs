@@ -20,3 +20,12 @@ pub mod varint;
 
 pub use error::{DecodeError, EncodeError};
 pub use error_code::ErrorCode;
+pub mod codec;
+pub mod generated;
+#[cfg(test)]
+mod testing;
+
+pub use codec::{Message, Request, Uuid, VersionRange, WriteBuf};
+pub use generated::{ApiKey, RequestBody, ResponseBody};
+#[cfg(test)]
+mod tests;

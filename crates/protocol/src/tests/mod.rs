@@ -1,0 +1,5 @@
+//! Property tests over every generated message (inside the crate so they can use
+//! the test-only `Arbitrary` impls of the generated code).
+
+mod arbitrary_input;
+mod round_trip;
