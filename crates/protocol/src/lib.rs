@@ -14,7 +14,9 @@
 //! The message types under [`messages`] are generated from `protocol-specs/` by
 //! `gregor-protocol-codegen` and checked in; do not edit them by hand.
 
+pub mod compression;
 pub mod error;
 pub mod varint;
 
+pub use compression::{Compression, CompressionError};
 pub use error::{DecodeError, EncodeError};
