@@ -13,13 +13,20 @@ pub enum DecodeError {
     #[error("string is not valid UTF-8")]
     InvalidUtf8,
     #[error("null for field {field} of {message}, not nullable at version {version}")]
-    UnexpectedNull { message: &'static str, field: &'static str, version: i16 },
+    UnexpectedNull {
+        message: &'static str,
+        field: &'static str,
+        version: i16,
+    },
     #[error("{message} has no version {version}")]
     UnsupportedVersion { message: &'static str, version: i16 },
     #[error("unknown API key {0}")]
     UnknownApiKey(i16),
     #[error("{remaining} bytes left over after {message}")]
-    TrailingBytes { message: &'static str, remaining: usize },
+    TrailingBytes {
+        message: &'static str,
+        remaining: usize,
+    },
 }
 
 /// Why a value could not be encoded at the requested version.
@@ -28,9 +35,17 @@ pub enum EncodeError {
     #[error("{message} has no version {version}")]
     UnsupportedVersion { message: &'static str, version: i16 },
     #[error("field {field} of {message} does not exist at version {version} but has a non-default value")]
-    FieldNotInVersion { message: &'static str, field: &'static str, version: i16 },
+    FieldNotInVersion {
+        message: &'static str,
+        field: &'static str,
+        version: i16,
+    },
     #[error("field {field} of {message} is null but not nullable at version {version}")]
-    NullNotAllowed { message: &'static str, field: &'static str, version: i16 },
+    NullNotAllowed {
+        message: &'static str,
+        field: &'static str,
+        version: i16,
+    },
     #[error("{what} of length {length} does not fit its length prefix")]
     TooLong { what: &'static str, length: usize },
 }

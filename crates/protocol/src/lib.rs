@@ -16,6 +16,7 @@
 
 pub mod compression;
 pub mod error;
+pub mod records;
 pub mod varint;
 
 pub use compression::{Compression, CompressionError};

@@ -18,7 +18,9 @@ pub fn read_uvarint(input: &[u8]) -> Result<(u32, usize), DecodeError> {
     for (index, byte) in input.iter().take(VARINT_BYTES_MAX).enumerate() {
         let bits = u32::from(byte & 0x7f);
         if index == VARINT_BYTES_MAX - 1 && bits > 0x0f {
-            return Err(DecodeError::VarintTooLong { bytes_max: VARINT_BYTES_MAX });
+            return Err(DecodeError::VarintTooLong {
+                bytes_max: VARINT_BYTES_MAX,
+            });
         }
         value |= bits << (7 * index);
         if byte & 0x80 == 0 {
@@ -26,9 +28,14 @@ pub fn read_uvarint(input: &[u8]) -> Result<(u32, usize), DecodeError> {
         }
     }
     if input.len() >= VARINT_BYTES_MAX {
-        Err(DecodeError::VarintTooLong { bytes_max: VARINT_BYTES_MAX })
+        Err(DecodeError::VarintTooLong {
+            bytes_max: VARINT_BYTES_MAX,
+        })
     } else {
-        Err(DecodeError::UnexpectedEof { needed: input.len() + 1, remaining: input.len() })
+        Err(DecodeError::UnexpectedEof {
+            needed: input.len() + 1,
+            remaining: input.len(),
+        })
     }
 }
 
@@ -38,7 +45,9 @@ pub fn read_uvarlong(input: &[u8]) -> Result<(u64, usize), DecodeError> {
     for (index, byte) in input.iter().take(VARLONG_BYTES_MAX).enumerate() {
         let bits = u64::from(byte & 0x7f);
         if index == VARLONG_BYTES_MAX - 1 && bits > 0x01 {
-            return Err(DecodeError::VarintTooLong { bytes_max: VARLONG_BYTES_MAX });
+            return Err(DecodeError::VarintTooLong {
+                bytes_max: VARLONG_BYTES_MAX,
+            });
         }
         value |= bits << (7 * index);
         if byte & 0x80 == 0 {
@@ -46,9 +55,14 @@ pub fn read_uvarlong(input: &[u8]) -> Result<(u64, usize), DecodeError> {
         }
     }
     if input.len() >= VARLONG_BYTES_MAX {
-        Err(DecodeError::VarintTooLong { bytes_max: VARLONG_BYTES_MAX })
+        Err(DecodeError::VarintTooLong {
+            bytes_max: VARLONG_BYTES_MAX,
+        })
     } else {
-        Err(DecodeError::UnexpectedEof { needed: input.len() + 1, remaining: input.len() })
+        Err(DecodeError::UnexpectedEof {
+            needed: input.len() + 1,
+            remaining: input.len(),
+        })
     }
 }
 
