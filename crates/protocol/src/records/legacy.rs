@@ -293,6 +293,7 @@ pub fn encode_message_set(
     length_min(magic)?;
     check_codec_allowed(compression, magic)?;
     let mut inner_set = Vec::new();
+    // As Kafka's builder does: no timestamp unless some message has a later one.
     let mut max_timestamp_ms = NO_TIMESTAMP;
     for message in messages {
         if message.magic != magic {

@@ -15,7 +15,6 @@ mod legacy;
 mod record;
 mod set;
 
-
 pub use batch::{
     recompute_crc, set_base_offset, set_max_timestamp, set_partition_leader_epoch, validate_batch,
     RecordBatch, RecordBatchHeader, ATTRIBUTE_CONTROL, ATTRIBUTE_DELETE_HORIZON,
@@ -107,3 +106,6 @@ pub enum RecordsError {
     #[error("invalid control record: {detail}")]
     InvalidControlRecord { detail: &'static str },
 }
+
+#[cfg(test)]
+mod tests;
