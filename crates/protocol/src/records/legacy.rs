@@ -204,7 +204,7 @@ fn expand_entry(
     }
     let compressed = entry.value.as_ref().ok_or(RecordsError::NullWrapperValue)?;
     let inner_set = Bytes::from(decompress(codec, compressed, *budget_bytes)?);
-    *budget_bytes -= inner_set.len();
+    *budget_bytes = budget_bytes.saturating_sub(inner_set.len());
     let inner_entries = split_whole(inner_set, "inner message set")?
         .iter()
         .map(parse_legacy_entry)
