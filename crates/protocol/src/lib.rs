@@ -14,18 +14,25 @@
 //! The message types under [`messages`] are generated from `protocol-specs/` by
 //! `gregor-protocol-codegen` and checked in; do not edit them by hand.
 
+pub mod codec;
+pub mod compression;
 pub mod error;
 pub mod error_code;
+pub mod frame;
+pub mod generated;
+pub mod records;
 pub mod varint;
 
-pub use error::{DecodeError, EncodeError};
-pub use error_code::ErrorCode;
-pub mod codec;
-pub mod generated;
 #[cfg(test)]
 mod testing;
-
-pub use codec::{Message, Request, Uuid, VersionRange, WriteBuf};
-pub use generated::{ApiKey, RequestBody, ResponseBody};
 #[cfg(test)]
 mod tests;
+
+pub use codec::{Message, Request, Uuid, VersionRange, WriteBuf};
+pub use compression::{Compression, CompressionError};
+pub use error::{DecodeError, EncodeError};
+pub use error_code::ErrorCode;
+pub use generated::{ApiKey, RequestBody, ResponseBody};
+
+/// The generated message types, by module (`messages::produce_request::...`) and by name.
+pub use generated as messages;
