@@ -9,8 +9,9 @@
 //!   records (key-1/value-1 .. key-10/value-10, timestamps TIMESTAMP_MS+0..9, one
 //!   header each) to golden-topic partition 0 in one batch (linger.ms=500), codec
 //!   in none/gzip/snappy/lz4/zstd. Ten so that compressing actually pays off;
-//! * `rdk-fetch`: a consumer without a group assigns golden-topic/0 at
-//!   `Offset::Beginning` and polls until it receives a record;
+//! * `rdk-fetch`: a consumer assigns golden-topic/0 at `Offset::Beginning` (no
+//!   subscribe, so no JoinGroup) and polls until it receives a record; librdkafka
+//!   refuses `assign` without a `group.id`, so it has `group.id=golden-fetch-group`;
 //! * `rdk-group`: a consumer in group `golden-group` subscribes to golden-topic,
 //!   polls until it receives a record, commits synchronously and closes.
 //!
@@ -33,6 +34,7 @@ const HEADER_KEY: &str = "golden-header";
 const HEADER_VALUE: &[u8] = b"header-value";
 const TIMESTAMP_MS: i64 = 1_700_000_000_000; // 2023-11-14T22:13:20Z
 const GROUP: &str = "golden-group";
+const FETCH_GROUP: &str = "golden-fetch-group";
 const CODECS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
 
 /// Counts successful deliveries.
@@ -120,6 +122,7 @@ fn poll_one(consumer: &BaseConsumer, who: &str) -> Result<(), String> {
 
 fn fetch(bootstrap: &str, debug: bool) -> Result<(), String> {
     let consumer: BaseConsumer = base_config(bootstrap, "rdk-fetch", debug)
+        .set("group.id", FETCH_GROUP) // librdkafka's assign() needs a group.id
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "200")
