@@ -13,7 +13,8 @@ scenario sent it; the fake broker's index.jsonl records the client id):
   kp-fetch            KafkaConsumer without a group, assign([golden-topic/0]),
                       auto_offset_reset=earliest, polls until it gets the records
   kp-group            KafkaConsumer(group_id=golden-group) subscribes to
-                      golden-topic, polls until records arrive, commits, closes
+                      golden-topic, polls until records arrive, stays 2.5 s more
+                      (heartbeats), commits, closes
 
 The record values are the constants below; crates/protocol/tests/golden/README.md
 lists them as the expected values for the tests.
@@ -86,6 +87,10 @@ def group(bootstrap):
     )
     consumer.subscribe([TOPIC])
     got = poll_some(consumer)
+    # Stay in the group a little longer so the heartbeat thread sends a Heartbeat.
+    deadline = time.time() + 2.5
+    while time.time() < deadline:
+        consumer.poll(timeout_ms=250)
     print(f"group consumer assignment={sorted(consumer.assignment())} records={len(got)}")
     if got:
         consumer.commit()

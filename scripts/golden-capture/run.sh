@@ -25,6 +25,16 @@ GOLDEN=crates/protocol/tests/golden
 CLIENTS=("${@:-kafka-python librdkafka}")
 read -r -a CLIENTS <<<"${CLIENTS[*]}"
 
+# Broker profiles: "latest" advertises the highest version kafka-python's message
+# classes define for each answered API; "pre-flexible" caps every API at its
+# newest non-flexible version (roughly a Kafka 2.3 broker), so the clients fall
+# back to request header v1 and classic (non-compact) encodings.
+declare -A PROFILES=(
+    [latest]=""
+    [pre-flexible]="api_versions=2,metadata=8,produce=8,fetch=11,list_offsets=5,offset_commit=7,offset_fetch=5,find_coordinator=2,join_group=5,heartbeat=3,leave_group=3,sync_group=3,init_producer_id=1,offset_for_leader_epoch=3"
+)
+PROFILE_ORDER=(latest pre-flexible)
+
 # Pinned so a rerun captures the same client behaviour.
 PY_PACKAGES=(kafka-python==3.0.12 cramjam==2.14.0 python-snappy==0.7.3 lz4==4.4.5 zstandard==0.25.0)
 
@@ -66,15 +76,28 @@ stop_broker() {
 }
 trap stop_broker EXIT
 
-# capture <client> <command...>: runs the command with {BOOTSTRAP} replaced by the
-# fake broker's address; frames go to $RAW/<client>.
+# capture <client> <command...>: for each broker profile, runs the command with
+# {BOOTSTRAP} replaced by the fake broker's address (frames go to
+# $RAW/<client>-<profile>), then selects the fixtures from all profiles.
 capture() {
     local client=$1
     shift
-    local out="$RAW/$client"
+    local raws=()
+    for profile in "${PROFILE_ORDER[@]}"; do
+        capture_one "$client" "$profile" "$@"
+        raws+=(--raw "$profile=$RAW/$client-$profile")
+    done
+    "$PY" "$HERE/select_fixtures.py" select "${raws[@]}" --client "$client" --dest "$GOLDEN"
+}
+
+capture_one() {
+    local client=$1 profile=$2
+    shift 2
+    local out="$RAW/$client-$profile"
     rm -rf "$out"
     mkdir -p "$out"
-    "$PY" "$HERE/fake_broker.py" --port 0 --out "$out" -v >"$out.stdout" 2>"$out.broker.log" &
+    "$PY" "$HERE/fake_broker.py" --port 0 --out "$out" --cap "${PROFILES[$profile]}" -v \
+        >"$out.stdout" 2>"$out.broker.log" &
     BROKER_PID=$!
     local port=""
     for _ in $(seq 100); do
@@ -83,7 +106,7 @@ capture() {
         sleep 0.1
     done
     [[ -n "$port" ]] || { echo "fake broker did not start; see $out.broker.log" >&2; exit 1; }
-    log "capturing $client via 127.0.0.1:$port"
+    log "capturing $client, $profile broker at 127.0.0.1:$port"
     local args=("${@//\{BOOTSTRAP\}/127.0.0.1:$port}")
     local rc=0
     timeout 300 "${args[@]}" >"$out.client.log" 2>&1 || rc=$?
@@ -97,7 +120,6 @@ capture() {
         echo "$client capture client failed (exit $rc); see $out.client.log" >&2
         exit 1
     fi
-    "$PY" "$HERE/select_fixtures.py" select --raw "$out" --client "$client" --dest "$GOLDEN"
 }
 
 setup_venv
@@ -123,12 +145,12 @@ def first(pattern, file):
         return m.group(1) if m else None
     except FileNotFoundError:
         return None
-kp = first(r"^kafka-python (\S+)", os.path.join(raw, "kafka-python.client.log"))
+kp = first(r"^kafka-python (\S+)", os.path.join(raw, "kafka-python-latest.client.log"))
 if kp:
     v["kafka-python"] = (f"{kp} (PyPI), Python {platform.python_version()}, codecs: "
                          f"python-snappy {version('python-snappy')}, cramjam {version('cramjam')}, "
                          f"lz4 {version('lz4')}, zstandard {version('zstandard')}")
-rdk = first(r"^librdkafka (.+)$", os.path.join(raw, "librdkafka.client.log"))
+rdk = first(r"^librdkafka (.+)$", os.path.join(raw, "librdkafka-latest.client.log"))
 if rdk:
     lock = open("integration-tests/golden-capture/Cargo.lock").read()
     crate = lambda n: re.search(r'name = "%s"\nversion = "([^"]+)"' % n, lock).group(1)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Pick golden fixtures out of a fake-broker capture and describe them.
 
-  select_fixtures.py select --raw RAWDIR --client NAME --dest GOLDENDIR
-      Reads RAWDIR/index.jsonl (written by fake_broker.py), keeps a few frames
+  select_fixtures.py select --raw PROFILE=RAWDIR... --client NAME --dest GOLDENDIR
+      Reads each RAWDIR/index.jsonl (written by fake_broker.py), keeps a few frames
       per api+version (one Produce per client id, i.e. per codec; the whole
       JoinGroup/SyncGroup sequence; otherwise distinct bodies only), copies them
       to GOLDENDIR/NAME/<api>_v<version>_<nnn>.bin renumbered in capture order,
@@ -241,6 +241,12 @@ def decode(entry, body):
     req_cls, _ = CLASSES[entry["api_key"]]
     v = entry["version"]
     req = req_cls[v].decode(body, header=True)
+    # Cross-check: kafka-python must re-encode its decoding to the very same bytes,
+    # so the decoded values in the manifest account for every byte of the frame.
+    reencoded = bytes(req.encode(header=True))
+    if reencoded != bytes(body):
+        raise SystemExit(f"{entry['file']}: kafka-python re-encodes to different bytes "
+                         f"({len(reencoded)} vs {len(body)})")
     d = req.to_dict(json=False)
     if entry["api"] == "Produce":
         for td in d["topic_data"]:
@@ -270,19 +276,25 @@ def normalized(body):
 
 # ------------------------------------------------------------------ select
 def select(args):
-    entries = [json.loads(line) for line in open(os.path.join(args.raw, "index.jsonl"))]
-    entries = [e for e in entries if os.path.exists(os.path.join(args.raw, e["file"]))]
+    entries = []
+    for spec in args.raw:
+        profile, raw = spec.split("=", 1)
+        for line in open(os.path.join(raw, "index.jsonl")):
+            e = json.loads(line)
+            path = os.path.join(raw, e["file"])
+            if os.path.exists(path):
+                entries.append(dict(e, profile=profile, path=path))
     keep, seen, per_version, produce_clients = [], set(), {}, set()
     for e in entries:
-        body = open(os.path.join(args.raw, e["file"]), "rb").read()
+        body = open(e["path"], "rb").read()
         api, v = e["api"], e["version"]
         limit = KEEP.get(api, 2)
         if per_version.get((api, v), 0) >= limit:
             continue
         if api == "Produce":
-            if e["client_id"] in produce_clients:
+            if (e["profile"], e["client_id"]) in produce_clients:
                 continue
-            produce_clients.add(e["client_id"])
+            produce_clients.add((e["profile"], e["client_id"]))
         elif api not in ("JoinGroup", "SyncGroup"):
             norm = (api, v, normalized(body))
             if norm in seen:
@@ -305,7 +317,7 @@ def select(args):
         header, decoded = decode(e, body)
         item = {"file": name, "api": api, "api_key": e["api_key"], "api_version": v,
                 "size": len(body), "sha256": hashlib.sha256(body).hexdigest(),
-                "scenario": e["client_id"], **header, "body": decoded}
+                "broker_profile": e["profile"], "scenario": e["client_id"], **header, "body": decoded}
         manifest.append(item)
         if api == "Produce":
             problems += check_produce(item)
@@ -315,10 +327,13 @@ def select(args):
         f.write("\n")
     for p in problems:
         print("PROBLEM:", p, file=sys.stderr)
-    codecs = {item["scenario"].rsplit("-", 1)[1] for item in manifest if item["api"] == "Produce"}
-    missing = set(CODEC_IDS) - codecs
+    missing = []
+    for profile in {e["profile"] for e in entries}:
+        codecs = {item["scenario"].rsplit("-", 1)[1] for item in manifest
+                  if item["api"] == "Produce" and item["broker_profile"] == profile}
+        missing += [f"{profile}/{c}" for c in sorted(set(CODEC_IDS) - codecs)]
     if missing:
-        print(f"PROBLEM: {args.client}: no Produce fixture for codec(s) {sorted(missing)}", file=sys.stderr)
+        print(f"PROBLEM: {args.client}: no Produce fixture for {missing}", file=sys.stderr)
     print(f"{args.client}: kept {len(manifest)} of {len(entries)} frames in {dest}")
     return 1 if problems or missing else 0
 
@@ -437,7 +452,8 @@ There is no Kafka here, so `scripts/golden-capture/fake_broker.py` plays a
 single-node cluster on 127.0.0.1: it saves every request frame, then answers
 just enough for the client to carry on (responses are encoded with
 kafka-python's message classes; ApiVersions advertises, for the 14 APIs it
-answers, the highest versions those classes define). It is node 1, leader of
+answers, the highest versions those classes define, or less: see broker
+profiles below). It is node 1, leader of
 every partition, coordinator of every group; every requested topic exists
 with 1 partition; produced batches are kept in memory and served back to
 fetches, so the consumers really receive the records the producers sent.
@@ -449,22 +465,47 @@ carries the one the broker assigned (`<client_id>-<8 digits>-0000-0000-0000-0000
 scripts/golden-capture/run.sh   # venv + build + capture + select + this README
 ```
 
-which does, per client:
+which does, per client and broker profile (below):
 
 ```sh
 python3 -m venv target/golden-venv
-target/golden-venv/bin/pip install kafka-python cramjam lz4 zstandard python-snappy
-target/golden-venv/bin/python scripts/golden-capture/fake_broker.py --port 0 --out RAW/<client>
+target/golden-venv/bin/pip install kafka-python==3.0.12 cramjam python-snappy lz4 zstandard
+target/golden-venv/bin/python scripts/golden-capture/fake_broker.py --port 0 --out RAW [--cap api=version,...]
+#   kafka-python:
 target/golden-venv/bin/python scripts/golden-capture/capture_kafka_python.py --bootstrap 127.0.0.1:PORT
-(cd integration-tests/golden-capture && cargo build --release)   # librdkafka, bundled
+#   librdkafka (built from the sources bundled in rdkafka-sys; needs cmake and the curl headers):
+(cd integration-tests/golden-capture && cargo build --release)
 target/release/golden-capture --bootstrap 127.0.0.1:PORT
-target/golden-venv/bin/python scripts/golden-capture/select_fixtures.py select --raw RAW/<client> --client <client> --dest crates/protocol/tests/golden
+#   then, for the client's two captures:
+target/golden-venv/bin/python scripts/golden-capture/select_fixtures.py select \\
+    --raw latest=RAW1 --raw pre-flexible=RAW2 --client <client> --dest crates/protocol/tests/golden
+target/golden-venv/bin/python scripts/golden-capture/select_fixtures.py readme \\
+    --dest crates/protocol/tests/golden --versions crates/protocol/tests/golden/versions.json
 ```
+
+Each client runs twice, against two **broker profiles** (the `broker` column
+below):
+
+- `latest`: ApiVersions advertises the highest version of each API that
+  kafka-python's message classes define (Produce 13, Fetch 18, Metadata 13,
+  ...), so each client uses the newest version it implements: flexible
+  versions, request header v2, compact strings, tagged fields.
+- `pre-flexible`: every API is capped at its newest non-flexible version
+  (ApiVersions 2, Metadata 8, Produce 8, Fetch 11, ListOffsets 5,
+  OffsetCommit 7, OffsetFetch 5, FindCoordinator 2, JoinGroup 5, Heartbeat 3,
+  LeaveGroup 3, SyncGroup 3, InitProducerId 1, OffsetForLeaderEpoch 3; about a
+  Kafka 2.3 broker), so the same scenarios come out in request header v1 and
+  classic encodings. The clients first send their newest ApiVersions, get
+  UNSUPPORTED_VERSION (answered as a v0 response, as Kafka does) and retry with
+  an older one (kafka-python v2, librdkafka v0).
 
 `select` keeps one Produce per codec and a few distinct frames of every other
 api+version (duplicates that differ only in correlation id or client id are
-dropped), and checks that each Produce fixture holds exactly the records below
-with the requested codec and a valid CRC-32C.
+dropped), and checks every fixture: kafka-python must decode it and re-encode
+its decoding to the identical bytes (so the decoded values in `manifest.json`
+account for every byte), and each Produce fixture must hold exactly the records
+below, with the requested codec and a valid CRC-32C (the record batches are
+parsed and decompressed by `select_fixtures.py` itself, not by kafka-python).
 
 {versions}
 
@@ -477,7 +518,7 @@ Both clients run the same scenarios, each with its own client id (the
 | --- | --- |
 | `kp-produce-<codec>` / `rdk-produce-<codec>` | a producer with compression `<codec>` ∈ none, gzip, snappy, lz4, zstd sends 10 records to topic **`golden-topic`**, partition **0**, acks=all, in one batch (linger 500 ms): record *i* (1..10) has key **`key-<i>`**, value **`value-<i>`**, timestamp **1700000000000 + i − 1** (CreateTime) and one header **`golden-header` = `header-value`**. So in the batch: base_timestamp 1700000000000, offset_delta = timestamp_delta = i − 1, last_offset_delta 9. |
 | `kp-fetch` / `rdk-fetch` | a consumer assigned (no subscribe) to `golden-topic` partition 0, offset reset earliest, fetch max wait 200 ms, polls until it gets records (it gets the 50 produced ones). librdkafka will not `assign` without a group id, so `rdk-fetch` has `group.id=golden-fetch-group` (it only sends FindCoordinator for it, never JoinGroup); `kp-fetch` has no group. |
-| `kp-group` / `rdk-group` | a consumer with group id **`golden-group`** subscribes to `golden-topic` (session timeout 10000 ms, heartbeat 1000 ms, auto commit off, offset reset earliest), polls until it gets a record, commits synchronously (offset 50 for kafka-python, which consumed all; librdkafka commits what it consumed), then closes (LeaveGroup). |
+| `kp-group` / `rdk-group` | a consumer with group id **`golden-group`** subscribes to `golden-topic` (session timeout 10000 ms, heartbeat interval 1000 ms, auto commit off, offset reset earliest), polls until it gets records, commits synchronously, then closes (LeaveGroup). kafka-python receives all 50 records in its first poll and stays 2.5 s more (Heartbeat), so it commits offset **50**; librdkafka stops after the first record and commits offset **1**. kafka-python's first JoinGroup/SyncGroup round happens before it has the topic's metadata, so its first SyncGroup assigns nothing and it rejoins (generation 2). |
 
 Why 10 records and not one: kafka-python sends a batch uncompressed when
 compression does not make it smaller, which is always the case for one tiny
@@ -487,6 +528,26 @@ Topic ids: Fetch v13+ and Metadata v10+ carry topic ids. The fake broker gives
 `golden-topic` the id **`{topic_id}`** (uuid5 of
 `gregor-golden/golden-topic` in the URL namespace), so librdkafka's Fetch v16
 requests name the topic by that id.
+
+Worth knowing when asserting:
+
+- kafka-python's producer is idempotent by default: it sends InitProducerId
+  first, and its batches carry producer_id 1000.. (one per producer, handed out
+  by the fake broker in order), epoch 0, base_sequence 0. librdkafka's is not
+  (`enable.idempotence=false` by default): producer_id −1, epoch −1,
+  base_sequence −1.
+- Produce `timeout_ms` is the client's request timeout: 10000 for kafka-python
+  (set by the capture script), 30000 for librdkafka (its default).
+- librdkafka fetches with isolation_level 1 (read_committed, its default),
+  kafka-python with 0. kafka-python asks for a new fetch session (session_id 0,
+  session_epoch 0), which the fake broker declines (it answers session_id 0), so
+  every kafka-python Fetch looks like that; librdkafka sends session_id 0,
+  session_epoch −1 (full fetch, no session).
+- Even against the `latest` broker librdkafka uses non-flexible versions (so
+  request header v1) for FindCoordinator v2, JoinGroup v5, SyncGroup v3,
+  Heartbeat v3 and LeaveGroup v1: that is all it implements.
+- ApiVersions v3+ requests use request header v2 although the response header
+  of ApiVersions is always v0.
 
 Each `<client>/manifest.json` has, per fixture: the header fields, size,
 sha256, kafka-python's decoding of the whole body (bytes as hex) and, for
@@ -510,11 +571,11 @@ def readme(args):
             continue
         m = json.load(open(mpath))
         parts.append(f"\n## `{client}/` fixtures\n")
-        parts.append("| file | header v | corr id | client id | what is in it |")
-        parts.append("| --- | --- | --- | --- | --- |")
+        parts.append("| file | broker | header v | corr id | client id | what is in it |")
+        parts.append("| --- | --- | --- | --- | --- | --- |")
         for it in m["fixtures"]:
-            parts.append(f"| `{it['file']}` | {it['request_header_version']} | {it['correlation_id']} | "
-                         f"`{it['client_id']}` | {summary(it).replace('|', '/')} |")
+            parts.append(f"| `{it['file']}` | {it['broker_profile']} | {it['request_header_version']} | "
+                         f"{it['correlation_id']} | `{it['client_id']}` | {summary(it).replace('|', '/')} |")
         notes = client_notes(m)
         if notes:
             parts.append("")
@@ -547,7 +608,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("select")
-    s.add_argument("--raw", required=True)
+    s.add_argument("--raw", required=True, action="append",
+                   help="PROFILE=DIR, a fake-broker output dir (repeatable)")
     s.add_argument("--client", required=True)
     s.add_argument("--dest", required=True)
     r = sub.add_parser("readme")
