@@ -138,6 +138,7 @@ class Broker:
         self.caps = args.caps
         self.max_per_api = args.max_per_api
         self.logs = {}  # (topic, partition) -> Log
+        self.known_topics = set()  # every topic a client has asked about
         self.counts = {}  # (api_key, version) -> next nnn
         self.conn_seq = 0
         self.member_seq = 0
@@ -251,8 +252,6 @@ class Broker:
             if topic_uuid(t) == topic_id:
                 return t
         return None
-
-    known_topics = set()
 
     # ------------------------------------------------------------ handlers
     def api_versions_body(self, error=NONE):
