@@ -22,6 +22,8 @@ pub mod alter_partition_request;
 pub mod alter_partition_response;
 pub mod alter_replica_log_dirs_request;
 pub mod alter_replica_log_dirs_response;
+pub mod alter_share_group_offsets_request;
+pub mod alter_share_group_offsets_response;
 pub mod alter_user_scram_credentials_request;
 pub mod alter_user_scram_credentials_response;
 pub mod api_versions_request;
@@ -74,6 +76,8 @@ pub mod delete_groups_request;
 pub mod delete_groups_response;
 pub mod delete_records_request;
 pub mod delete_records_response;
+pub mod delete_share_group_offsets_request;
+pub mod delete_share_group_offsets_response;
 pub mod delete_share_group_state_request;
 pub mod delete_share_group_state_response;
 pub mod delete_topics_request;
@@ -96,6 +100,8 @@ pub mod describe_producers_request;
 pub mod describe_producers_response;
 pub mod describe_quorum_request;
 pub mod describe_quorum_response;
+pub mod describe_share_group_offsets_request;
+pub mod describe_share_group_offsets_response;
 pub mod describe_topic_partitions_request;
 pub mod describe_topic_partitions_response;
 pub mod describe_transactions_request;
@@ -218,6 +224,10 @@ pub mod share_update_key;
 pub mod share_update_value;
 pub mod snapshot_footer_record;
 pub mod snapshot_header_record;
+pub mod streams_group_describe_request;
+pub mod streams_group_describe_response;
+pub mod streams_group_heartbeat_request;
+pub mod streams_group_heartbeat_response;
 pub mod subscription_info_data;
 pub mod sync_group_request;
 pub mod sync_group_response;
@@ -264,6 +274,8 @@ pub use alter_partition_request::AlterPartitionRequest;
 pub use alter_partition_response::AlterPartitionResponse;
 pub use alter_replica_log_dirs_request::AlterReplicaLogDirsRequest;
 pub use alter_replica_log_dirs_response::AlterReplicaLogDirsResponse;
+pub use alter_share_group_offsets_request::AlterShareGroupOffsetsRequest;
+pub use alter_share_group_offsets_response::AlterShareGroupOffsetsResponse;
 pub use alter_user_scram_credentials_request::AlterUserScramCredentialsRequest;
 pub use alter_user_scram_credentials_response::AlterUserScramCredentialsResponse;
 pub use api_versions_request::ApiVersionsRequest;
@@ -316,6 +328,8 @@ pub use delete_groups_request::DeleteGroupsRequest;
 pub use delete_groups_response::DeleteGroupsResponse;
 pub use delete_records_request::DeleteRecordsRequest;
 pub use delete_records_response::DeleteRecordsResponse;
+pub use delete_share_group_offsets_request::DeleteShareGroupOffsetsRequest;
+pub use delete_share_group_offsets_response::DeleteShareGroupOffsetsResponse;
 pub use delete_share_group_state_request::DeleteShareGroupStateRequest;
 pub use delete_share_group_state_response::DeleteShareGroupStateResponse;
 pub use delete_topics_request::DeleteTopicsRequest;
@@ -338,6 +352,8 @@ pub use describe_producers_request::DescribeProducersRequest;
 pub use describe_producers_response::DescribeProducersResponse;
 pub use describe_quorum_request::DescribeQuorumRequest;
 pub use describe_quorum_response::DescribeQuorumResponse;
+pub use describe_share_group_offsets_request::DescribeShareGroupOffsetsRequest;
+pub use describe_share_group_offsets_response::DescribeShareGroupOffsetsResponse;
 pub use describe_topic_partitions_request::DescribeTopicPartitionsRequest;
 pub use describe_topic_partitions_response::DescribeTopicPartitionsResponse;
 pub use describe_transactions_request::DescribeTransactionsRequest;
@@ -460,6 +476,10 @@ pub use share_update_key::ShareUpdateKey;
 pub use share_update_value::ShareUpdateValue;
 pub use snapshot_footer_record::SnapshotFooterRecord;
 pub use snapshot_header_record::SnapshotHeaderRecord;
+pub use streams_group_describe_request::StreamsGroupDescribeRequest;
+pub use streams_group_describe_response::StreamsGroupDescribeResponse;
+pub use streams_group_heartbeat_request::StreamsGroupHeartbeatRequest;
+pub use streams_group_heartbeat_response::StreamsGroupHeartbeatResponse;
 pub use subscription_info_data::SubscriptionInfoData;
 pub use sync_group_request::SyncGroupRequest;
 pub use sync_group_response::SyncGroupResponse;
@@ -586,7 +606,7 @@ pub enum ApiKey {
     DescribeUserScramCredentials = 50,
     /// Key 51, versions 0, flexible 0+.
     AlterUserScramCredentials = 51,
-    /// Key 52, versions 0-1, flexible 0+.
+    /// Key 52, versions 0-2, flexible 0+.
     Vote = 52,
     /// Key 53, versions 0-1, flexible 1+.
     BeginQuorumEpoch = 53,
@@ -620,7 +640,7 @@ pub enum ApiKey {
     AllocateProducerIds = 67,
     /// Key 68, versions 0-1, flexible 0+.
     ConsumerGroupHeartbeat = 68,
-    /// Key 69, versions 0, flexible 0+.
+    /// Key 69, versions 0-1, flexible 0+.
     ConsumerGroupDescribe = 69,
     /// Key 70, versions 0, flexible 0+.
     ControllerRegistration = 70,
@@ -634,15 +654,15 @@ pub enum ApiKey {
     ListConfigResources = 74,
     /// Key 75, versions 0, flexible 0+.
     DescribeTopicPartitions = 75,
-    /// Key 76, versions 0, flexible 0+.
+    /// Key 76, versions 0-1, flexible 0+.
     ShareGroupHeartbeat = 76,
-    /// Key 77, versions 0, flexible 0+.
+    /// Key 77, versions 0-1, flexible 0+.
     ShareGroupDescribe = 77,
-    /// Key 78, versions 0, flexible 0+.
+    /// Key 78, versions 0-2, flexible 0+.
     ShareFetch = 78,
-    /// Key 79, versions 0, flexible 0+.
+    /// Key 79, versions 0-2, flexible 0+.
     ShareAcknowledge = 79,
-    /// Key 80, versions 0, flexible 0+.
+    /// Key 80, versions 0-1, flexible 0+.
     AddRaftVoter = 80,
     /// Key 81, versions 0, flexible 0+.
     RemoveRaftVoter = 81,
@@ -652,12 +672,22 @@ pub enum ApiKey {
     InitializeShareGroupState = 83,
     /// Key 84, versions 0, flexible 0+.
     ReadShareGroupState = 84,
-    /// Key 85, versions 0, flexible 0+.
+    /// Key 85, versions 0-1, flexible 0+.
     WriteShareGroupState = 85,
     /// Key 86, versions 0, flexible 0+.
     DeleteShareGroupState = 86,
-    /// Key 87, versions 0, flexible 0+.
+    /// Key 87, versions 0-1, flexible 0+.
     ReadShareGroupStateSummary = 87,
+    /// Key 88, versions 0, flexible 0+.
+    StreamsGroupHeartbeat = 88,
+    /// Key 89, versions 0, flexible 0+.
+    StreamsGroupDescribe = 89,
+    /// Key 90, versions 0-1, flexible 0+.
+    DescribeShareGroupOffsets = 90,
+    /// Key 91, versions 0, flexible 0+.
+    AlterShareGroupOffsets = 91,
+    /// Key 92, versions 0, flexible 0+.
+    DeleteShareGroupOffsets = 92,
 }
 
 impl ApiKey {
@@ -747,6 +777,11 @@ impl ApiKey {
         ApiKey::WriteShareGroupState,
         ApiKey::DeleteShareGroupState,
         ApiKey::ReadShareGroupStateSummary,
+        ApiKey::StreamsGroupHeartbeat,
+        ApiKey::StreamsGroupDescribe,
+        ApiKey::DescribeShareGroupOffsets,
+        ApiKey::AlterShareGroupOffsets,
+        ApiKey::DeleteShareGroupOffsets,
     ];
     /// The API with this key, if Gregor knows it.
     pub fn from_i16(key: i16) -> Option<ApiKey> {
@@ -835,6 +870,11 @@ impl ApiKey {
             85 => ApiKey::WriteShareGroupState,
             86 => ApiKey::DeleteShareGroupState,
             87 => ApiKey::ReadShareGroupStateSummary,
+            88 => ApiKey::StreamsGroupHeartbeat,
+            89 => ApiKey::StreamsGroupDescribe,
+            90 => ApiKey::DescribeShareGroupOffsets,
+            91 => ApiKey::AlterShareGroupOffsets,
+            92 => ApiKey::DeleteShareGroupOffsets,
             _ => return None,
         })
     }
@@ -931,6 +971,11 @@ impl ApiKey {
             ApiKey::WriteShareGroupState => "WriteShareGroupState",
             ApiKey::DeleteShareGroupState => "DeleteShareGroupState",
             ApiKey::ReadShareGroupStateSummary => "ReadShareGroupStateSummary",
+            ApiKey::StreamsGroupHeartbeat => "StreamsGroupHeartbeat",
+            ApiKey::StreamsGroupDescribe => "StreamsGroupDescribe",
+            ApiKey::DescribeShareGroupOffsets => "DescribeShareGroupOffsets",
+            ApiKey::AlterShareGroupOffsets => "AlterShareGroupOffsets",
+            ApiKey::DeleteShareGroupOffsets => "DeleteShareGroupOffsets",
         }
     }
 
@@ -985,7 +1030,7 @@ impl ApiKey {
             ApiKey::AlterClientQuotas => crate::codec::VersionRange::new(0, 1),
             ApiKey::DescribeUserScramCredentials => crate::codec::VersionRange::new(0, 0),
             ApiKey::AlterUserScramCredentials => crate::codec::VersionRange::new(0, 0),
-            ApiKey::Vote => crate::codec::VersionRange::new(0, 1),
+            ApiKey::Vote => crate::codec::VersionRange::new(0, 2),
             ApiKey::BeginQuorumEpoch => crate::codec::VersionRange::new(0, 1),
             ApiKey::EndQuorumEpoch => crate::codec::VersionRange::new(0, 1),
             ApiKey::DescribeQuorum => crate::codec::VersionRange::new(0, 2),
@@ -1002,25 +1047,30 @@ impl ApiKey {
             ApiKey::ListTransactions => crate::codec::VersionRange::new(0, 2),
             ApiKey::AllocateProducerIds => crate::codec::VersionRange::new(0, 0),
             ApiKey::ConsumerGroupHeartbeat => crate::codec::VersionRange::new(0, 1),
-            ApiKey::ConsumerGroupDescribe => crate::codec::VersionRange::new(0, 0),
+            ApiKey::ConsumerGroupDescribe => crate::codec::VersionRange::new(0, 1),
             ApiKey::ControllerRegistration => crate::codec::VersionRange::new(0, 0),
             ApiKey::GetTelemetrySubscriptions => crate::codec::VersionRange::new(0, 0),
             ApiKey::PushTelemetry => crate::codec::VersionRange::new(0, 0),
             ApiKey::AssignReplicasToDirs => crate::codec::VersionRange::new(0, 0),
             ApiKey::ListConfigResources => crate::codec::VersionRange::new(0, 1),
             ApiKey::DescribeTopicPartitions => crate::codec::VersionRange::new(0, 0),
-            ApiKey::ShareGroupHeartbeat => crate::codec::VersionRange::new(0, 0),
-            ApiKey::ShareGroupDescribe => crate::codec::VersionRange::new(0, 0),
-            ApiKey::ShareFetch => crate::codec::VersionRange::new(0, 0),
-            ApiKey::ShareAcknowledge => crate::codec::VersionRange::new(0, 0),
-            ApiKey::AddRaftVoter => crate::codec::VersionRange::new(0, 0),
+            ApiKey::ShareGroupHeartbeat => crate::codec::VersionRange::new(0, 1),
+            ApiKey::ShareGroupDescribe => crate::codec::VersionRange::new(0, 1),
+            ApiKey::ShareFetch => crate::codec::VersionRange::new(0, 2),
+            ApiKey::ShareAcknowledge => crate::codec::VersionRange::new(0, 2),
+            ApiKey::AddRaftVoter => crate::codec::VersionRange::new(0, 1),
             ApiKey::RemoveRaftVoter => crate::codec::VersionRange::new(0, 0),
             ApiKey::UpdateRaftVoter => crate::codec::VersionRange::new(0, 0),
             ApiKey::InitializeShareGroupState => crate::codec::VersionRange::new(0, 0),
             ApiKey::ReadShareGroupState => crate::codec::VersionRange::new(0, 0),
-            ApiKey::WriteShareGroupState => crate::codec::VersionRange::new(0, 0),
+            ApiKey::WriteShareGroupState => crate::codec::VersionRange::new(0, 1),
             ApiKey::DeleteShareGroupState => crate::codec::VersionRange::new(0, 0),
-            ApiKey::ReadShareGroupStateSummary => crate::codec::VersionRange::new(0, 0),
+            ApiKey::ReadShareGroupStateSummary => crate::codec::VersionRange::new(0, 1),
+            ApiKey::StreamsGroupHeartbeat => crate::codec::VersionRange::new(0, 0),
+            ApiKey::StreamsGroupDescribe => crate::codec::VersionRange::new(0, 0),
+            ApiKey::DescribeShareGroupOffsets => crate::codec::VersionRange::new(0, 1),
+            ApiKey::AlterShareGroupOffsets => crate::codec::VersionRange::new(0, 0),
+            ApiKey::DeleteShareGroupOffsets => crate::codec::VersionRange::new(0, 0),
         }
     }
 
@@ -1111,6 +1161,11 @@ impl ApiKey {
             ApiKey::WriteShareGroupState => crate::codec::VersionRange::new(0, 32767),
             ApiKey::DeleteShareGroupState => crate::codec::VersionRange::new(0, 32767),
             ApiKey::ReadShareGroupStateSummary => crate::codec::VersionRange::new(0, 32767),
+            ApiKey::StreamsGroupHeartbeat => crate::codec::VersionRange::new(0, 32767),
+            ApiKey::StreamsGroupDescribe => crate::codec::VersionRange::new(0, 32767),
+            ApiKey::DescribeShareGroupOffsets => crate::codec::VersionRange::new(0, 32767),
+            ApiKey::AlterShareGroupOffsets => crate::codec::VersionRange::new(0, 32767),
+            ApiKey::DeleteShareGroupOffsets => crate::codec::VersionRange::new(0, 32767),
         }
     }
 
@@ -1151,10 +1206,10 @@ impl ApiKey {
             ApiKey::DescribeLogDirs => &["broker"],
             ApiKey::SaslAuthenticate => &["broker", "controller"],
             ApiKey::CreatePartitions => &["broker", "controller"],
-            ApiKey::CreateDelegationToken => &["zkBroker", "broker", "controller"],
-            ApiKey::RenewDelegationToken => &["zkBroker", "broker", "controller"],
-            ApiKey::ExpireDelegationToken => &["zkBroker", "broker", "controller"],
-            ApiKey::DescribeDelegationToken => &["zkBroker", "broker", "controller"],
+            ApiKey::CreateDelegationToken => &["broker", "controller"],
+            ApiKey::RenewDelegationToken => &["broker", "controller"],
+            ApiKey::ExpireDelegationToken => &["broker", "controller"],
+            ApiKey::DescribeDelegationToken => &["broker", "controller"],
             ApiKey::DeleteGroups => &["broker"],
             ApiKey::ElectLeaders => &["broker", "controller"],
             ApiKey::IncrementalAlterConfigs => &["broker", "controller"],
@@ -1169,7 +1224,7 @@ impl ApiKey {
             ApiKey::BeginQuorumEpoch => &["controller"],
             ApiKey::EndQuorumEpoch => &["controller"],
             ApiKey::DescribeQuorum => &["broker", "controller"],
-            ApiKey::AlterPartition => &["zkBroker", "controller"],
+            ApiKey::AlterPartition => &["controller"],
             ApiKey::UpdateFeatures => &["broker", "controller"],
             ApiKey::Envelope => &["controller", "zkBroker"],
             ApiKey::FetchSnapshot => &["controller"],
@@ -1181,8 +1236,8 @@ impl ApiKey {
             ApiKey::DescribeTransactions => &["broker"],
             ApiKey::ListTransactions => &["broker"],
             ApiKey::AllocateProducerIds => &["zkBroker", "controller"],
-            ApiKey::ConsumerGroupHeartbeat => &["zkBroker", "broker"],
-            ApiKey::ConsumerGroupDescribe => &["zkBroker", "broker"],
+            ApiKey::ConsumerGroupHeartbeat => &["broker"],
+            ApiKey::ConsumerGroupDescribe => &["broker"],
             ApiKey::ControllerRegistration => &["controller"],
             ApiKey::GetTelemetrySubscriptions => &["broker"],
             ApiKey::PushTelemetry => &["broker"],
@@ -1201,6 +1256,11 @@ impl ApiKey {
             ApiKey::WriteShareGroupState => &["broker"],
             ApiKey::DeleteShareGroupState => &["broker"],
             ApiKey::ReadShareGroupStateSummary => &["broker"],
+            ApiKey::StreamsGroupHeartbeat => &["broker"],
+            ApiKey::StreamsGroupDescribe => &["broker"],
+            ApiKey::DescribeShareGroupOffsets => &["broker"],
+            ApiKey::AlterShareGroupOffsets => &["broker"],
+            ApiKey::DeleteShareGroupOffsets => &["broker"],
         }
     }
 }
@@ -1292,6 +1352,11 @@ pub enum RequestBody {
     WriteShareGroupState(WriteShareGroupStateRequest),
     DeleteShareGroupState(DeleteShareGroupStateRequest),
     ReadShareGroupStateSummary(ReadShareGroupStateSummaryRequest),
+    StreamsGroupHeartbeat(StreamsGroupHeartbeatRequest),
+    StreamsGroupDescribe(StreamsGroupDescribeRequest),
+    DescribeShareGroupOffsets(DescribeShareGroupOffsetsRequest),
+    AlterShareGroupOffsets(AlterShareGroupOffsetsRequest),
+    DeleteShareGroupOffsets(DeleteShareGroupOffsetsRequest),
 }
 
 impl RequestBody {
@@ -1382,6 +1447,11 @@ impl RequestBody {
             RequestBody::WriteShareGroupState(_) => ApiKey::WriteShareGroupState,
             RequestBody::DeleteShareGroupState(_) => ApiKey::DeleteShareGroupState,
             RequestBody::ReadShareGroupStateSummary(_) => ApiKey::ReadShareGroupStateSummary,
+            RequestBody::StreamsGroupHeartbeat(_) => ApiKey::StreamsGroupHeartbeat,
+            RequestBody::StreamsGroupDescribe(_) => ApiKey::StreamsGroupDescribe,
+            RequestBody::DescribeShareGroupOffsets(_) => ApiKey::DescribeShareGroupOffsets,
+            RequestBody::AlterShareGroupOffsets(_) => ApiKey::AlterShareGroupOffsets,
+            RequestBody::DeleteShareGroupOffsets(_) => ApiKey::DeleteShareGroupOffsets,
         }
     }
 
@@ -1537,6 +1607,21 @@ impl RequestBody {
             ApiKey::ReadShareGroupStateSummary => {
                 RequestBody::ReadShareGroupStateSummary(ReadShareGroupStateSummaryRequest::decode(buf, version)?)
             }
+            ApiKey::StreamsGroupHeartbeat => {
+                RequestBody::StreamsGroupHeartbeat(StreamsGroupHeartbeatRequest::decode(buf, version)?)
+            }
+            ApiKey::StreamsGroupDescribe => {
+                RequestBody::StreamsGroupDescribe(StreamsGroupDescribeRequest::decode(buf, version)?)
+            }
+            ApiKey::DescribeShareGroupOffsets => {
+                RequestBody::DescribeShareGroupOffsets(DescribeShareGroupOffsetsRequest::decode(buf, version)?)
+            }
+            ApiKey::AlterShareGroupOffsets => {
+                RequestBody::AlterShareGroupOffsets(AlterShareGroupOffsetsRequest::decode(buf, version)?)
+            }
+            ApiKey::DeleteShareGroupOffsets => {
+                RequestBody::DeleteShareGroupOffsets(DeleteShareGroupOffsetsRequest::decode(buf, version)?)
+            }
         })
     }
 
@@ -1628,6 +1713,11 @@ impl RequestBody {
             RequestBody::WriteShareGroupState(body) => body.encode(buf, version),
             RequestBody::DeleteShareGroupState(body) => body.encode(buf, version),
             RequestBody::ReadShareGroupStateSummary(body) => body.encode(buf, version),
+            RequestBody::StreamsGroupHeartbeat(body) => body.encode(buf, version),
+            RequestBody::StreamsGroupDescribe(body) => body.encode(buf, version),
+            RequestBody::DescribeShareGroupOffsets(body) => body.encode(buf, version),
+            RequestBody::AlterShareGroupOffsets(body) => body.encode(buf, version),
+            RequestBody::DeleteShareGroupOffsets(body) => body.encode(buf, version),
         }
     }
 }
@@ -2052,6 +2142,31 @@ impl From<ReadShareGroupStateSummaryRequest> for RequestBody {
         RequestBody::ReadShareGroupStateSummary(body)
     }
 }
+impl From<StreamsGroupHeartbeatRequest> for RequestBody {
+    fn from(body: StreamsGroupHeartbeatRequest) -> Self {
+        RequestBody::StreamsGroupHeartbeat(body)
+    }
+}
+impl From<StreamsGroupDescribeRequest> for RequestBody {
+    fn from(body: StreamsGroupDescribeRequest) -> Self {
+        RequestBody::StreamsGroupDescribe(body)
+    }
+}
+impl From<DescribeShareGroupOffsetsRequest> for RequestBody {
+    fn from(body: DescribeShareGroupOffsetsRequest) -> Self {
+        RequestBody::DescribeShareGroupOffsets(body)
+    }
+}
+impl From<AlterShareGroupOffsetsRequest> for RequestBody {
+    fn from(body: AlterShareGroupOffsetsRequest) -> Self {
+        RequestBody::AlterShareGroupOffsets(body)
+    }
+}
+impl From<DeleteShareGroupOffsetsRequest> for RequestBody {
+    fn from(body: DeleteShareGroupOffsetsRequest) -> Self {
+        RequestBody::DeleteShareGroupOffsets(body)
+    }
+}
 
 /// A decoded response body of any API.
 #[derive(Debug, Clone, PartialEq)]
@@ -2140,6 +2255,11 @@ pub enum ResponseBody {
     WriteShareGroupState(WriteShareGroupStateResponse),
     DeleteShareGroupState(DeleteShareGroupStateResponse),
     ReadShareGroupStateSummary(ReadShareGroupStateSummaryResponse),
+    StreamsGroupHeartbeat(StreamsGroupHeartbeatResponse),
+    StreamsGroupDescribe(StreamsGroupDescribeResponse),
+    DescribeShareGroupOffsets(DescribeShareGroupOffsetsResponse),
+    AlterShareGroupOffsets(AlterShareGroupOffsetsResponse),
+    DeleteShareGroupOffsets(DeleteShareGroupOffsetsResponse),
 }
 
 impl ResponseBody {
@@ -2230,6 +2350,11 @@ impl ResponseBody {
             ResponseBody::WriteShareGroupState(_) => ApiKey::WriteShareGroupState,
             ResponseBody::DeleteShareGroupState(_) => ApiKey::DeleteShareGroupState,
             ResponseBody::ReadShareGroupStateSummary(_) => ApiKey::ReadShareGroupStateSummary,
+            ResponseBody::StreamsGroupHeartbeat(_) => ApiKey::StreamsGroupHeartbeat,
+            ResponseBody::StreamsGroupDescribe(_) => ApiKey::StreamsGroupDescribe,
+            ResponseBody::DescribeShareGroupOffsets(_) => ApiKey::DescribeShareGroupOffsets,
+            ResponseBody::AlterShareGroupOffsets(_) => ApiKey::AlterShareGroupOffsets,
+            ResponseBody::DeleteShareGroupOffsets(_) => ApiKey::DeleteShareGroupOffsets,
         }
     }
 
@@ -2385,6 +2510,21 @@ impl ResponseBody {
             ApiKey::ReadShareGroupStateSummary => {
                 ResponseBody::ReadShareGroupStateSummary(ReadShareGroupStateSummaryResponse::decode(buf, version)?)
             }
+            ApiKey::StreamsGroupHeartbeat => {
+                ResponseBody::StreamsGroupHeartbeat(StreamsGroupHeartbeatResponse::decode(buf, version)?)
+            }
+            ApiKey::StreamsGroupDescribe => {
+                ResponseBody::StreamsGroupDescribe(StreamsGroupDescribeResponse::decode(buf, version)?)
+            }
+            ApiKey::DescribeShareGroupOffsets => {
+                ResponseBody::DescribeShareGroupOffsets(DescribeShareGroupOffsetsResponse::decode(buf, version)?)
+            }
+            ApiKey::AlterShareGroupOffsets => {
+                ResponseBody::AlterShareGroupOffsets(AlterShareGroupOffsetsResponse::decode(buf, version)?)
+            }
+            ApiKey::DeleteShareGroupOffsets => {
+                ResponseBody::DeleteShareGroupOffsets(DeleteShareGroupOffsetsResponse::decode(buf, version)?)
+            }
         })
     }
 
@@ -2476,6 +2616,11 @@ impl ResponseBody {
             ResponseBody::WriteShareGroupState(body) => body.encode(buf, version),
             ResponseBody::DeleteShareGroupState(body) => body.encode(buf, version),
             ResponseBody::ReadShareGroupStateSummary(body) => body.encode(buf, version),
+            ResponseBody::StreamsGroupHeartbeat(body) => body.encode(buf, version),
+            ResponseBody::StreamsGroupDescribe(body) => body.encode(buf, version),
+            ResponseBody::DescribeShareGroupOffsets(body) => body.encode(buf, version),
+            ResponseBody::AlterShareGroupOffsets(body) => body.encode(buf, version),
+            ResponseBody::DeleteShareGroupOffsets(body) => body.encode(buf, version),
         }
     }
 }
@@ -2900,6 +3045,31 @@ impl From<ReadShareGroupStateSummaryResponse> for ResponseBody {
         ResponseBody::ReadShareGroupStateSummary(body)
     }
 }
+impl From<StreamsGroupHeartbeatResponse> for ResponseBody {
+    fn from(body: StreamsGroupHeartbeatResponse) -> Self {
+        ResponseBody::StreamsGroupHeartbeat(body)
+    }
+}
+impl From<StreamsGroupDescribeResponse> for ResponseBody {
+    fn from(body: StreamsGroupDescribeResponse) -> Self {
+        ResponseBody::StreamsGroupDescribe(body)
+    }
+}
+impl From<DescribeShareGroupOffsetsResponse> for ResponseBody {
+    fn from(body: DescribeShareGroupOffsetsResponse) -> Self {
+        ResponseBody::DescribeShareGroupOffsets(body)
+    }
+}
+impl From<AlterShareGroupOffsetsResponse> for ResponseBody {
+    fn from(body: AlterShareGroupOffsetsResponse) -> Self {
+        ResponseBody::AlterShareGroupOffsets(body)
+    }
+}
+impl From<DeleteShareGroupOffsetsResponse> for ResponseBody {
+    fn from(body: DeleteShareGroupOffsetsResponse) -> Self {
+        ResponseBody::DeleteShareGroupOffsets(body)
+    }
+}
 
 impl crate::codec::Request for ProduceRequest {
     const KEY: ApiKey = ApiKey::Produce;
@@ -3237,6 +3407,26 @@ impl crate::codec::Request for ReadShareGroupStateSummaryRequest {
     const KEY: ApiKey = ApiKey::ReadShareGroupStateSummary;
     type Response = ReadShareGroupStateSummaryResponse;
 }
+impl crate::codec::Request for StreamsGroupHeartbeatRequest {
+    const KEY: ApiKey = ApiKey::StreamsGroupHeartbeat;
+    type Response = StreamsGroupHeartbeatResponse;
+}
+impl crate::codec::Request for StreamsGroupDescribeRequest {
+    const KEY: ApiKey = ApiKey::StreamsGroupDescribe;
+    type Response = StreamsGroupDescribeResponse;
+}
+impl crate::codec::Request for DescribeShareGroupOffsetsRequest {
+    const KEY: ApiKey = ApiKey::DescribeShareGroupOffsets;
+    type Response = DescribeShareGroupOffsetsResponse;
+}
+impl crate::codec::Request for AlterShareGroupOffsetsRequest {
+    const KEY: ApiKey = ApiKey::AlterShareGroupOffsets;
+    type Response = AlterShareGroupOffsetsResponse;
+}
+impl crate::codec::Request for DeleteShareGroupOffsetsRequest {
+    const KEY: ApiKey = ApiKey::DeleteShareGroupOffsets;
+    type Response = DeleteShareGroupOffsetsResponse;
+}
 
 /// Calls `$m!(module, Type)` for every top-level message.
 #[cfg(test)]
@@ -3260,6 +3450,8 @@ macro_rules! for_each_message {
         $m!(alter_partition_reassignments_response, AlterPartitionReassignmentsResponse);
         $m!(alter_replica_log_dirs_request, AlterReplicaLogDirsRequest);
         $m!(alter_replica_log_dirs_response, AlterReplicaLogDirsResponse);
+        $m!(alter_share_group_offsets_request, AlterShareGroupOffsetsRequest);
+        $m!(alter_share_group_offsets_response, AlterShareGroupOffsetsResponse);
         $m!(alter_user_scram_credentials_request, AlterUserScramCredentialsRequest);
         $m!(alter_user_scram_credentials_response, AlterUserScramCredentialsResponse);
         $m!(api_versions_request, ApiVersionsRequest);
@@ -3292,6 +3484,8 @@ macro_rules! for_each_message {
         $m!(delete_groups_response, DeleteGroupsResponse);
         $m!(delete_records_request, DeleteRecordsRequest);
         $m!(delete_records_response, DeleteRecordsResponse);
+        $m!(delete_share_group_offsets_request, DeleteShareGroupOffsetsRequest);
+        $m!(delete_share_group_offsets_response, DeleteShareGroupOffsetsResponse);
         $m!(delete_share_group_state_request, DeleteShareGroupStateRequest);
         $m!(delete_share_group_state_response, DeleteShareGroupStateResponse);
         $m!(delete_topics_request, DeleteTopicsRequest);
@@ -3314,6 +3508,8 @@ macro_rules! for_each_message {
         $m!(describe_producers_response, DescribeProducersResponse);
         $m!(describe_quorum_request, DescribeQuorumRequest);
         $m!(describe_quorum_response, DescribeQuorumResponse);
+        $m!(describe_share_group_offsets_request, DescribeShareGroupOffsetsRequest);
+        $m!(describe_share_group_offsets_response, DescribeShareGroupOffsetsResponse);
         $m!(describe_topic_partitions_request, DescribeTopicPartitionsRequest);
         $m!(describe_topic_partitions_response, DescribeTopicPartitionsResponse);
         $m!(describe_transactions_request, DescribeTransactionsRequest);
@@ -3394,6 +3590,10 @@ macro_rules! for_each_message {
         $m!(share_group_describe_response, ShareGroupDescribeResponse);
         $m!(share_group_heartbeat_request, ShareGroupHeartbeatRequest);
         $m!(share_group_heartbeat_response, ShareGroupHeartbeatResponse);
+        $m!(streams_group_describe_request, StreamsGroupDescribeRequest);
+        $m!(streams_group_describe_response, StreamsGroupDescribeResponse);
+        $m!(streams_group_heartbeat_request, StreamsGroupHeartbeatRequest);
+        $m!(streams_group_heartbeat_response, StreamsGroupHeartbeatResponse);
         $m!(sync_group_request, SyncGroupRequest);
         $m!(sync_group_response, SyncGroupResponse);
         $m!(txn_offset_commit_request, TxnOffsetCommitRequest);

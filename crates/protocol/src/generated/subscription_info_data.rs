@@ -318,7 +318,7 @@ pub struct TaskOffsetSum {
     pub partition: i32,
     /// Versions 10-11.
     pub offset_sum: i64,
-    /// Versions 10-11; nullable in 10-11; dropped when encoding a version without it.
+    /// Versions 10-11; nullable in 10-11.
     pub named_topology: Option<String>,
     /// Versions 7-9.
     pub partition_to_offset_sum: Vec<PartitionToOffsetSum>,
@@ -366,6 +366,14 @@ impl Wire for TaskOffsetSum {
         }
         if version >= 10 {
             codec::encode_nullable(&self.named_topology, buf, version, flexible)?;
+        } else {
+            if self.named_topology != Some(String::new()) {
+                return Err(EncodeError::FieldNotInVersion {
+                    message: "SubscriptionInfoData",
+                    field: "namedTopology",
+                    version,
+                });
+            }
         }
         if version <= 9 {
             self.partition_to_offset_sum.encode_wire(buf, version, flexible)?;
