@@ -25,7 +25,7 @@ pub struct ConsumerGroupMemberMetadataValue {
     pub rebalance_timeout_ms: i32,
     /// Versions 0; nullable in 0.
     pub server_assignor: Option<String>,
-    /// Versions 0; nullable in 0; tagged field 0 in 0.
+    /// Versions 0; nullable in 0; tagged field 0 in 0; default null.
     pub classic_member_metadata: Option<ClassicMemberMetadata>,
     /// Tagged fields unknown to this code, kept so they are re-encoded unchanged.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
@@ -42,7 +42,7 @@ impl Default for ConsumerGroupMemberMetadataValue {
             subscribed_topic_regex: Some(String::new()),
             rebalance_timeout_ms: (-1),
             server_assignor: Some(String::new()),
-            classic_member_metadata: Some(ClassicMemberMetadata::default()),
+            classic_member_metadata: None,
             unknown_tagged_fields: Vec::new(),
         }
     }
@@ -60,7 +60,7 @@ impl Wire for ConsumerGroupMemberMetadataValue {
         codec::encode_nullable(&self.server_assignor, buf, version, flexible)?;
         if flexible {
             let mut tagged = codec::TaggedFieldsWriter::new();
-            if self.classic_member_metadata != Some(ClassicMemberMetadata::default()) {
+            if self.classic_member_metadata.is_some() {
                 let mut field_buf = WriteBuf::new();
                 {
                     let buf = &mut field_buf;
