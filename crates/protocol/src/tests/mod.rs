@@ -2,4 +2,5 @@
 //! the test-only `Arbitrary` impls of the generated code).
 
 mod arbitrary_input;
+mod cross_check;
 mod round_trip;
