@@ -245,7 +245,7 @@ pub struct ApiSpec {
 
 #[derive(Clone, Debug)]
 pub enum SpecFile {
-    Api(ApiSpec),
+    Api(Box<ApiSpec>),
     Records(Vec<MessageSpec>),
 }
 
@@ -338,7 +338,7 @@ pub fn parse_file(text: &str) -> Result<SpecFile> {
         if cursor != lines.len() {
             bail!("line {}: unexpected content after the response", lines[cursor].number);
         }
-        return Ok(SpecFile::Api(api));
+        return Ok(SpecFile::Api(Box::new(api)));
     }
     let mut records = Vec::new();
     while cursor < lines.len() {

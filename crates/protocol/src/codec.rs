@@ -58,7 +58,7 @@ impl std::fmt::Display for Uuid {
         let bits = self.as_u128();
         // 22 characters of 6 bits cover 132 bits: the value shifted left by 4.
         for index in 0..22 {
-            let shift = 122 - 6 * index as i32;
+            let shift: i32 = 122 - 6 * index;
             let sextet = if shift >= 0 { (bits >> shift) & 0x3f } else { (bits << -shift) & 0x3f };
             f.write_str(std::str::from_utf8(&[ALPHABET[sextet as usize]]).map_err(|_| std::fmt::Error)?)?;
         }
@@ -552,4 +552,41 @@ pub trait Message: Wire + Default + Clone + PartialEq + std::fmt::Debug {
 pub trait Request: Message {
     const KEY: crate::ApiKey;
     type Response: Message;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_prints_as_kafka_does() {
+        assert_eq!(Uuid::ZERO.to_string(), "AAAAAAAAAAAAAAAAAAAAAA");
+        // Kafka's METADATA_TOPIC_ID (0, 1) and an all-ones id.
+        assert_eq!(Uuid::from_u128(1).to_string(), "AAAAAAAAAAAAAAAAAAAAAQ");
+        assert_eq!(Uuid::from_u128(u128::MAX).to_string(), "_____________________w");
+    }
+
+    #[test]
+    fn write_buf_shares_large_bytes() {
+        let big = Bytes::from(vec![7u8; SHARED_CHUNK_BYTES_MIN]);
+        let mut buf = WriteBuf::new();
+        buf.put_i32(1);
+        buf.put_shared(&big);
+        buf.put_i8(2);
+        assert_eq!(buf.len(), 4 + big.len() + 1);
+        let chunks = buf.into_chunks();
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(chunks[1].as_ptr(), big.as_ptr());
+    }
+
+    #[test]
+    fn forged_lengths_are_rejected_before_allocating() {
+        // An array claiming 2^31-1 elements with four bytes of input.
+        let mut input = Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+        assert!(Vec::<i32>::decode_wire(&mut input, 0, false).is_err());
+        let mut input = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+        assert!(Vec::<i32>::decode_wire(&mut input, 0, true).is_err());
+        let mut input = Bytes::from_static(&[0xff, 0xfe]);
+        assert!(String::decode_nullable(&mut input, 0, false).is_err());
+    }
 }
