@@ -10,6 +10,9 @@ use crate::error::{DecodeError, EncodeError};
 use crate::varint;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+/// The most array elements reserved before they have been decoded.
+const ARRAY_RESERVE_ELEMENTS_MAX: usize = 1024;
+
 /// Byte strings at least this long are appended to a [`WriteBuf`] by reference.
 pub const SHARED_CHUNK_BYTES_MIN: usize = 1024;
 
@@ -450,12 +453,13 @@ impl<T: Wire> NullableWire for Vec<T> {
     }
 
     fn decode_nullable(buf: &mut Bytes, version: i16, flexible: bool) -> Result<Option<Self>, DecodeError> {
-        // Every element takes at least one byte, so the count is bounded by the
-        // remaining input (read_length checks that) before anything is allocated.
+        // read_length bounds the count by the remaining input; the up-front
+        // reservation is capped too, because an element can be far larger in memory
+        // than its one byte on the wire.
         let Some(count) = read_length(buf, flexible, true, "array")? else {
             return Ok(None);
         };
-        let mut out = Vec::with_capacity(count);
+        let mut out = Vec::with_capacity(count.min(ARRAY_RESERVE_ELEMENTS_MAX));
         for _ in 0..count {
             out.push(T::decode_wire(buf, version, flexible)?);
         }
