@@ -58,7 +58,7 @@ impl std::fmt::Display for Uuid {
         let bits = self.as_u128();
         // 22 characters of 6 bits cover 132 bits: the value shifted left by 4.
         for index in 0..22 {
-            let shift = 122 - 6 * index as i32;
+            let shift = 122 - 6 * index;
             let sextet = if shift >= 0 { (bits >> shift) & 0x3f } else { (bits << -shift) & 0x3f };
             f.write_str(std::str::from_utf8(&[ALPHABET[sextet as usize]]).map_err(|_| std::fmt::Error)?)?;
         }
