@@ -1,0 +1,218 @@
+//! Runs every fuzz target's body on stable over seed inputs (the golden request
+//! frames, freshly built batches and message sets) and pseudo-random mutations
+//! of them. Not a substitute for fuzzing, but it proves the targets run and
+//! their invariants hold on valid input.
+//!
+//! With `GREGOR_FUZZ_WRITE_SEEDS=1` the seeds are also written to
+//! `corpus/<target>/`, the directory `cargo fuzz run <target>` starts from.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use gregor_protocol::compression::Compression;
+use gregor_protocol::frame;
+use gregor_protocol::records::{
+    encode_message_set, LegacyMessage, RecordBatchBuilder, TimestampType, MAGIC_V0, MAGIC_V1,
+};
+use gregor_protocol::{ApiKey, ResponseBody};
+use gregor_protocol_fuzz as targets;
+
+const CODECS: [Compression; 5] =
+    [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd];
+const MUTATIONS_PER_SEED: usize = 300;
+
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, bound: usize) -> usize {
+        (self.next() % bound.max(1) as u64) as usize
+    }
+}
+
+/// A few byte flips, a truncation or a duplicated span, as a fuzzer would try.
+fn mutate(rng: &mut XorShift, seed: &[u8], keep_prefix: usize) -> Vec<u8> {
+    let mut out = seed.to_vec();
+    if out.len() <= keep_prefix {
+        return out;
+    }
+    match rng.below(4) {
+        0 | 1 => {
+            for _ in 0..1 + rng.below(4) {
+                let at = keep_prefix + rng.below(out.len() - keep_prefix);
+                out[at] ^= 1 << rng.below(8);
+            }
+        }
+        2 => out.truncate(keep_prefix + rng.below(out.len() - keep_prefix)),
+        _ => {
+            let at = keep_prefix + rng.below(out.len() - keep_prefix);
+            let span = out[at..].iter().take(1 + rng.below(16)).copied().collect::<Vec<_>>();
+            let to = keep_prefix + rng.below(out.len() - keep_prefix);
+            out.splice(to..to, span);
+        }
+    }
+    out
+}
+
+fn run(target: &str, body: fn(&[u8]), seeds: &[Vec<u8>], keep_prefix: usize) {
+    if std::env::var_os("GREGOR_FUZZ_WRITE_SEEDS").is_some() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(target);
+        std::fs::create_dir_all(&dir).expect("corpus dir");
+        for (index, seed) in seeds.iter().enumerate() {
+            std::fs::write(dir.join(format!("seed-{index:04}")), seed).expect("write seed");
+        }
+    }
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    for seed in seeds {
+        body(seed);
+        for _ in 0..MUTATIONS_PER_SEED {
+            body(&mutate(&mut rng, seed, keep_prefix));
+        }
+    }
+    for length in [0, 1, 2, 3, 8, 17, 61, 100, 400] {
+        for _ in 0..50 {
+            let noise = (0..length).map(|_| rng.next() as u8).collect::<Vec<_>>();
+            body(&noise);
+        }
+    }
+}
+
+fn golden_frames() -> Vec<(PathBuf, Vec<u8>)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/protocol/tests/golden");
+    let mut frames = Vec::new();
+    for client in ["librdkafka", "kafka-python"] {
+        let mut paths = std::fs::read_dir(root.join(client))
+            .expect("golden frames")
+            .map(|entry| entry.expect("dir entry").path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "bin"))
+            .collect::<Vec<_>>();
+        paths.sort();
+        for path in paths {
+            let bytes = std::fs::read(&path).expect("read golden frame");
+            frames.push((path, bytes));
+        }
+    }
+    assert!(frames.len() > 20, "golden frames missing");
+    frames
+}
+
+fn sample_batch(codec: Compression, records: usize) -> Vec<u8> {
+    let mut builder = RecordBatchBuilder::new(100).compression(codec).producer(9, 1, 0);
+    for index in 0..records {
+        let key = Bytes::from(format!("key-{index}"));
+        let value = Bytes::from(format!("value {index} ").repeat(1 + index % 5));
+        builder.append(1_700_000_000_000 + index as i64, Some(key), Some(value), Vec::new()).expect("append");
+    }
+    builder.build().expect("build")
+}
+
+fn sample_legacy(magic: i8, codec: Compression) -> Vec<u8> {
+    let messages = (0..3)
+        .map(|offset| LegacyMessage {
+            offset: 10 + offset,
+            magic,
+            timestamp_type: TimestampType::CreateTime,
+            timestamp_ms: if magic == MAGIC_V0 { -1 } else { 1_000 + offset },
+            key: (offset != 1).then(|| Bytes::from_static(b"key")),
+            value: Some(Bytes::from_static(b"some value bytes")),
+        })
+        .collect::<Vec<_>>();
+    encode_message_set(&messages, codec).expect("encode legacy")
+}
+
+#[test]
+fn request_frame() {
+    let frames = golden_frames();
+    for (path, frame) in &frames {
+        frame::decode_request(Bytes::copy_from_slice(frame))
+            .unwrap_or_else(|error| panic!("{} does not decode: {error}", path.display()));
+    }
+    let seeds = frames.into_iter().map(|(_, frame)| frame).collect::<Vec<_>>();
+    // Mutate only past the API key and version so most mutants reach a body decoder.
+    run("request_frame", targets::request_frame, &seeds, 4);
+}
+
+#[test]
+fn response_bodies() {
+    // Seeds: for each API at its lowest and highest version, whatever decodes
+    // out of runs of 0x00 (the default of non-flexible versions) or 0x01
+    // (empty compact arrays and strings of flexible ones), re-encoded.
+    let mut seeds = Vec::new();
+    for (index, api_key) in ApiKey::ALL.iter().enumerate() {
+        let versions = api_key.versions();
+        for version in [versions.min, versions.max] {
+            for fill in [0u8, 1] {
+                let mut input = Bytes::from(vec![fill; 512]);
+                let Ok(body) = ResponseBody::decode(*api_key, version, &mut input) else { continue };
+                let mut buf = gregor_protocol::WriteBuf::new();
+                if body.encode(&mut buf, version).is_err() {
+                    continue;
+                }
+                let mut seed = vec![index as u8, (version - versions.min) as u8];
+                seed.extend_from_slice(&buf.to_vec());
+                seeds.push(seed);
+            }
+        }
+    }
+    assert!(seeds.len() > ApiKey::ALL.len(), "only {} response seeds", seeds.len());
+    run("response_bodies", targets::response_bodies, &seeds, 2);
+}
+
+#[test]
+fn record_batch() {
+    let mut seeds = Vec::new();
+    for codec in CODECS {
+        for flags in [0u8, 1] {
+            let mut seed = vec![flags];
+            seed.extend(sample_batch(codec, 5));
+            seed.extend(sample_batch(codec, 1));
+            seeds.push(seed);
+        }
+    }
+    run("record_batch", targets::record_batch, &seeds, 1);
+}
+
+#[test]
+fn compressed_batch() {
+    let mut seeds = Vec::new();
+    for codec in CODECS {
+        let mut seed = vec![codec.id()];
+        seed.extend(gregor_protocol::compression::compress(codec, &sample_batch(Compression::None, 4)).unwrap());
+        seeds.push(seed);
+    }
+    run("compressed_batch", targets::compressed_batch, &seeds, 1);
+}
+
+#[test]
+fn legacy_message_set() {
+    let mut seeds = Vec::new();
+    for (magic, codecs) in [(MAGIC_V0, &CODECS[..3]), (MAGIC_V1, &CODECS[..4])] {
+        for codec in codecs {
+            for flags in [0u8, 1] {
+                let mut seed = vec![flags];
+                seed.extend(sample_legacy(magic, *codec));
+                seeds.push(seed);
+            }
+        }
+    }
+    run("legacy_message_set", targets::legacy_message_set, &seeds, 1);
+}
+
+#[test]
+fn varint() {
+    let seeds = vec![
+        vec![0],
+        vec![0x7f],
+        vec![0x80, 0x01],
+        vec![0xff, 0xff, 0xff, 0xff, 0x0f],
+        vec![0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+        vec![0x80, 0x80, 0x80, 0x00],
+    ];
+    run("varint", targets::varint, &seeds, 0);
+}
