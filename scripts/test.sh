@@ -15,3 +15,6 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+# The fuzz targets' code, replayed over seed inputs on stable so it cannot rot; the
+# shared target directory reuses the workspace's compiled dependencies.
+cargo test --manifest-path fuzz/Cargo.toml --target-dir target
