@@ -574,6 +574,22 @@ fn pascal(api: &ApiSpec) -> String {
     api.name.clone()
 }
 
+/// Emits `pub const fn <signature>` as one match arm per API.
+fn emit_api_match(
+    out: &mut String,
+    apis: &[&ApiSpec],
+    doc: &str,
+    signature: &str,
+    arm: impl Fn(&ApiSpec) -> String,
+) -> Result<()> {
+    writeln!(out, "    /// {doc}\n    pub const fn {signature} {{\n        match self {{")?;
+    for api in apis {
+        writeln!(out, "            ApiKey::{} => {},", pascal(api), arm(api))?;
+    }
+    writeln!(out, "        }}\n    }}\n")?;
+    Ok(())
+}
+
 fn emit_mod(modules: &[(String, String)], apis: &[&ApiSpec], records: &[(&MessageSpec, String)]) -> Result<String> {
     let mut out = String::new();
     writeln!(out, "{HEADER}//! Every message of `protocol-specs/`, one module each, and the table of APIs.")?;
@@ -611,46 +627,32 @@ fn emit_mod(modules: &[(String, String)], apis: &[&ApiSpec], records: &[(&Messag
     }
     writeln!(out, "            _ => return None,\n        }})\n    }}\n")?;
     writeln!(out, "    /// The wire value of the key.\n    pub const fn key(self) -> i16 {{ self as i16 }}\n")?;
-    writeln!(
-        out,
-        "    /// Kafka's name of the API.\n    pub const fn name(self) -> &'static str {{\n        match self {{"
+    let range = |v: &Versions| format!("crate::codec::VersionRange::new({}, {})", v.min, v.max);
+    emit_api_match(&mut out, apis, "Kafka's name of the API.", "name(self) -> &'static str", |a| {
+        format!("{:?}", a.name)
+    })?;
+    emit_api_match(
+        &mut out,
+        apis,
+        "Every version of the API that the protocol describes.",
+        "versions(self) -> crate::codec::VersionRange",
+        |a| range(&a.versions),
     )?;
-    for api in apis {
-        writeln!(out, "            ApiKey::{} => {:?},", pascal(api), api.name)?;
-    }
-    writeln!(out, "        }}\n    }}\n")?;
-    writeln!(out, "    /// Every version of the API that the protocol describes.\n    pub const fn versions(self) -> crate::codec::VersionRange {{\n        match self {{")?;
-    for api in apis {
-        writeln!(
-            out,
-            "            ApiKey::{} => crate::codec::VersionRange::new({}, {}),",
-            pascal(api),
-            api.versions.min,
-            api.versions.max
-        )?;
-    }
-    writeln!(out, "        }}\n    }}\n")?;
-    writeln!(out, "    /// The versions that use compact encodings and tagged fields.\n    pub const fn flexible_versions(self) -> crate::codec::VersionRange {{\n        match self {{")?;
-    for api in apis {
-        writeln!(
-            out,
-            "            ApiKey::{} => crate::codec::VersionRange::new({}, {}),",
-            pascal(api),
-            api.flexible.min,
-            api.flexible.max
-        )?;
-    }
-    writeln!(out, "        }}\n    }}\n")?;
-    writeln!(out, "    /// Which listeners Kafka serves the API on (broker, controller).\n    pub const fn listeners(self) -> &'static [&'static str] {{\n        match self {{")?;
-    for api in apis {
-        writeln!(
-            out,
-            "            ApiKey::{} => &[{}],",
-            pascal(api),
-            api.listeners.iter().map(|l| format!("{l:?}")).collect::<Vec<_>>().join(", ")
-        )?;
-    }
-    writeln!(out, "        }}\n    }}\n}}\n")?;
+    emit_api_match(
+        &mut out,
+        apis,
+        "The versions that use compact encodings and tagged fields.",
+        "flexible_versions(self) -> crate::codec::VersionRange",
+        |a| range(&a.flexible),
+    )?;
+    emit_api_match(
+        &mut out,
+        apis,
+        "Which listeners Kafka serves the API on (broker, controller).",
+        "listeners(self) -> &'static [&'static str]",
+        |a| format!("&[{}]", a.listeners.iter().map(|l| format!("{l:?}")).collect::<Vec<_>>().join(", ")),
+    )?;
+    writeln!(out, "}}\n")?;
 
     // Request / response enums
     for (kind, suffix) in [("Request", "request"), ("Response", "response")] {
