@@ -343,6 +343,9 @@ fn field_doc(field: &Field, within: &Versions) -> String {
     if field.ignorable {
         doc.push_str("; dropped when encoding a version without it");
     }
+    if field.sensitive {
+        doc.push_str("; a secret, redacted in Debug output");
+    }
     doc.push('.');
     doc
 }
@@ -357,11 +360,29 @@ fn emit_struct(out: &mut String, ctx: &MessageCtx, item: &StructItem) -> Result<
     } else {
         writeln!(out, "/// Part of `{}`, present in versions {within}.", spec.name)?;
     }
-    writeln!(out, "#[derive(Debug, Clone, PartialEq)]\npub struct {name} {{")?;
+    let redacted = item.fields.iter().any(|f| f.sensitive);
+    let derives = if redacted { "Clone, PartialEq" } else { "Debug, Clone, PartialEq" };
+    writeln!(out, "#[derive({derives})]\npub struct {name} {{")?;
     for field in item.fields {
         writeln!(out, "    /// {}\n    pub {}: {},", field_doc(field, &within), field_ident(field), rust_type(field))?;
     }
     writeln!(out, "    /// Tagged fields unknown to this code, kept so they are re-encoded unchanged.\n    pub unknown_tagged_fields: Vec<RawTaggedField>,\n}}\n")?;
+
+    if redacted {
+        // Secrets must not reach logs through `{:?}`.
+        writeln!(out, "impl std::fmt::Debug for {name} {{\n    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {{")?;
+        writeln!(out, "        f.debug_struct({name:?})")?;
+        for field in item.fields {
+            let ident = field_ident(field);
+            let plain = ident.trim_start_matches("r#");
+            if field.sensitive {
+                writeln!(out, "            .field({plain:?}, &\"<redacted>\")")?;
+            } else {
+                writeln!(out, "            .field({plain:?}, &self.{ident})")?;
+            }
+        }
+        writeln!(out, "            .field(\"unknown_tagged_fields\", &self.unknown_tagged_fields)\n            .finish()\n    }}\n}}\n")?;
+    }
 
     // Default
     writeln!(out, "impl Default for {name} {{\n    fn default() -> Self {{\n        Self {{")?;

@@ -208,6 +208,8 @@ pub struct Field {
     /// `Some(NONE)` keeps the non-compact encoding in flexible versions.
     pub flexible_override: Option<Versions>,
     pub zero_copy: bool,
+    /// A secret (SASL bytes, token HMACs, SCRAM salts and keys): printed redacted.
+    pub sensitive: bool,
     /// The fields of the struct this field defines inline.
     pub fields: Vec<Field>,
 }
@@ -454,6 +456,7 @@ fn parse_field(line: &Line) -> Result<Field> {
         "entity",
         "flexible",
         "zerocopy",
+        "sensitive",
     ])?;
     let tag = attrs.value("tag").map(str::parse).transpose()?;
     let tagged = attrs.versions("tagged")?.unwrap_or(Versions::NONE);
@@ -473,6 +476,7 @@ fn parse_field(line: &Line) -> Result<Field> {
         entity: attrs.value("entity").map(str::to_string),
         flexible_override: attrs.versions("flexible")?,
         zero_copy: attrs.flag("zerocopy"),
+        sensitive: attrs.flag("sensitive"),
         fields: Vec::new(),
     })
 }

@@ -146,7 +146,7 @@ impl crate::testing::Arbitrary for ScramCredentialDeletion {
 }
 
 /// Part of `AlterUserScramCredentialsRequest`, present in versions 0.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct ScramCredentialUpsertion {
     /// Versions 0.
     pub name: String,
@@ -154,12 +154,25 @@ pub struct ScramCredentialUpsertion {
     pub mechanism: i8,
     /// Versions 0.
     pub iterations: i32,
-    /// Versions 0.
+    /// Versions 0; a secret, redacted in Debug output.
     pub salt: Bytes,
-    /// Versions 0.
+    /// Versions 0; a secret, redacted in Debug output.
     pub salted_password: Bytes,
     /// Tagged fields unknown to this code, kept so they are re-encoded unchanged.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
+}
+
+impl std::fmt::Debug for ScramCredentialUpsertion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScramCredentialUpsertion")
+            .field("name", &self.name)
+            .field("mechanism", &self.mechanism)
+            .field("iterations", &self.iterations)
+            .field("salt", &"<redacted>")
+            .field("salted_password", &"<redacted>")
+            .field("unknown_tagged_fields", &self.unknown_tagged_fields)
+            .finish()
+    }
 }
 
 impl Default for ScramCredentialUpsertion {

@@ -7,7 +7,7 @@ use crate::codec::{self, Message, NullableWire, RawTaggedField, Uuid, Wire, Writ
 use crate::error::{DecodeError, EncodeError};
 use bytes::Bytes;
 /// `CreateDelegationTokenResponse`, versions 0-3.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct CreateDelegationTokenResponse {
     /// Versions 0-3.
     pub error_code: i16,
@@ -27,12 +27,31 @@ pub struct CreateDelegationTokenResponse {
     pub max_timestamp_ms: i64,
     /// Versions 0-3.
     pub token_id: String,
-    /// Versions 0-3.
+    /// Versions 0-3; a secret, redacted in Debug output.
     pub hmac: Bytes,
     /// Versions 0-3.
     pub throttle_time_ms: i32,
     /// Tagged fields unknown to this code, kept so they are re-encoded unchanged.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
+}
+
+impl std::fmt::Debug for CreateDelegationTokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateDelegationTokenResponse")
+            .field("error_code", &self.error_code)
+            .field("principal_type", &self.principal_type)
+            .field("principal_name", &self.principal_name)
+            .field("token_requester_principal_type", &self.token_requester_principal_type)
+            .field("token_requester_principal_name", &self.token_requester_principal_name)
+            .field("issue_timestamp_ms", &self.issue_timestamp_ms)
+            .field("expiry_timestamp_ms", &self.expiry_timestamp_ms)
+            .field("max_timestamp_ms", &self.max_timestamp_ms)
+            .field("token_id", &self.token_id)
+            .field("hmac", &"<redacted>")
+            .field("throttle_time_ms", &self.throttle_time_ms)
+            .field("unknown_tagged_fields", &self.unknown_tagged_fields)
+            .finish()
+    }
 }
 
 impl Default for CreateDelegationTokenResponse {

@@ -85,7 +85,7 @@ impl crate::testing::Arbitrary for DescribeDelegationTokenResponse {
 }
 
 /// Part of `DescribeDelegationTokenResponse`, present in versions 0-3.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct DescribedDelegationToken {
     /// Versions 0-3.
     pub principal_type: String,
@@ -103,12 +103,30 @@ pub struct DescribedDelegationToken {
     pub max_timestamp: i64,
     /// Versions 0-3.
     pub token_id: String,
-    /// Versions 0-3.
+    /// Versions 0-3; a secret, redacted in Debug output.
     pub hmac: Bytes,
     /// Versions 0-3.
     pub renewers: Vec<DescribedDelegationTokenRenewer>,
     /// Tagged fields unknown to this code, kept so they are re-encoded unchanged.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
+}
+
+impl std::fmt::Debug for DescribedDelegationToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DescribedDelegationToken")
+            .field("principal_type", &self.principal_type)
+            .field("principal_name", &self.principal_name)
+            .field("token_requester_principal_type", &self.token_requester_principal_type)
+            .field("token_requester_principal_name", &self.token_requester_principal_name)
+            .field("issue_timestamp", &self.issue_timestamp)
+            .field("expiry_timestamp", &self.expiry_timestamp)
+            .field("max_timestamp", &self.max_timestamp)
+            .field("token_id", &self.token_id)
+            .field("hmac", &"<redacted>")
+            .field("renewers", &self.renewers)
+            .field("unknown_tagged_fields", &self.unknown_tagged_fields)
+            .finish()
+    }
 }
 
 impl Default for DescribedDelegationToken {

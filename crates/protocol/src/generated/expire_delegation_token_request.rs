@@ -7,14 +7,24 @@ use crate::codec::{self, Message, NullableWire, RawTaggedField, Uuid, Wire, Writ
 use crate::error::{DecodeError, EncodeError};
 use bytes::Bytes;
 /// `ExpireDelegationTokenRequest`, versions 0-2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct ExpireDelegationTokenRequest {
-    /// Versions 0-2.
+    /// Versions 0-2; a secret, redacted in Debug output.
     pub hmac: Bytes,
     /// Versions 0-2.
     pub expiry_time_period_ms: i64,
     /// Tagged fields unknown to this code, kept so they are re-encoded unchanged.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
+}
+
+impl std::fmt::Debug for ExpireDelegationTokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExpireDelegationTokenRequest")
+            .field("hmac", &"<redacted>")
+            .field("expiry_time_period_ms", &self.expiry_time_period_ms)
+            .field("unknown_tagged_fields", &self.unknown_tagged_fields)
+            .finish()
+    }
 }
 
 impl Default for ExpireDelegationTokenRequest {

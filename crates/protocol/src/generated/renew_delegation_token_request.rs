@@ -7,14 +7,24 @@ use crate::codec::{self, Message, NullableWire, RawTaggedField, Uuid, Wire, Writ
 use crate::error::{DecodeError, EncodeError};
 use bytes::Bytes;
 /// `RenewDelegationTokenRequest`, versions 0-2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct RenewDelegationTokenRequest {
-    /// Versions 0-2.
+    /// Versions 0-2; a secret, redacted in Debug output.
     pub hmac: Bytes,
     /// Versions 0-2.
     pub renew_period_ms: i64,
     /// Tagged fields unknown to this code, kept so they are re-encoded unchanged.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
+}
+
+impl std::fmt::Debug for RenewDelegationTokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RenewDelegationTokenRequest")
+            .field("hmac", &"<redacted>")
+            .field("renew_period_ms", &self.renew_period_ms)
+            .field("unknown_tagged_fields", &self.unknown_tagged_fields)
+            .finish()
+    }
 }
 
 impl Default for RenewDelegationTokenRequest {

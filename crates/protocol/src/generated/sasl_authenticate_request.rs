@@ -7,12 +7,21 @@ use crate::codec::{self, Message, NullableWire, RawTaggedField, Uuid, Wire, Writ
 use crate::error::{DecodeError, EncodeError};
 use bytes::Bytes;
 /// `SaslAuthenticateRequest`, versions 0-2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct SaslAuthenticateRequest {
-    /// Versions 0-2.
+    /// Versions 0-2; a secret, redacted in Debug output.
     pub auth_bytes: Bytes,
     /// Tagged fields unknown to this code, kept so they are re-encoded unchanged.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
+}
+
+impl std::fmt::Debug for SaslAuthenticateRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaslAuthenticateRequest")
+            .field("auth_bytes", &"<redacted>")
+            .field("unknown_tagged_fields", &self.unknown_tagged_fields)
+            .finish()
+    }
 }
 
 impl Default for SaslAuthenticateRequest {

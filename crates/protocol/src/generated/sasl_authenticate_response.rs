@@ -7,18 +7,30 @@ use crate::codec::{self, Message, NullableWire, RawTaggedField, Uuid, Wire, Writ
 use crate::error::{DecodeError, EncodeError};
 use bytes::Bytes;
 /// `SaslAuthenticateResponse`, versions 0-2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct SaslAuthenticateResponse {
     /// Versions 0-2.
     pub error_code: i16,
     /// Versions 0-2; nullable in 0-2.
     pub error_message: Option<String>,
-    /// Versions 0-2.
+    /// Versions 0-2; a secret, redacted in Debug output.
     pub auth_bytes: Bytes,
     /// Versions 1-2; default 0; dropped when encoding a version without it.
     pub session_lifetime_ms: i64,
     /// Tagged fields unknown to this code, kept so they are re-encoded unchanged.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
+}
+
+impl std::fmt::Debug for SaslAuthenticateResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaslAuthenticateResponse")
+            .field("error_code", &self.error_code)
+            .field("error_message", &self.error_message)
+            .field("auth_bytes", &"<redacted>")
+            .field("session_lifetime_ms", &self.session_lifetime_ms)
+            .field("unknown_tagged_fields", &self.unknown_tagged_fields)
+            .finish()
+    }
 }
 
 impl Default for SaslAuthenticateResponse {

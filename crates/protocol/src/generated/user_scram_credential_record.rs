@@ -7,22 +7,36 @@ use crate::codec::{self, Message, NullableWire, RawTaggedField, Uuid, Wire, Writ
 use crate::error::{DecodeError, EncodeError};
 use bytes::Bytes;
 /// `UserScramCredentialRecord`, versions 0.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct UserScramCredentialRecord {
     /// Versions 0.
     pub name: String,
     /// Versions 0.
     pub mechanism: i8,
-    /// Versions 0.
+    /// Versions 0; a secret, redacted in Debug output.
     pub salt: Bytes,
-    /// Versions 0.
+    /// Versions 0; a secret, redacted in Debug output.
     pub stored_key: Bytes,
-    /// Versions 0.
+    /// Versions 0; a secret, redacted in Debug output.
     pub server_key: Bytes,
     /// Versions 0.
     pub iterations: i32,
     /// Tagged fields unknown to this code, kept so they are re-encoded unchanged.
     pub unknown_tagged_fields: Vec<RawTaggedField>,
+}
+
+impl std::fmt::Debug for UserScramCredentialRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserScramCredentialRecord")
+            .field("name", &self.name)
+            .field("mechanism", &self.mechanism)
+            .field("salt", &"<redacted>")
+            .field("stored_key", &"<redacted>")
+            .field("server_key", &"<redacted>")
+            .field("iterations", &self.iterations)
+            .field("unknown_tagged_fields", &self.unknown_tagged_fields)
+            .finish()
+    }
 }
 
 impl Default for UserScramCredentialRecord {

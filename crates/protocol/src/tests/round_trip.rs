@@ -73,3 +73,13 @@ fn unknown_tagged_fields_survive_a_round_trip() {
     assert_eq!(ApiVersionsRequest::decode(&mut bytes.clone(), 3).unwrap(), request);
     assert!(request.encode_to_bytes(2).is_err(), "tagged fields cannot be sent before flexible versions");
 }
+
+#[test]
+fn secrets_are_redacted_in_debug_output() {
+    use crate::generated::SaslAuthenticateRequest;
+    let request =
+        SaslAuthenticateRequest { auth_bytes: bytes::Bytes::from_static(b"\0user\0hunter2"), ..Default::default() };
+    let printed = format!("{request:?}");
+    assert!(printed.contains("<redacted>"), "{printed}");
+    assert!(!printed.contains("hunter2"), "{printed}");
+}
