@@ -5,7 +5,7 @@
 mod common;
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use gregor_protocol::records::{set_base_offset, set_max_timestamp, validate_batch, TimestampType};
+use gregor_protocol::records::{set_base_offset, set_max_timestamp, validate_batch, TimestampType, ValidatedBatchMut};
 
 fn bench(c: &mut Criterion) {
     // One batch of 1024 records of 1 KiB: a little over 1 MiB.
@@ -40,6 +40,20 @@ fn bench(c: &mut Criterion) {
         b.iter_batched_ref(
             || batch.clone(),
             |copy| set_max_timestamp(copy, TimestampType::LogAppendTime, 1_800_000_000_000).expect("stamp"),
+            BatchSize::LargeInput,
+        )
+    });
+    // The produce path for a log-append-time topic: validate once, then stamp
+    // offset, leader epoch and timestamp with a single CRC recompute.
+    group.bench_function("produce_stamp_log_append_time_1MiB", |b| {
+        b.iter_batched_ref(
+            || batch.clone(),
+            |copy| {
+                let mut view = ValidatedBatchMut::new(copy).expect("valid");
+                view.set_base_offset(1_000).expect("offset");
+                view.set_partition_leader_epoch(3).expect("epoch");
+                view.set_max_timestamp(TimestampType::LogAppendTime, 1_800_000_000_000).expect("stamp")
+            },
             BatchSize::LargeInput,
         )
     });

@@ -223,6 +223,60 @@ pub fn set_max_timestamp(
     Ok(())
 }
 
+/// One batch whose size and CRC were checked when the view was made, open for
+/// the broker's in-place stamping on the produce path. Because the CRC is known
+/// to be good, changing a field inside it needs one CRC pass, not a check and a
+/// recompute as [`set_max_timestamp`] does.
+#[derive(Debug)]
+pub struct ValidatedBatchMut<'a> {
+    batch: &'a mut [u8],
+    header: RecordBatchHeader,
+}
+
+impl<'a> ValidatedBatchMut<'a> {
+    /// Validates `batch` as exactly one v2 batch (see [`validate_batch`]).
+    pub fn new(batch: &'a mut [u8]) -> Result<Self, RecordsError> {
+        let header = check_whole_batch(batch)?;
+        Ok(Self { batch, header })
+    }
+
+    /// The header as it is now, including stamps made through this view.
+    pub fn header(&self) -> &RecordBatchHeader {
+        &self.header
+    }
+
+    pub fn set_base_offset(&mut self, base_offset: i64) -> Result<(), RecordsError> {
+        write_at(self.batch, BASE_OFFSET_AT, base_offset.to_be_bytes())?;
+        self.header.base_offset = base_offset;
+        Ok(())
+    }
+
+    pub fn set_partition_leader_epoch(&mut self, epoch: i32) -> Result<(), RecordsError> {
+        write_at(self.batch, PARTITION_LEADER_EPOCH_AT, epoch.to_be_bytes())?;
+        self.header.partition_leader_epoch = epoch;
+        Ok(())
+    }
+
+    /// Sets the timestamp type and max timestamp and recomputes the CRC, once.
+    pub fn set_max_timestamp(&mut self, timestamp_type: TimestampType, max_timestamp: i64) -> Result<(), RecordsError> {
+        if self.header.timestamp_type() == timestamp_type && self.header.max_timestamp == max_timestamp {
+            return Ok(());
+        }
+        let attributes = match timestamp_type {
+            TimestampType::CreateTime => self.header.attributes & !ATTRIBUTE_TIMESTAMP_TYPE,
+            TimestampType::LogAppendTime => self.header.attributes | ATTRIBUTE_TIMESTAMP_TYPE,
+        };
+        write_at(self.batch, ATTRIBUTES_AT, attributes.to_be_bytes())?;
+        write_at(self.batch, MAX_TIMESTAMP_AT, max_timestamp.to_be_bytes())?;
+        let crc = crc_of(self.batch);
+        write_at(self.batch, CRC_AT, crc.to_be_bytes())?;
+        self.header.attributes = attributes;
+        self.header.max_timestamp = max_timestamp;
+        self.header.crc = crc;
+        Ok(())
+    }
+}
+
 /// Recomputes and stores the CRC of exactly one batch; returns the new CRC.
 /// For callers that changed bytes inside the CRC range themselves.
 pub fn recompute_crc(batch: &mut [u8]) -> Result<u32, RecordsError> {

@@ -17,8 +17,9 @@ mod set;
 
 pub use batch::{
     recompute_crc, set_base_offset, set_max_timestamp, set_partition_leader_epoch, validate_batch, RecordBatch,
-    RecordBatchHeader, ATTRIBUTE_CONTROL, ATTRIBUTE_DELETE_HORIZON, ATTRIBUTE_TIMESTAMP_TYPE, ATTRIBUTE_TRANSACTIONAL,
-    BATCH_HEADER_BYTES, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
+    RecordBatchHeader, ValidatedBatchMut, ATTRIBUTE_CONTROL, ATTRIBUTE_DELETE_HORIZON, ATTRIBUTE_TIMESTAMP_TYPE,
+    ATTRIBUTE_TRANSACTIONAL, BATCH_HEADER_BYTES, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
+    NO_SEQUENCE,
 };
 pub use builder::RecordBatchBuilder;
 pub use control::{

@@ -149,6 +149,31 @@ fn log_append_time_rewrite_recomputes_the_crc() {
 }
 
 #[test]
+fn validated_view_stamps_offset_epoch_and_log_append_time() {
+    let mut expected = sample_batch(Compression::Lz4);
+    set_base_offset(&mut expected, 4_000).unwrap();
+    set_partition_leader_epoch(&mut expected, 7).unwrap();
+    set_max_timestamp(&mut expected, TimestampType::LogAppendTime, 1_800_000_000_000).unwrap();
+
+    let mut batch = sample_batch(Compression::Lz4);
+    let mut view = ValidatedBatchMut::new(&mut batch).unwrap();
+    view.set_base_offset(4_000).unwrap();
+    view.set_partition_leader_epoch(7).unwrap();
+    view.set_max_timestamp(TimestampType::LogAppendTime, 1_800_000_000_000).unwrap();
+    let stamped = view.header().clone();
+    assert_eq!(batch, expected);
+    assert_eq!(validate_batch(&batch).unwrap(), stamped);
+}
+
+#[test]
+fn validated_view_refuses_a_corrupt_batch() {
+    let mut batch = sample_batch(Compression::None);
+    let last = batch.len() - 1;
+    batch[last] ^= 0xff;
+    assert!(matches!(ValidatedBatchMut::new(&mut batch), Err(RecordsError::CrcMismatch { .. })));
+}
+
+#[test]
 fn unchanged_max_timestamp_leaves_the_batch_untouched() {
     let original = sample_batch(Compression::None);
     let mut batch = original.clone();
