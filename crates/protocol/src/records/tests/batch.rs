@@ -160,7 +160,7 @@ fn validated_view_stamps_offset_epoch_and_log_append_time() {
     view.set_base_offset(4_000).unwrap();
     view.set_partition_leader_epoch(7).unwrap();
     view.set_max_timestamp(TimestampType::LogAppendTime, 1_800_000_000_000).unwrap();
-    let stamped = view.header().clone();
+    let stamped = *view.header();
     assert_eq!(batch, expected);
     assert_eq!(validate_batch(&batch).unwrap(), stamped);
 }
