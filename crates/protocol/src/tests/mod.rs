@@ -2,5 +2,6 @@
 //! the test-only `Arbitrary` impls of the generated code).
 
 mod arbitrary_input;
+mod coverage;
 mod cross_check;
 mod round_trip;
