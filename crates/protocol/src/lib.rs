@@ -13,6 +13,18 @@
 //!
 //! The message types under [`messages`] are generated from `protocol-specs/` by
 //! `gregor-protocol-codegen` and checked in; do not edit them by hand.
+//!
+//! Rules every message follows:
+//! - `decode` reads from a `bytes::Bytes` cursor: `bytes` and `records` fields are
+//!   slices of the frame, never copies. `encode` writes into a [`WriteBuf`], which
+//!   keeps large byte strings (record batches) as shared chunks for a vectored write.
+//! - Encoding a field at a version that lacks it is an [`EncodeError`] when the value
+//!   is not the default, except for fields the spec marks `ignorable`, which Kafka
+//!   defines as safe to drop (throttle times, error messages of older versions).
+//! - Tagged fields the code does not know are kept and written back unchanged.
+//! - Length prefixes are checked against the remaining input before anything is
+//!   allocated, and decompression takes an output bound, so forged lengths and
+//!   compression bombs cannot make the caller allocate without limit.
 
 pub mod codec;
 pub mod compression;
