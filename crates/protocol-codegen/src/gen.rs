@@ -20,7 +20,6 @@ struct StructItem<'a> {
 struct MessageCtx<'a> {
     spec: &'a MessageSpec,
     source: &'a str,
-    module: String,
 }
 
 /// Generates all files, keyed by path relative to `src/generated/`, rustfmt'd.
@@ -28,7 +27,6 @@ pub fn generate(specs: &[LoadedSpec]) -> Result<BTreeMap<String, String>> {
     let mut files = BTreeMap::new();
     let mut modules = Vec::new();
     let mut apis: Vec<&ApiSpec> = Vec::new();
-    let mut records: Vec<(&MessageSpec, String)> = Vec::new();
     for loaded in specs {
         let messages: Vec<&MessageSpec> = match &loaded.file {
             SpecFile::Api(api) => {
@@ -39,17 +37,14 @@ pub fn generate(specs: &[LoadedSpec]) -> Result<BTreeMap<String, String>> {
         };
         for spec in messages {
             let module = snake_case(&spec.name);
-            let ctx = MessageCtx { spec, source: &loaded.path, module: module.clone() };
+            let ctx = MessageCtx { spec, source: &loaded.path };
             let code = emit_message(&ctx).with_context(|| format!("generating {}", spec.name))?;
             files.insert(format!("{module}.rs"), code);
-            if !matches!(spec.kind.as_str(), "request" | "response") {
-                records.push((spec, module.clone()));
-            }
             modules.push((module, spec.name.clone()));
         }
     }
     apis.sort_by_key(|a| a.key);
-    files.insert("mod.rs".to_string(), emit_mod(&modules, &apis, &records)?);
+    files.insert("mod.rs".to_string(), emit_mod(&modules, &apis)?);
     let mut formatted = BTreeMap::new();
     for (path, code) in files {
         formatted.insert(path.clone(), rustfmt(&code).with_context(|| format!("formatting {path}"))?);
@@ -143,7 +138,6 @@ fn emit_message(ctx: &MessageCtx) -> Result<String> {
     for item in &structs {
         emit_struct(&mut out, ctx, item)?;
     }
-    let _ = &ctx.module;
     Ok(out)
 }
 
@@ -466,7 +460,7 @@ fn emit_struct(out: &mut String, ctx: &MessageCtx, item: &StructItem) -> Result<
             continue;
         }
         let cond = version_cond(&untagged, &within);
-        let value = decode_value(field, &within, message)?;
+        let value = decode_value(field, &within)?;
         if cond == "true" {
             writeln!(out, "        this.{ident} = {value};")?;
         } else {
@@ -486,7 +480,7 @@ fn emit_struct(out: &mut String, ctx: &MessageCtx, item: &StructItem) -> Result<
             out,
             "                    {tag} {} => {{ let buf = &mut data; let flexible = true; this.{ident} = {}; }}",
             if cond == "true" { String::new() } else { format!("if {cond}") },
-            decode_value(field, &within, message)?
+            decode_value(field, &within)?
         )?;
     }
     writeln!(out, "                    _ => this.unknown_tagged_fields.push(RawTaggedField {{ tag, data }}),")?;
@@ -539,7 +533,7 @@ fn encode_value(field: &Field, ident: &str, within: &Versions, message: &str) ->
     })
 }
 
-fn decode_value(field: &Field, within: &Versions, message: &str) -> Result<String> {
+fn decode_value(field: &Field, within: &Versions) -> Result<String> {
     let flex = flexible_expr(field, within);
     let inner = inner_rust(&field.ty);
     if !is_option(field) {
@@ -547,7 +541,6 @@ fn decode_value(field: &Field, within: &Versions, message: &str) -> Result<Strin
     }
     let nullable = field.nullable.intersect(&field.versions).intersect(within);
     let present = field.versions.intersect(within);
-    let _ = message;
     Ok(match version_cond(&nullable, &present).as_str() {
         "true" => format!("<{inner} as NullableWire>::decode_nullable(buf, version, {flex})?"),
         "false" => format!("Some(<{inner} as Wire>::decode_wire(buf, version, {flex})?)"),
@@ -611,7 +604,7 @@ fn emit_api_match(
     Ok(())
 }
 
-fn emit_mod(modules: &[(String, String)], apis: &[&ApiSpec], records: &[(&MessageSpec, String)]) -> Result<String> {
+fn emit_mod(modules: &[(String, String)], apis: &[&ApiSpec]) -> Result<String> {
     let mut out = String::new();
     writeln!(out, "{HEADER}//! Every message of `protocol-specs/`, one module each, and the table of APIs.")?;
     writeln!(out, "#![allow(clippy::all)]")?;
@@ -732,6 +725,5 @@ fn emit_mod(modules: &[(String, String)], apis: &[&ApiSpec], records: &[(&Messag
         writeln!(out, "        $m!({module}, {name});")?;
     }
     writeln!(out, "    }};\n}}\n#[cfg(test)]\npub(crate) use for_each_message;")?;
-    let _ = records;
     Ok(out)
 }

@@ -73,12 +73,6 @@ impl Versions {
             bail!("{self} minus {other} is not contiguous")
         }
     }
-
-    /// Iterates the versions of this range that lie in `within`.
-    pub fn iter_within(&self, within: &Versions) -> impl Iterator<Item = i16> {
-        let range = self.intersect(within);
-        range.min..=range.max.max(range.min - 1)
-    }
 }
 
 impl std::fmt::Display for Versions {
