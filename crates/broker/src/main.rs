@@ -1,0 +1,2 @@
+//! The `gregor` binary.
+fn main() {}
