@@ -202,6 +202,11 @@ impl BrokerProcess {
         self.stderr_tail_block()
     }
 
+    /// Appends the broker's stderr tail to an error, keeping the error first.
+    pub fn with_diag<T>(&self, result: Result<T>) -> Result<T> {
+        result.map_err(|error| anyhow!("{error:#}{}", self.stderr_tail_block()))
+    }
+
     fn spawn_and_wait_ready(&mut self) -> Result<()> {
         let binary = gregor_binary()?;
         self.starts += 1;
