@@ -118,11 +118,15 @@ pub fn day_ago_ms() -> i64 {
     now.as_millis() as i64 - 24 * 3600 * 1000
 }
 
+/// One record's delivery report: `None` until reported, then its
+/// (partition, offset) or the error.
+pub type Report = Option<std::result::Result<(i32, i64), String>>;
+
 /// Delivery reports by record index: `None` until reported, then the offset
 /// or the error.
 #[derive(Default)]
 pub struct DeliveryLog {
-    pub reports: Mutex<Vec<Option<std::result::Result<(i32, i64), String>>>>,
+    pub reports: Mutex<Vec<Report>>,
 }
 
 impl DeliveryLog {
@@ -130,7 +134,7 @@ impl DeliveryLog {
         DeliveryLog { reports: Mutex::new(vec![None; records]) }
     }
 
-    pub fn snapshot(&self) -> Vec<Option<std::result::Result<(i32, i64), String>>> {
+    pub fn snapshot(&self) -> Vec<Report> {
         self.reports.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 

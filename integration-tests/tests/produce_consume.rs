@@ -23,8 +23,11 @@ fn run(bootstrap: &str, compression: &str, acks: &str) -> Result<()> {
 
     let base_timestamp = rdk::day_ago_ms();
     let records: Vec<TestRecord> = (0..RECORDS as u64).map(|i| rdk::test_record(&topic, i, base_timestamp)).collect();
-    let (producer, log) =
-        rdk::producer(bootstrap, &[("acks", acks), ("compression.type", compression), ("enable.idempotence", "false")], RECORDS)?;
+    let (producer, log) = rdk::producer(
+        bootstrap,
+        &[("acks", acks), ("compression.type", compression), ("enable.idempotence", "false")],
+        RECORDS,
+    )?;
     for (index, record) in records.iter().enumerate() {
         rdk::send(&producer, &topic, 0, index, record)?;
     }

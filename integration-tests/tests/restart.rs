@@ -22,7 +22,11 @@ fn check_topic_survived(bootstrap: &str, topic: &str, partitions: usize) -> Resu
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(15)).context("Metadata")?;
     let found = metadata.topics().iter().find(|t| t.name() == topic).context("topic missing from Metadata")?;
     ensure!(found.error().is_none(), "topic {topic} in Metadata with error {:?}", found.error());
-    ensure!(found.partitions().len() == partitions, "{topic} has {} partitions, expected {partitions}", found.partitions().len());
+    ensure!(
+        found.partitions().len() == partitions,
+        "{topic} has {} partitions, expected {partitions}",
+        found.partitions().len()
+    );
 
     let admin = rdk::admin(bootstrap)?;
     let results = rdk::block_on(admin.describe_configs([&ResourceSpecifier::Topic(topic)], &rdk::admin_options()))
@@ -32,9 +36,14 @@ fn check_topic_survived(bootstrap: &str, topic: &str, partitions: usize) -> Resu
         other => bail!("DescribeConfigs of {topic}: {other:?}"),
     };
     for (key, value) in KEPT_CONFIGS {
-        let entry = resource.get(key).with_context(|| format!("config {key} missing from DescribeConfigs of {topic}"))?;
+        let entry =
+            resource.get(key).with_context(|| format!("config {key} missing from DescribeConfigs of {topic}"))?;
         ensure!(entry.value.as_deref() == Some(value), "{topic} {key} = {:?}, expected {value}", entry.value);
-        ensure!(entry.source == ConfigSource::DynamicTopic, "{topic} {key} has source {:?}, expected DynamicTopic", entry.source);
+        ensure!(
+            entry.source == ConfigSource::DynamicTopic,
+            "{topic} {key} has source {:?}, expected DynamicTopic",
+            entry.source
+        );
         ensure!(!entry.is_default, "{topic} {key} is reported as a default");
     }
     Ok(())
@@ -100,16 +109,26 @@ fn restart_mid_stream(broker: &mut BrokerProcess) -> Result<()> {
             Ok(())
         })
     };
-    ensure!(wait_until(Duration::from_secs(120), || log.acked() >= 3000), "fewer than 3000 records acknowledged before the restart");
+    ensure!(
+        wait_until(Duration::from_secs(120), || log.acked() >= 3000),
+        "fewer than 3000 records acknowledged before the restart"
+    );
     let before = log.acked();
     let old_port = broker.port();
     broker.restart().context("SIGTERM restart")?;
-    ensure!(broker.port() == old_port, "the broker came back on port {}, not {old_port}: the producer cannot follow", broker.port());
+    ensure!(
+        broker.port() == old_port,
+        "the broker came back on port {}, not {old_port}: the producer cannot follow",
+        broker.port()
+    );
     sender.join().expect("sender thread")?;
     let acked = rdk::flush_all_acked(&producer, &log, total)?;
     ensure!(before < total, "the whole stream was acknowledged before the restart: nothing produced across it");
     for (index, (partition, offset)) in acked.iter().enumerate() {
-        ensure!((*partition, *offset) == (0, index as i64), "stream record {index} acknowledged at {partition}/{offset}");
+        ensure!(
+            (*partition, *offset) == (0, index as i64),
+            "stream record {index} acknowledged at {partition}/{offset}"
+        );
     }
     drop(producer);
 
@@ -125,7 +144,10 @@ fn restart_mid_stream(broker: &mut BrokerProcess) -> Result<()> {
     check_topic_survived(&bootstrap, kept, 3)?;
     read_exact(&bootstrap, stream, 0, &records)?;
     let (low, high) = rdk::watermarks(&bootstrap, stream, 0)?;
-    ensure!((low, high) == (0, total as i64), "stream watermarks ({low}, {high}) after restarts, expected (0, {total})");
+    ensure!(
+        (low, high) == (0, total as i64),
+        "stream watermarks ({low}, {high}) after restarts, expected (0, {total})"
+    );
     Ok(())
 }
 
@@ -205,7 +227,10 @@ fn kill9_rounds(broker: &mut BrokerProcess) -> Result<()> {
         let (low, high) = rdk::watermarks(&bootstrap, topic, 0)?;
         let max_acked = acknowledged.iter().map(|(offset, _)| *offset).max().unwrap_or(-1);
         ensure!(low == 0, "round {round}: log start offset {low} after recovery");
-        ensure!(high > max_acked, "round {round}: high watermark {high} after recovery, but offset {max_acked} was acknowledged");
+        ensure!(
+            high > max_acked,
+            "round {round}: high watermark {high} after recovery, but offset {max_acked} was acknowledged"
+        );
 
         // The whole log, CRCs checked by librdkafka: consecutive offsets, every
         // record one that was produced, every acknowledged one where it was acknowledged.
@@ -243,7 +268,10 @@ fn kill9_rounds(broker: &mut BrokerProcess) -> Result<()> {
         };
         match reports.get(next_index).cloned().flatten() {
             Some(Ok((0, offset))) => {
-                ensure!(offset == high, "round {round}: first append after recovery at offset {offset}, expected {high}")
+                ensure!(
+                    offset == high,
+                    "round {round}: first append after recovery at offset {offset}, expected {high}"
+                )
             }
             other => bail!("round {round}: append after recovery: {other:?}"),
         }
