@@ -101,7 +101,7 @@ fn restart_mid_stream(broker: &mut BrokerProcess) -> Result<()> {
         std::thread::spawn(move || -> Result<()> {
             for (index, record) in records.iter().enumerate() {
                 rdk::send(&producer, stream, 0, index, record)?;
-                if index % 100 == 99 {
+                if index % 20 == 19 {
                     // Keep the stream going for a while rather than queueing it all at once.
                     std::thread::sleep(Duration::from_millis(10));
                 }
