@@ -49,7 +49,8 @@ cargo build -p gregor-broker --bin gregor
 export GREGOR_BIN="$TARGET_DIR/debug/gregor"
 
 log "cargo test --workspace"
-cargo test --workspace 2>&1 | tee -a "$log" || status=1
+# --no-fail-fast: a failing test binary must not hide the results of the others.
+cargo test --workspace --no-fail-fast 2>&1 | tee -a "$log" || status=1
 # The shared target directory reuses the workspace's compiled dependencies.
 cargo test --manifest-path fuzz/Cargo.toml --target-dir target --tests 2>&1 | tee -a "$log" || status=1
 
