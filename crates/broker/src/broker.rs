@@ -12,7 +12,11 @@ use gregor_metadata::MetadataImage;
 use gregor_protocol::records::TimestampType;
 use gregor_storage::{LogConfig, LogManager, TopicPartition};
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, RwLock};
+
+/// Kafka's default `max.incremental.fetch.session.cache.slots`.
+const FETCH_SESSION_CACHE_SLOTS: i32 = 1000;
 
 /// Where clients reach this node, as advertised in Metadata responses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +47,10 @@ pub struct Broker {
     pub(crate) controller: Controller,
     pub fetch_sessions: FetchSessionCache,
     pub(crate) producer_ids: tokio::sync::Mutex<ProducerIdRange>,
+    /// This run's broker epoch: the start time, which grows across restarts.
+    pub broker_epoch: i64,
+    /// The offset of the last record applied to the published image.
+    pub metadata_offset: AtomicI64,
 }
 
 impl std::fmt::Debug for Broker {
@@ -60,7 +68,7 @@ impl Broker {
         controller: Controller,
     ) -> Self {
         let node_id = static_config.node_id;
-        let fetch_sessions = FetchSessionCache::new(static_config.max_incremental_fetch_session_cache_slots);
+        let fetch_sessions = FetchSessionCache::new(FETCH_SESSION_CACHE_SLOTS);
         Broker {
             config: RwLock::new(Arc::new(static_config.clone())),
             static_config,
@@ -73,6 +81,8 @@ impl Broker {
             controller,
             fetch_sessions,
             producer_ids: tokio::sync::Mutex::new(ProducerIdRange::default()),
+            broker_epoch: now_ms(),
+            metadata_offset: AtomicI64::new(-1),
         }
     }
 
@@ -191,15 +201,14 @@ pub fn log_config_of(topic: &TopicConfig) -> LogConfig {
         flush_interval_messages: topic.flush_messages,
         flush_interval_ms: topic.flush_ms,
         max_message_bytes: topic.max_message_bytes,
-        message_timestamp_type: if topic.message_timestamp_type_is_log_append_time() {
-            TimestampType::LogAppendTime
-        } else {
-            TimestampType::CreateTime
+        message_timestamp_type: match topic.message_timestamp_type {
+            gregor_config::TimestampType::LogAppendTime => TimestampType::LogAppendTime,
+            gregor_config::TimestampType::CreateTime => TimestampType::CreateTime,
         },
         message_timestamp_before_max_ms: topic.message_timestamp_before_max_ms,
         message_timestamp_after_max_ms: topic.message_timestamp_after_max_ms,
-        cleanup_policy_compact: topic.cleanup_policy_compact(),
-        cleanup_policy_delete: topic.cleanup_policy_delete(),
+        cleanup_policy_compact: topic.cleanup_policy.compact,
+        cleanup_policy_delete: topic.cleanup_policy.delete,
         file_delete_delay_ms: topic.file_delete_delay_ms,
     }
 }

@@ -22,7 +22,7 @@ pub const METADATA_TOPIC: &str = "__cluster_metadata";
 const REPLAY_READ_BYTES: usize = 8 * 1024 * 1024;
 
 pub struct Controller {
-    log: Arc<Log>,
+    pub(crate) log: Arc<Log>,
     /// Serialises decisions: held from reading the image to publishing the next.
     lock: tokio::sync::Mutex<()>,
 }
@@ -95,8 +95,10 @@ impl Broker {
         let alive_brokers = [self.node_id];
         let validate_topic_config =
             |name: &str, value: &str| gregor_config::validate_topic_config(name, value).map_err(|error| error.to_string());
-        let validate_broker_config = |name: &str, value: &str| {
-            gregor_config::validate_dynamic_broker_config(name, value).map_err(|error| error.to_string())
+        let validate_broker_config = |name: &str, value: &str| match gregor_config::broker_config_def(name) {
+            None => Err(format!("unknown broker config {name}")),
+            Some(def) if def.read_only => Err(format!("{name} cannot be changed while the broker runs")),
+            Some(def) => def.validate(value).map_err(|error| error.to_string()),
         };
         let is_list_config = |name: &str| gregor_config::is_list_config(name);
         let mut new_uuid = random_uuid;
@@ -104,7 +106,7 @@ impl Broker {
             node_id: self.node_id,
             alive_brokers: &alive_brokers,
             default_num_partitions: config.num_partitions,
-            default_replication_factor: config.default_replication_factor,
+            default_replication_factor: i16::try_from(config.default_replication_factor).unwrap_or(i16::MAX),
             validate_topic_config: &validate_topic_config,
             validate_broker_config: &validate_broker_config,
             is_list_config: &is_list_config,
@@ -119,6 +121,7 @@ impl Broker {
         for record in &records {
             next.replay(record)?;
         }
+        self.metadata_offset.store(self.controller.log.log_end_offset() - 1, std::sync::atomic::Ordering::Release);
         self.publish(next.clone())?;
         self.reconcile_partitions(&next)?;
         Ok(answer)
@@ -131,18 +134,32 @@ impl Broker {
         for record in self.controller.read_all()? {
             image.replay(&record)?;
         }
+        let listeners: Vec<(String, String, u16)> = self
+            .endpoints
+            .iter()
+            .map(|endpoint| (endpoint.listener_name.clone(), endpoint.host.clone(), endpoint.port))
+            .collect();
         if image.features().is_empty() {
-            let listeners: Vec<(String, String, u16)> = self
-                .endpoints
-                .iter()
-                .map(|endpoint| (endpoint.listener_name.clone(), endpoint.host.clone(), endpoint.port))
-                .collect();
-            let records = gregor_metadata::controller::bootstrap(self.node_id, &listeners, now_ms());
+            let records = gregor_metadata::controller::bootstrap(self.node_id, &listeners, self.broker_epoch);
+            self.controller.append(&records)?;
+            for record in &records {
+                image.replay(record)?;
+            }
+        } else {
+            // Every start registers again with a new incarnation and the current
+            // endpoints, as a KRaft broker does with its controller.
+            let records = gregor_metadata::controller::register_broker(
+                self.node_id,
+                random_uuid(),
+                &listeners,
+                self.broker_epoch,
+            );
             self.controller.append(&records)?;
             for record in &records {
                 image.replay(record)?;
             }
         }
+        self.metadata_offset.store(self.controller.log.log_end_offset() - 1, std::sync::atomic::Ordering::Release);
         self.publish(image.clone())?;
         self.reconcile_partitions(&image)?;
         self.delete_orphaned_partitions(&image)?;
@@ -170,9 +187,13 @@ impl Broker {
         let mut range = self.producer_ids.lock().await;
         if range.next >= range.end {
             let node_id = self.node_id;
+            let broker_epoch = self.broker_epoch;
             let block = self
-                .decide(move |image, _context| gregor_metadata::controller::allocate_producer_ids(image, node_id, 0))
-                .await?;
+                .decide(move |image, _context| {
+                    gregor_metadata::controller::allocate_producer_ids(image, node_id, broker_epoch)
+                })
+                .await?
+                .map_err(|error| BrokerError::Controller { code: error.code, message: error.message })?;
             range.next = block.first_producer_id;
             range.end = block.first_producer_id + i64::from(block.size);
         }

@@ -22,6 +22,8 @@ pub enum BrokerError {
     MetaProperties { path: PathBuf, reason: String },
     #[error("the metadata log is offline")]
     MetadataLogOffline,
+    #[error("controller: {code:?}: {message:?}")]
+    Controller { code: ErrorCode, message: Option<String> },
     #[error("a background task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
 }
@@ -39,6 +41,7 @@ impl BrokerError {
                 ErrorCode::UnknownServerError
             }
             BrokerError::Join(_) => ErrorCode::UnknownServerError,
+            BrokerError::Controller { code, .. } => *code,
         }
     }
 }

@@ -67,7 +67,7 @@ pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
         let local = bound.local_addr().map_err(|source| BrokerError::Bind { address, source })?;
         // The default listener also binds IPv6 loopback on the same port where the
         // host has one, because clients may resolve "localhost" to ::1.
-        if config.listeners_are_default && local.ip().is_loopback() {
+        if config.bind_ipv6_loopback && local.ip().is_loopback() {
             if let Ok(v6) = TcpListener::bind(("::1", local.port())).await {
                 if let Ok(local_v6) = v6.local_addr() {
                     listeners.push((v6, local_v6));

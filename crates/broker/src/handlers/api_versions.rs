@@ -60,7 +60,7 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: ApiVe
         api_keys,
         throttle_time_ms: 0,
         supported_features,
-        finalized_features_epoch: image.last_offset(),
+        finalized_features_epoch: broker.metadata_offset.load(std::sync::atomic::Ordering::Acquire),
         finalized_features,
         zk_migration_ready: false,
         ..ApiVersionsResponse::default()

@@ -26,14 +26,17 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Elect
         .map(|topics| topics.into_iter().map(|topic| (topic.topic, topic.partitions)).collect());
     let outcomes =
         broker.decide(move |image, _context| elect_leaders(image, election_type, wanted.as_deref())).await;
-    let outcomes = match outcomes {
-        Ok(outcomes) => outcomes,
+    let outcome = match outcomes {
+        Ok(outcome) => outcome,
         Err(error) => {
             return ElectLeadersResponse { error_code: error.error_code().code(), ..ElectLeadersResponse::default() }
         }
     };
+    if outcome.error != ErrorCode::None {
+        return ElectLeadersResponse { error_code: outcome.error.code(), ..ElectLeadersResponse::default() };
+    }
     let mut results: Vec<ReplicaElectionResult> = Vec::new();
-    for outcome in outcomes {
+    for outcome in outcome.partitions {
         if every_partition && outcome.error == ErrorCode::ElectionNotNeeded {
             continue;
         }

@@ -29,6 +29,25 @@ pub const METADATA_VERSION_FEATURE: &str = "metadata.version";
 /// metadata.version 4.0-IV3, Kafka 4.0's newest production level: partition records at
 /// version 2 (eligible leader replicas), broker registrations at 3 (log directories).
 pub const METADATA_VERSION: i16 = 25;
+
+/// A feature this node supports, with the range of levels it can run at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SupportedFeature {
+    pub name: &'static str,
+    pub min_level: i16,
+    pub max_level: i16,
+}
+
+/// The features ApiVersions advertises. Features of later subsystems (group.version,
+/// transaction.version) join this list when those subsystems exist.
+pub fn supported_features() -> &'static [SupportedFeature] {
+    const FEATURES: &[SupportedFeature] = &[SupportedFeature {
+        name: METADATA_VERSION_FEATURE,
+        min_level: METADATA_VERSION_MIN,
+        max_level: METADATA_VERSION,
+    }];
+    FEATURES
+}
 /// 3.3-IV3, the oldest level Kafka 4 still reads.
 pub const METADATA_VERSION_MIN: i16 = 7;
 /// Producer ids handed to a broker per request, as in Kafka.
