@@ -262,11 +262,14 @@ fn legacy_one(
     finish(ctx, resource, &current, changes)
 }
 
+/// A legacy AlterConfigs entry: a resource and its complete new set of overrides.
+pub type LegacyConfigs = (ConfigResource, Vec<(String, Option<String>)>);
+
 /// Applies the legacy AlterConfigs: each resource's overrides become exactly the given set.
 pub fn alter_configs(
     image: &MetadataImage,
     ctx: &ControllerContext<'_>,
-    resources: &[(ConfigResource, Vec<(String, Option<String>)>)],
+    resources: &[LegacyConfigs],
     validate_only: bool,
 ) -> (Vec<MetadataRecord>, Vec<ConfigOutcome>) {
     let duplicated = duplicated_resources(resources.iter().map(|(resource, _)| resource));

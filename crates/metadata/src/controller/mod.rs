@@ -18,7 +18,9 @@ use gregor_protocol::{ErrorCode, Uuid};
 use crate::image::{MetadataImage, NO_LEADER};
 use crate::record::MetadataRecord;
 
-pub use configs::{alter_configs, incremental_alter_configs, AlterOp, ConfigChange, ConfigOutcome, ConfigResource};
+pub use configs::{
+    alter_configs, incremental_alter_configs, AlterOp, ConfigChange, ConfigOutcome, ConfigResource, LegacyConfigs,
+};
 pub use topics::{
     create_partitions, create_topics, delete_topics, CreatePartitionsOutcome, CreateTopicOutcome, DeleteTopicOutcome,
     NewPartitions, NewTopic, TopicRef,

@@ -537,6 +537,12 @@ fn add_partitions(
     }
     let additional = request.count - current;
     let factor = topic.partitions.values().next().map_or(0, |partition| partition.replicas.len());
+    if factor == 0 {
+        return Err(ApiError::new(
+            ErrorCode::UnknownServerError,
+            format!("Invalid state: topic {} appears to have no replicas.", request.name),
+        ));
+    }
     let plans = match &request.assignments {
         Some(assignments) => {
             if usize::try_from(additional).ok() != Some(assignments.len()) {

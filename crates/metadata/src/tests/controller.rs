@@ -248,10 +248,22 @@ fn create_partitions_extends_topics() {
         (NewPartitions { name: "t".into(), count: 3, assignments: None }, ErrorCode::InvalidPartitions),
         (NewPartitions { name: "t".into(), count: 1, assignments: None }, ErrorCode::InvalidPartitions),
         (NewPartitions { name: "nope".into(), count: 5, assignments: None }, ErrorCode::UnknownTopicOrPartition),
-        (NewPartitions { name: "t".into(), count: 5, assignments: Some(vec![vec![1, 2]]) }, ErrorCode::InvalidReplicaAssignment),
-        (NewPartitions { name: "t".into(), count: 4, assignments: Some(vec![vec![1]]) }, ErrorCode::InvalidReplicaAssignment),
-        (NewPartitions { name: "t".into(), count: 4, assignments: Some(vec![vec![1, 7]]) }, ErrorCode::InvalidReplicaAssignment),
-        (NewPartitions { name: "t".into(), count: 4, assignments: Some(vec![vec![2, 2]]) }, ErrorCode::InvalidReplicaAssignment),
+        (
+            NewPartitions { name: "t".into(), count: 5, assignments: Some(vec![vec![1, 2]]) },
+            ErrorCode::InvalidReplicaAssignment,
+        ),
+        (
+            NewPartitions { name: "t".into(), count: 4, assignments: Some(vec![vec![1]]) },
+            ErrorCode::InvalidReplicaAssignment,
+        ),
+        (
+            NewPartitions { name: "t".into(), count: 4, assignments: Some(vec![vec![1, 7]]) },
+            ErrorCode::InvalidReplicaAssignment,
+        ),
+        (
+            NewPartitions { name: "t".into(), count: 4, assignments: Some(vec![vec![2, 2]]) },
+            ErrorCode::InvalidReplicaAssignment,
+        ),
     ];
     for (request, expected) in bad {
         let (records, outcomes) = create_partitions(&image, &ctx, std::slice::from_ref(&request), false);
@@ -295,10 +307,7 @@ fn incremental_alter_configs_applies_each_operation() {
     let (records, _) = incremental_alter_configs(
         &image,
         &ctx,
-        &[change(vec![
-            ("a.list", AlterOp::Append, Some("y,z")),
-            ("retention.ms", AlterOp::Delete, None),
-        ])],
+        &[change(vec![("a.list", AlterOp::Append, Some("y,z")), ("retention.ms", AlterOp::Delete, None)])],
         false,
     );
     apply(&mut image, &records);
@@ -374,8 +383,7 @@ fn legacy_alter_configs_replaces_the_whole_set() {
     let (records, outcomes) = alter_configs(&image, &ctx, &[(resource.clone(), vec![("b".into(), None)])], false);
     assert_eq!(outcomes[0].error, ErrorCode::InvalidRequest);
     assert!(records.is_empty());
-    let (records, outcomes) =
-        alter_configs(&image, &ctx, &[(resource, vec![("b".into(), Some("bad".into()))])], false);
+    let (records, outcomes) = alter_configs(&image, &ctx, &[(resource, vec![("b".into(), Some("bad".into()))])], false);
     assert_eq!(outcomes[0].error, ErrorCode::InvalidConfig);
     assert!(records.is_empty());
 }

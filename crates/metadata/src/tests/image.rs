@@ -72,7 +72,12 @@ fn replay_builds_the_expected_image() {
                 replicas: Some(vec![1, 2, 3]),
                 ..Default::default()
             }),
-            MetadataRecord::ProducerIds(ProducerIdsRecord { broker_id: 1, broker_epoch: 5, next_producer_id: 1000, ..Default::default() }),
+            MetadataRecord::ProducerIds(ProducerIdsRecord {
+                broker_id: 1,
+                broker_epoch: 5,
+                next_producer_id: 1000,
+                ..Default::default()
+            }),
         ],
     );
     let orders = image.topic("orders").unwrap();
@@ -118,7 +123,11 @@ fn replay_rejects_records_no_controller_writes() {
         (topic("b", ID), ReplayError::TopicIdExists { id: ID, existing: "a".into() }),
         (partition(other, 0, vec![1]), ReplayError::UnknownTopicId { id: other }),
         (
-            MetadataRecord::PartitionChange(PartitionChangeRecord { partition_id: 5, topic_id: ID, ..Default::default() }),
+            MetadataRecord::PartitionChange(PartitionChangeRecord {
+                partition_id: 5,
+                topic_id: ID,
+                ..Default::default()
+            }),
             ReplayError::UnknownPartition { topic_id: ID, partition: 5 },
         ),
         (
@@ -179,7 +188,11 @@ fn broker_state_follows_registration_changes_and_features_can_be_removed() {
     let broker = image.broker(1).unwrap();
     assert!(!broker.fenced && broker.in_controlled_shutdown && !broker.is_active());
     let level = |level| {
-        MetadataRecord::FeatureLevel(FeatureLevelRecord { name: "group.version".into(), feature_level: level, ..Default::default() })
+        MetadataRecord::FeatureLevel(FeatureLevelRecord {
+            name: "group.version".into(),
+            feature_level: level,
+            ..Default::default()
+        })
     };
     apply(&mut image, &[level(1)]);
     assert_eq!(image.features().get("group.version"), Some(&1));

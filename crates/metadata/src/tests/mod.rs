@@ -55,10 +55,7 @@ pub(crate) fn cluster(brokers: i32) -> MetadataImage {
     let mut image = MetadataImage::empty();
     apply(&mut image, &crate::controller::bootstrap(1, &[("PLAINTEXT".into(), "localhost".into(), 9092)], 5));
     for id in 2..=brokers {
-        apply(
-            &mut image,
-            &crate::controller::register_broker(id, Uuid::from_u128(id as u128), &[], 7),
-        );
+        apply(&mut image, &crate::controller::register_broker(id, Uuid::from_u128(id as u128), &[], 7));
     }
     image
 }

@@ -1,4 +1,3 @@
-use bytes::Bytes;
 use gregor_protocol::messages::{
     broker_registration_change_record::BrokerRegistrationChangeRecord, config_record::ConfigRecord,
     feature_level_record::FeatureLevelRecord, fence_broker_record::FenceBrokerRecord, no_op_record::NoOpRecord,
@@ -17,7 +16,11 @@ fn every_kind() -> Vec<MetadataRecord> {
     let id = Uuid::from_u128(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10);
     let mut records = bootstrap(3, &[("SSL".into(), "host".into(), 9093)], 77);
     records.extend([
-        MetadataRecord::UnregisterBroker(UnregisterBrokerRecord { broker_id: 3, broker_epoch: 9, ..Default::default() }),
+        MetadataRecord::UnregisterBroker(UnregisterBrokerRecord {
+            broker_id: 3,
+            broker_epoch: 9,
+            ..Default::default()
+        }),
         MetadataRecord::Topic(TopicRecord { name: "t".into(), topic_id: id, ..Default::default() }),
         MetadataRecord::Partition(PartitionRecord {
             partition_id: 2,
@@ -52,8 +55,17 @@ fn every_kind() -> Vec<MetadataRecord> {
         MetadataRecord::FenceBroker(FenceBrokerRecord { id: 1, epoch: 2, ..Default::default() }),
         MetadataRecord::UnfenceBroker(UnfenceBrokerRecord { id: 1, epoch: 2, ..Default::default() }),
         MetadataRecord::RemoveTopic(RemoveTopicRecord { topic_id: id, ..Default::default() }),
-        MetadataRecord::FeatureLevel(FeatureLevelRecord { name: "group.version".into(), feature_level: 1, ..Default::default() }),
-        MetadataRecord::ProducerIds(ProducerIdsRecord { broker_id: 1, broker_epoch: 3, next_producer_id: 2000, ..Default::default() }),
+        MetadataRecord::FeatureLevel(FeatureLevelRecord {
+            name: "group.version".into(),
+            feature_level: 1,
+            ..Default::default()
+        }),
+        MetadataRecord::ProducerIds(ProducerIdsRecord {
+            broker_id: 1,
+            broker_epoch: 3,
+            next_producer_id: 2000,
+            ..Default::default()
+        }),
         MetadataRecord::BrokerRegistrationChange(BrokerRegistrationChangeRecord {
             broker_id: 1,
             broker_epoch: 3,
@@ -82,11 +94,8 @@ fn every_record_kind_round_trips() {
 
 #[test]
 fn framing_matches_a_hand_computed_topic_record() {
-    let record = MetadataRecord::Topic(TopicRecord {
-        name: "ab".into(),
-        topic_id: Uuid::from_u128(0x0f),
-        ..Default::default()
-    });
+    let record =
+        MetadataRecord::Topic(TopicRecord { name: "ab".into(), topic_id: Uuid::from_u128(0x0f), ..Default::default() });
     let mut expected = vec![
         0x01, // frame version 1
         0x02, // record type 2: TopicRecord
@@ -136,7 +145,10 @@ fn decode_rejects_bad_frames() {
         Err(MetadataError::TrailingBytes { record_type: 20, remaining: 1 })
     );
     assert!(matches!(MetadataRecord::decode(&[0x01, 20, 5, 0]), Err(MetadataError::Decode(_))));
-    assert!(matches!(MetadataRecord::decode(&[0x01, 0x80, 0x80, 0x04, 0]), Err(MetadataError::FrameFieldTooLarge { .. })));
+    assert!(matches!(
+        MetadataRecord::decode(&[0x01, 0x80, 0x80, 0x04, 0]),
+        Err(MetadataError::FrameFieldTooLarge { .. })
+    ));
     assert!(MetadataRecord::decode(&[]).is_err());
     assert!(MetadataRecord::decode(&[0x01, 2, 0, 0x10]).is_err(), "truncated body");
 }
@@ -158,7 +170,7 @@ fn older_record_versions_still_decode() {
 fn batch_round_trips_with_relative_offsets_and_no_keys() {
     let records = every_kind();
     let batch = encode_batch(&records, 1_700_000_000_000).unwrap();
-    let batch = RecordBatch::new(Bytes::from(batch.freeze())).unwrap();
+    let batch = RecordBatch::new(batch.freeze()).unwrap();
     let header = batch.header();
     assert_eq!(header.base_offset, 0);
     assert_eq!(header.magic, 2);
