@@ -101,6 +101,13 @@ impl Broker {
             Some(def) => def.validate(value).map_err(|error| error.to_string()),
         };
         let is_list_config = |name: &str| gregor_config::is_list_config(name);
+        let default_value = |resource: &gregor_metadata::ConfigResource, name: &str| match resource {
+            gregor_metadata::ConfigResource::Topic(_) => gregor_config::TopicConfig::describe(&config, &Default::default())
+                .into_iter()
+                .find(|described| described.name == name)
+                .and_then(|described| described.value),
+            gregor_metadata::ConfigResource::Broker(_) => config.value(name),
+        };
         let mut new_uuid = random_uuid;
         let mut context = ControllerContext {
             node_id: self.node_id,
@@ -110,6 +117,7 @@ impl Broker {
             validate_topic_config: &validate_topic_config,
             validate_broker_config: &validate_broker_config,
             is_list_config: &is_list_config,
+            default_value: &default_value,
             new_uuid: &mut new_uuid,
         };
         let (records, answer) = decide(&image, &mut context);

@@ -175,10 +175,15 @@ fn incremental_one(
                         format!("Can't {} to key {key} because its type is not LIST.", op.name()),
                     ));
                 }
-                // Without an override the list starts empty: this crate does not know
-                // defaults (Kafka starts from the default value).
+                // Without an override the list starts from the value in effect, as in Kafka.
+                let effective = changes
+                    .get(key)
+                    .cloned()
+                    .flatten()
+                    .or_else(|| current.get(key).cloned())
+                    .or_else(|| (ctx.default_value)(&change.resource, key));
                 let mut parts: Vec<String> =
-                    current.get(key).map(|value| split_list(value).map(str::to_string).collect()).unwrap_or_default();
+                    effective.map(|value| split_list(&value).map(str::to_string).collect()).unwrap_or_default();
                 for item in split_list(operand) {
                     if *op == AlterOp::Append {
                         if !parts.iter().any(|part| part == item) {

@@ -69,6 +69,9 @@ pub struct ControllerContext<'a> {
     pub validate_broker_config: &'a dyn Fn(&str, &str) -> Result<(), String>,
     /// Whether a config is a comma-separated list (the only kind APPEND and SUBTRACT take).
     pub is_list_config: &'a dyn Fn(&str) -> bool,
+    /// The value a config has without an override on `resource` (the broker's
+    /// default for a topic key), where APPEND and SUBTRACT start from.
+    pub default_value: &'a dyn Fn(&ConfigResource, &str) -> Option<String>,
     /// Fresh random ids, for topics.
     pub new_uuid: &'a mut dyn FnMut() -> Uuid,
 }

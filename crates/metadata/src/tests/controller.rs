@@ -178,6 +178,7 @@ impl ContextCopy {
             validate_topic_config: &super::validate,
             validate_broker_config: &super::validate,
             is_list_config: &super::is_list,
+            default_value: &|_, _| None,
             new_uuid: Box::leak(Box::new(|| Uuid::from_u128(42))),
         }
     }

@@ -38,6 +38,7 @@ pub(crate) fn with_ctx<T>(alive: &[i32], next_id: &mut u128, f: impl FnOnce(&mut
         validate_topic_config: &validate,
         validate_broker_config: &validate,
         is_list_config: &is_list,
+        default_value: &|_, _| None,
         new_uuid: &mut new_uuid,
     };
     f(&mut ctx)
