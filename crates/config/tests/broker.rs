@@ -285,3 +285,18 @@ fn list_configs() {
     assert!(!is_list_config("retention.ms"));
     assert!(!is_list_config("nope"));
 }
+
+#[test]
+fn example_files_restate_the_defaults() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config");
+    let defaults = BrokerConfig::defaults().describe();
+    for name in ["gregor.properties", "gregor.yaml"] {
+        let sources = ConfigSources { file: Some(root.join(name)), ..Default::default() };
+        let loaded = BrokerConfig::load(&sources).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(loaded.warnings.is_empty(), "{name}: {:?}", loaded.warnings);
+        assert!(loaded.config.bind_ipv6_loopback, "{name} must leave listeners at the default");
+        for (got, want) in loaded.config.describe().iter().zip(&defaults) {
+            assert_eq!(got.value, want.value, "{name}: {}", got.name);
+        }
+    }
+}
