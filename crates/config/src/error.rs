@@ -28,7 +28,8 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// The configuration file is not valid properties or YAML.
+    /// The configuration file is not valid properties or YAML. `line` is 1-based, or 0
+    /// when the YAML parser cannot tell (a problem found after parsing, in a nested map).
     #[error("configuration file syntax error at line {line}: {reason}")]
     Parse { line: usize, reason: String },
 }

@@ -18,6 +18,29 @@
 //! ([`BrokerConfig::with_dynamic`]). A topic's own overrides sit above all of it
 //! ([`TopicConfig::resolve`]).
 //!
+//! ```
+//! use std::collections::BTreeMap;
+//! use gregor_config::{BrokerConfig, ConfigSource, ConfigSources, TopicConfig};
+//!
+//! let sources = ConfigSources {
+//!     env: vec![("KAFKA_LOG_RETENTION_HOURS".into(), "1".into())],
+//!     overrides: vec![("num.partitions".into(), "3".into())],
+//!     ..Default::default()
+//! };
+//! let loaded = BrokerConfig::load(&sources)?;
+//! assert_eq!(loaded.config.log_retention_ms, 3_600_000);
+//! assert_eq!(loaded.config.num_partitions, 3);
+//!
+//! let overrides = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
+//! let topic = TopicConfig::resolve(&loaded.config, &overrides)?;
+//! assert!(topic.cleanup_policy.compact && !topic.cleanup_policy.delete);
+//! assert_eq!(topic.retention_ms, 3_600_000);
+//! let described = TopicConfig::describe(&loaded.config, &overrides);
+//! let retention = described.iter().find(|d| d.name == "retention.ms").unwrap();
+//! assert_eq!(retention.source, ConfigSource::StaticBroker);
+//! # Ok::<(), gregor_config::ConfigError>(())
+//! ```
+//!
 //! ## Where Gregor's defaults differ from Kafka's
 //! A laptop-first broker must start with no file at all, so: `listeners` is
 //! `PLAINTEXT://127.0.0.1:9092` (with [`BrokerConfig::bind_ipv6_loopback`] asking for

@@ -70,10 +70,8 @@ fn broker_derived(broker: &BrokerConfig, def: &ConfigDef) -> (Option<String>, Co
         if let Some((raw, source)) = broker.layers.effective(key) {
             let mut value = unit.convert(&raw);
             // The broker reads any negative retention as "forever"; the topic key's -1 says so.
-            if def.name == "retention.ms" {
-                if crate::types::parse_int::<i64>(&value).is_ok_and(|v| v < 0) {
-                    value = "-1".into();
-                }
+            if def.name == "retention.ms" && crate::types::parse_int::<i64>(&value).is_ok_and(|v| v < 0) {
+                value = "-1".into();
             }
             return (Some(value), source, Some(key));
         }

@@ -2,6 +2,7 @@
 //! synonyms in `topic`, and the small builders both use.
 
 pub(crate) mod broker;
+mod coordinator;
 pub(crate) mod topic;
 
 use crate::types::{ConfigDef, ConfigType, Validator};
