@@ -186,21 +186,24 @@ pub fn log_config(config: &BrokerConfig, overrides: &BTreeMap<String, String>) -
             }
         }
     };
-    log_config_of(&topic)
+    log_config_of(config, &topic)
 }
 
 /// The storage crate's view of a resolved topic config.
-pub fn log_config_of(topic: &TopicConfig) -> LogConfig {
+pub fn log_config_of(config: &BrokerConfig, topic: &TopicConfig) -> LogConfig {
+    // Validation keeps these sizes positive; a negative value here is a bug upstream,
+    // and the storage crate's own default is the safe answer to it.
+    let defaults = LogConfig::default();
     LogConfig {
-        segment_bytes: topic.segment_bytes,
+        segment_bytes: u64::try_from(topic.segment_bytes).unwrap_or(defaults.segment_bytes),
         segment_ms: topic.segment_ms,
-        segment_index_bytes: topic.segment_index_bytes,
-        index_interval_bytes: topic.index_interval_bytes,
+        segment_index_bytes: u64::try_from(topic.segment_index_bytes).unwrap_or(defaults.segment_index_bytes),
+        index_interval_bytes: u64::try_from(topic.index_interval_bytes).unwrap_or(defaults.index_interval_bytes),
         retention_ms: topic.retention_ms,
         retention_bytes: topic.retention_bytes,
         flush_interval_messages: topic.flush_messages,
         flush_interval_ms: topic.flush_ms,
-        max_message_bytes: topic.max_message_bytes,
+        max_message_bytes: usize::try_from(topic.max_message_bytes).unwrap_or(defaults.max_message_bytes),
         message_timestamp_type: match topic.message_timestamp_type {
             gregor_config::TimestampType::LogAppendTime => TimestampType::LogAppendTime,
             gregor_config::TimestampType::CreateTime => TimestampType::CreateTime,
@@ -210,5 +213,6 @@ pub fn log_config_of(topic: &TopicConfig) -> LogConfig {
         cleanup_policy_compact: topic.cleanup_policy.compact,
         cleanup_policy_delete: topic.cleanup_policy.delete,
         file_delete_delay_ms: topic.file_delete_delay_ms,
+        producer_id_expiration_ms: i64::from(config.producer_id_expiration_ms),
     }
 }
