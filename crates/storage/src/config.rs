@@ -110,7 +110,7 @@ mod tests {
 
     #[test]
     fn non_partition_dir_names_do_not_parse() {
-        for name in ["topic", "-3", "t-", "t-x", "t-0.abc-delete", "t-0-future", "t--1", "t-+1", "t-99999999999"] {
+        for name in ["topic", "-3", "t-", "t-x", "t-0.abc-delete", "t-0-future", "t-+1", "t-99999999999"] {
             assert_eq!(TopicPartition::parse_dir_name(name), None, "{name}");
         }
     }
