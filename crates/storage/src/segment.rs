@@ -361,6 +361,11 @@ impl Segment {
             self.log.set_len_bytes(position).map_err(|e| StorageError::io(&self.log_path, e))?;
         }
         self.size_bytes.store(position, Ordering::Release);
+        // The segment's max timestamp must survive a later clean open, which
+        // reads it from the last time index entry.
+        self.push_time_entry();
+        self.offset_index.persist(true)?;
+        self.time_index.persist(true)?;
         Ok(truncated)
     }
 

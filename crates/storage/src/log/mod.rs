@@ -264,6 +264,11 @@ impl Log {
         read_lock(&self.view).segments.iter().map(|s| s.size_bytes()).sum()
     }
 
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        read_lock(&self.view).segments.iter().map(|s| s.base_offset()).collect()
+    }
+
     pub fn segment_count(&self) -> usize {
         read_lock(&self.view).segments.len()
     }
