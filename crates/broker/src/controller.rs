@@ -66,7 +66,7 @@ impl Controller {
     /// Appends one decision's records as one batch and makes them durable. Blocking.
     fn append(&self, records: &[MetadataRecord]) -> Result<(), BrokerError> {
         let batch = encode_batch(records, now_ms())?;
-        self.log.append_as_leader(batch, 0, now_ms()).map_err(gregor_storage::StorageError::from)?;
+        self.log.append_as_leader(batch, 0, now_ms())?;
         self.log.flush()?;
         Ok(())
     }

@@ -10,6 +10,10 @@ pub enum BrokerError {
     Config(#[from] gregor_config::ConfigError),
     #[error("storage: {0}")]
     Storage(#[from] gregor_storage::StorageError),
+    #[error("append: {0}")]
+    Append(#[from] gregor_storage::AppendError),
+    #[error("read: {0}")]
+    Read(#[from] gregor_storage::ReadError),
     #[error("metadata: {0}")]
     Metadata(#[from] gregor_metadata::MetadataError),
     #[error("metadata replay: {0}")]
@@ -33,6 +37,8 @@ impl BrokerError {
     pub fn error_code(&self) -> ErrorCode {
         match self {
             BrokerError::Storage(error) => error.error_code(),
+            BrokerError::Append(error) => error.error_code(),
+            BrokerError::Read(error) => error.error_code(),
             BrokerError::Metadata(_) | BrokerError::Replay(_) | BrokerError::MetadataLogOffline => {
                 ErrorCode::KafkaStorageError
             }

@@ -49,7 +49,7 @@ pub async fn handle(
                 });
             }
             DescribeLogDirsResult {
-                error_code: if dir.offline { ErrorCode::KafkaStorageError.code() } else { ErrorCode::None.code() },
+                error_code: ErrorCode::None.code(),
                 log_dir: dir.path.display().to_string(),
                 topics: topics
                     .into_iter()

@@ -106,10 +106,14 @@ fn list_partition(
             response.leader_epoch = epoch_at(response.offset);
         }
         MAX_TIMESTAMP => {
-            if let Some(found) = log.max_timestamp_offset() {
-                response.timestamp = found.timestamp_ms;
-                response.offset = found.offset;
-                response.leader_epoch = found.leader_epoch.unwrap_or(-1);
+            match log.max_timestamp_offset() {
+                Ok(Some(found)) => {
+                    response.timestamp = found.timestamp_ms;
+                    response.offset = found.offset;
+                    response.leader_epoch = found.leader_epoch.unwrap_or(-1);
+                }
+                Ok(None) => {}
+                Err(error) => response.error_code = error.error_code().code(),
             }
         }
         LATEST_TIERED | EARLIEST_PENDING_UPLOAD => {}
