@@ -85,7 +85,7 @@ fn to_wire(
         value: hide(described.value.clone()),
         read_only: described.read_only,
         config_source: described.source.code(),
-        is_default: described.is_default,
+        is_default: version == 0 && described.is_default,
         is_sensitive: described.sensitive,
         synonyms: if version >= 1 && include_synonyms {
             described
