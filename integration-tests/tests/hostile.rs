@@ -55,7 +55,7 @@ impl Fixture {
         self.correlation += 1;
         match self
             .bystander
-            .round_trip(MetadataRequest::default(), 12, self.correlation)
+            .round_trip(MetadataRequest { topics: None, ..MetadataRequest::default() }, 12, self.correlation)
             .context("bystander Metadata v12")?
         {
             ResponseBody::Metadata(r) => {

@@ -54,7 +54,11 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Delet
         Ok(outcomes) => outcomes
             .into_iter()
             .map(|outcome| DeletableTopicResult {
-                name: outcome.name,
+                // Before v6 the name is not nullable: answer with the name asked for.
+                name: outcome.name.or_else(|| match &outcome.topic {
+                    TopicRef::Name(name) => Some(name.clone()),
+                    TopicRef::Id(_) => None,
+                }),
                 topic_id: if version >= 6 { outcome.topic_id } else { Uuid::ZERO },
                 error_code: outcome.error.code(),
                 error_message: if version >= 5 { outcome.message } else { None },
