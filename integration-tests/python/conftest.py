@@ -101,6 +101,7 @@ class Broker:
                 text = f.read().decode(errors="replace")
         except OSError:
             return ""
+        text = re.sub(r"\x1b\[[0-9;?]*[@-~]", "", text)
         return "\n".join(text.splitlines()[-lines:])
 
     def diag(self):

@@ -185,6 +185,7 @@ impl BrokerProcess {
             let _ = file.seek(SeekFrom::Start(len.saturating_sub(64 * 1024)));
             let _ = file.read_to_string(&mut text);
         }
+        let text = strip_ansi(&text);
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
     }
@@ -346,6 +347,27 @@ fn target_dir() -> PathBuf {
         }
     }
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target")
+}
+
+/// `text` without ANSI escape sequences (colours in log lines).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters final-byte
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Polls `condition` every 20 ms until it holds or `timeout` passes.

@@ -231,10 +231,12 @@ pub fn flush_all_acked(producer: &LoggedProducer, log: &DeliveryLog, count: usiz
     Ok(acked)
 }
 
-/// A consumer that reads by assignment only: no group, no commits, CRCs checked.
+/// A consumer that reads by assignment only: no subscription, no commits, CRCs checked.
 pub fn consumer(bootstrap: &str, settings: &[(&str, &str)]) -> Result<BaseConsumer> {
     let mut config = config(bootstrap);
+    // librdkafka's assign() needs a group id even when nothing is committed.
     config
+        .set("group.id", "gregor-itest-assign-only")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")

@@ -55,13 +55,13 @@ impl Fixture {
         self.correlation += 1;
         match self
             .bystander
-            .round_trip(MetadataRequest { topics: None, ..MetadataRequest::default() }, 12, self.correlation)
+            .round_trip(MetadataRequest { topics: None, ..Default::default() }, 12, self.correlation)
             .context("bystander Metadata v12")?
         {
             ResponseBody::Metadata(r) => {
                 ensure!(
                     r.topics.iter().any(|t| t.name.as_deref() == Some(HEALTH_TOPIC)),
-                    "bystander Metadata lacks {HEALTH_TOPIC}"
+                    "bystander Metadata lacks {HEALTH_TOPIC}: {r:?}"
                 )
             }
             other => bail!("unexpected {other:?}"),

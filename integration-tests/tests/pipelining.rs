@@ -28,6 +28,7 @@ fn api_versions(version: i16) -> RequestBody {
 
 fn metadata(topic: Option<&str>) -> RequestBody {
     MetadataRequest {
+        // None asks for every topic (v1+).
         topics: topic.map(|t| vec![MetadataRequestTopic { name: Some(t.into()), ..Default::default() }]),
         ..Default::default()
     }
@@ -103,7 +104,7 @@ fn pipelined(bootstrap: &str) -> Result<()> {
         (api_versions(2), 2),
         (metadata(Some("pipe")), 4),
         (api_versions(4), 4),
-        (metadata(None), 0),
+        (metadata(Some("pipe")), 0),
         (metadata(Some("pipe")), 13),
     ];
     let mut conn = RawConn::connect(bootstrap)?;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const KEPT_CONFIGS: [(&str, &str); 3] =
-    [("retention.ms", "987654321"), ("max.message.bytes", "2000000"), ("segment.bytes", "524288")];
+    [("retention.ms", "987654321"), ("max.message.bytes", "2000000"), ("segment.bytes", "2097152")];
 
 fn check_topic_survived(bootstrap: &str, topic: &str, partitions: usize) -> Result<()> {
     let consumer = rdk::consumer(bootstrap, &[])?;
@@ -58,7 +58,7 @@ fn read_exact(bootstrap: &str, topic: &str, partition: i32, records: &[TestRecor
 
 #[test]
 fn sigterm_restart_mid_stream_keeps_topics_configs_and_data() -> Result<()> {
-    let mut broker = BrokerProcess::start(&[("log.segment.bytes", "262144")])?;
+    let mut broker = BrokerProcess::start(&[("log.segment.bytes", "1048576")])?;
     let result = restart_mid_stream(&mut broker);
     broker.with_diag(result)
 }
@@ -101,7 +101,7 @@ fn restart_mid_stream(broker: &mut BrokerProcess) -> Result<()> {
         std::thread::spawn(move || -> Result<()> {
             for (index, record) in records.iter().enumerate() {
                 rdk::send(&producer, stream, 0, index, record)?;
-                if index % 100 == 99 {
+                if index % 20 == 19 {
                     // Keep the stream going for a while rather than queueing it all at once.
                     std::thread::sleep(Duration::from_millis(10));
                 }
