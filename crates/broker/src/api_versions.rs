@@ -79,7 +79,11 @@ mod tests {
     #[test]
     fn every_entry_has_a_handler() {
         for entry in SUPPORTED_APIS {
-            assert!(crate::dispatch::has_handler(entry.api_key), "{:?} is advertised but has no handler", entry.api_key);
+            assert!(
+                crate::dispatch::has_handler(entry.api_key),
+                "{:?} is advertised but has no handler",
+                entry.api_key
+            );
         }
     }
 }

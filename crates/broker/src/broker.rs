@@ -109,10 +109,8 @@ impl Broker {
     }
 
     pub(crate) fn publish(&self, image: MetadataImage) -> Result<(), BrokerError> {
-        let dynamic = self.static_config.with_dynamic(
-            &image.broker_configs(Some(self.node_id)),
-            &image.broker_configs(None),
-        )?;
+        let dynamic =
+            self.static_config.with_dynamic(&image.broker_configs(Some(self.node_id)), &image.broker_configs(None))?;
         match self.config.write() {
             Ok(mut config) => *config = Arc::new(dynamic),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(dynamic),

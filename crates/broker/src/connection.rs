@@ -72,7 +72,12 @@ enum Reply {
     Close(String),
 }
 
-async fn read_frames(mut read_half: OwnedReadHalf, frames: mpsc::Sender<Bytes>, request_bytes_max: i32, peer: SocketAddr) {
+async fn read_frames(
+    mut read_half: OwnedReadHalf,
+    frames: mpsc::Sender<Bytes>,
+    request_bytes_max: i32,
+    peer: SocketAddr,
+) {
     loop {
         let size = match read_half.read_i32().await {
             Ok(size) => size,

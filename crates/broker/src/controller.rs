@@ -32,7 +32,8 @@ impl Controller {
     /// snapshots yet) and is fsynced on every append: an acknowledged topic
     /// creation must survive a crash.
     pub fn open(logs: &LogManager) -> Result<Self, BrokerError> {
-        let config = LogConfig { retention_ms: -1, retention_bytes: -1, flush_interval_messages: 1, ..LogConfig::default() };
+        let config =
+            LogConfig { retention_ms: -1, retention_bytes: -1, flush_interval_messages: 1, ..LogConfig::default() };
         let tp = TopicPartition { topic: METADATA_TOPIC.to_owned(), partition: 0 };
         let log = logs.get_or_create(&tp, config, now_ms())?;
         Ok(Controller { log, lock: tokio::sync::Mutex::new(()) })
@@ -93,8 +94,9 @@ impl Broker {
         let image = self.image();
         let config = self.config();
         let alive_brokers = [self.node_id];
-        let validate_topic_config =
-            |name: &str, value: &str| gregor_config::validate_topic_config(name, value).map_err(|error| error.to_string());
+        let validate_topic_config = |name: &str, value: &str| {
+            gregor_config::validate_topic_config(name, value).map_err(|error| error.to_string())
+        };
         let validate_broker_config = |name: &str, value: &str| match gregor_config::broker_config_def(name) {
             None => Err(format!("unknown broker config {name}")),
             Some(def) if def.read_only => Err(format!("{name} cannot be changed while the broker runs")),
@@ -102,10 +104,12 @@ impl Broker {
         };
         let is_list_config = |name: &str| gregor_config::is_list_config(name);
         let default_value = |resource: &gregor_metadata::ConfigResource, name: &str| match resource {
-            gregor_metadata::ConfigResource::Topic(_) => gregor_config::TopicConfig::describe(&config, &Default::default())
-                .into_iter()
-                .find(|described| described.name == name)
-                .and_then(|described| described.value),
+            gregor_metadata::ConfigResource::Topic(_) => {
+                gregor_config::TopicConfig::describe(&config, &Default::default())
+                    .into_iter()
+                    .find(|described| described.name == name)
+                    .and_then(|described| described.value)
+            }
             gregor_metadata::ConfigResource::Broker(_) => config.value(name),
         };
         let mut new_uuid = random_uuid;

@@ -27,23 +27,57 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest) -> Outcome 
     match body {
         RequestBody::Produce(body) => handlers::produce::handle(broker, &header, body).await,
         RequestBody::Fetch(body) => respond(ResponseBody::Fetch(handlers::fetch::handle(broker, &header, body).await)),
-        RequestBody::ListOffsets(body) => respond(ResponseBody::ListOffsets(handlers::list_offsets::handle(broker, &header, body).await)),
-        RequestBody::Metadata(body) => respond(ResponseBody::Metadata(handlers::metadata::handle(broker, &header, body).await)),
-        RequestBody::ApiVersions(body) => respond(ResponseBody::ApiVersions(handlers::api_versions::handle(broker, &header, body).await)),
-        RequestBody::CreateTopics(body) => respond(ResponseBody::CreateTopics(handlers::create_topics::handle(broker, &header, body).await)),
-        RequestBody::DeleteTopics(body) => respond(ResponseBody::DeleteTopics(handlers::delete_topics::handle(broker, &header, body).await)),
-        RequestBody::DeleteRecords(body) => respond(ResponseBody::DeleteRecords(handlers::delete_records::handle(broker, &header, body).await)),
-        RequestBody::InitProducerId(body) => respond(ResponseBody::InitProducerId(handlers::init_producer_id::handle(broker, &header, body).await)),
-        RequestBody::OffsetForLeaderEpoch(body) => respond(ResponseBody::OffsetForLeaderEpoch(handlers::offset_for_leader_epoch::handle(broker, &header, body).await)),
-        RequestBody::DescribeConfigs(body) => respond(ResponseBody::DescribeConfigs(handlers::describe_configs::handle(broker, &header, body).await)),
-        RequestBody::AlterConfigs(body) => respond(ResponseBody::AlterConfigs(handlers::alter_configs::handle(broker, &header, body).await)),
-        RequestBody::DescribeLogDirs(body) => respond(ResponseBody::DescribeLogDirs(handlers::describe_log_dirs::handle(broker, &header, body).await)),
-        RequestBody::CreatePartitions(body) => respond(ResponseBody::CreatePartitions(handlers::create_partitions::handle(broker, &header, body).await)),
-        RequestBody::ElectLeaders(body) => respond(ResponseBody::ElectLeaders(handlers::elect_leaders::handle(broker, &header, body).await)),
-        RequestBody::IncrementalAlterConfigs(body) => respond(ResponseBody::IncrementalAlterConfigs(handlers::incremental_alter_configs::handle(broker, &header, body).await)),
-        RequestBody::DescribeCluster(body) => respond(ResponseBody::DescribeCluster(handlers::describe_cluster::handle(broker, &header, body).await)),
-        RequestBody::DescribeProducers(body) => respond(ResponseBody::DescribeProducers(handlers::describe_producers::handle(broker, &header, body).await)),
-        RequestBody::DescribeTopicPartitions(body) => respond(ResponseBody::DescribeTopicPartitions(handlers::describe_topic_partitions::handle(broker, &header, body).await)),
+        RequestBody::ListOffsets(body) => {
+            respond(ResponseBody::ListOffsets(handlers::list_offsets::handle(broker, &header, body).await))
+        }
+        RequestBody::Metadata(body) => {
+            respond(ResponseBody::Metadata(handlers::metadata::handle(broker, &header, body).await))
+        }
+        RequestBody::ApiVersions(body) => {
+            respond(ResponseBody::ApiVersions(handlers::api_versions::handle(broker, &header, body).await))
+        }
+        RequestBody::CreateTopics(body) => {
+            respond(ResponseBody::CreateTopics(handlers::create_topics::handle(broker, &header, body).await))
+        }
+        RequestBody::DeleteTopics(body) => {
+            respond(ResponseBody::DeleteTopics(handlers::delete_topics::handle(broker, &header, body).await))
+        }
+        RequestBody::DeleteRecords(body) => {
+            respond(ResponseBody::DeleteRecords(handlers::delete_records::handle(broker, &header, body).await))
+        }
+        RequestBody::InitProducerId(body) => {
+            respond(ResponseBody::InitProducerId(handlers::init_producer_id::handle(broker, &header, body).await))
+        }
+        RequestBody::OffsetForLeaderEpoch(body) => respond(ResponseBody::OffsetForLeaderEpoch(
+            handlers::offset_for_leader_epoch::handle(broker, &header, body).await,
+        )),
+        RequestBody::DescribeConfigs(body) => {
+            respond(ResponseBody::DescribeConfigs(handlers::describe_configs::handle(broker, &header, body).await))
+        }
+        RequestBody::AlterConfigs(body) => {
+            respond(ResponseBody::AlterConfigs(handlers::alter_configs::handle(broker, &header, body).await))
+        }
+        RequestBody::DescribeLogDirs(body) => {
+            respond(ResponseBody::DescribeLogDirs(handlers::describe_log_dirs::handle(broker, &header, body).await))
+        }
+        RequestBody::CreatePartitions(body) => {
+            respond(ResponseBody::CreatePartitions(handlers::create_partitions::handle(broker, &header, body).await))
+        }
+        RequestBody::ElectLeaders(body) => {
+            respond(ResponseBody::ElectLeaders(handlers::elect_leaders::handle(broker, &header, body).await))
+        }
+        RequestBody::IncrementalAlterConfigs(body) => respond(ResponseBody::IncrementalAlterConfigs(
+            handlers::incremental_alter_configs::handle(broker, &header, body).await,
+        )),
+        RequestBody::DescribeCluster(body) => {
+            respond(ResponseBody::DescribeCluster(handlers::describe_cluster::handle(broker, &header, body).await))
+        }
+        RequestBody::DescribeProducers(body) => {
+            respond(ResponseBody::DescribeProducers(handlers::describe_producers::handle(broker, &header, body).await))
+        }
+        RequestBody::DescribeTopicPartitions(body) => respond(ResponseBody::DescribeTopicPartitions(
+            handlers::describe_topic_partitions::handle(broker, &header, body).await,
+        )),
         RequestBody::OffsetCommit(_)
         | RequestBody::OffsetFetch(_)
         | RequestBody::FindCoordinator(_)

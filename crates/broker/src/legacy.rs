@@ -30,7 +30,9 @@ pub fn upconvert_message_set(message_set: &bytes::Bytes, output_bytes_max: usize
         let mut builder = RecordBatchBuilder::new(0).compression(compression);
         for message in messages {
             let timestamp_ms = if message.magic == 0 { -1 } else { message.timestamp_ms };
-            builder.append(timestamp_ms, message.key, message.value, Vec::new()).map_err(|_| ErrorCode::CorruptMessage)?;
+            builder
+                .append(timestamp_ms, message.key, message.value, Vec::new())
+                .map_err(|_| ErrorCode::CorruptMessage)?;
         }
         let batch = builder.build().map_err(|_| ErrorCode::CorruptMessage)?;
         converted.extend_from_slice(&batch);
@@ -78,7 +80,9 @@ mod tests {
 
     #[test]
     fn garbage_is_corrupt() {
-        let garbage = Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 20, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let garbage = Bytes::from_static(&[
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 20, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ]);
         assert!(upconvert_message_set(&garbage, 1 << 20).is_err());
     }
 }

@@ -44,7 +44,8 @@ impl MetaProperties {
         let path = dir.join(FILE_NAME);
         match std::fs::read_to_string(&path) {
             Ok(text) => {
-                let loaded = Self::parse(&text).map_err(|reason| BrokerError::MetaProperties { path: path.clone(), reason })?;
+                let loaded =
+                    Self::parse(&text).map_err(|reason| BrokerError::MetaProperties { path: path.clone(), reason })?;
                 if loaded.node_id != node_id {
                     return Err(BrokerError::MetaProperties {
                         path,
@@ -83,7 +84,8 @@ impl MetaProperties {
             match key.trim() {
                 "cluster.id" => cluster_id = Some(value.trim().to_owned()),
                 "node.id" => {
-                    node_id = Some(value.trim().parse::<i32>().map_err(|_| format!("node.id {value:?} is not a number"))?)
+                    node_id =
+                        Some(value.trim().parse::<i32>().map_err(|_| format!("node.id {value:?} is not a number"))?)
                 }
                 "directory.id" => directory_id = parse_uuid(value.trim()).unwrap_or(Uuid::ZERO),
                 "version" if value.trim() != "1" => return Err(format!("unsupported version {value}")),

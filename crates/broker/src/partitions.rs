@@ -22,7 +22,14 @@ pub struct Partition {
 
 impl Partition {
     pub fn new(topic: Arc<str>, index: i32, topic_id: Uuid, log: Arc<Log>, leader_epoch: i32) -> Self {
-        Partition { topic, index, topic_id, log, leader_epoch: AtomicI32::new(leader_epoch), waiters: WaitList::default() }
+        Partition {
+            topic,
+            index,
+            topic_id,
+            log,
+            leader_epoch: AtomicI32::new(leader_epoch),
+            waiters: WaitList::default(),
+        }
     }
 
     pub fn leader_epoch(&self) -> i32 {

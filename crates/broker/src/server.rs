@@ -63,7 +63,9 @@ pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
     let mut endpoints = Vec::new();
     for listener in &config.listeners {
         let address = format!("{}:{}", bind_host(&listener.host), listener.port);
-        let bound = TcpListener::bind(&address).await.map_err(|source| BrokerError::Bind { address: address.clone(), source })?;
+        let bound = TcpListener::bind(&address)
+            .await
+            .map_err(|source| BrokerError::Bind { address: address.clone(), source })?;
         let local = bound.local_addr().map_err(|source| BrokerError::Bind { address, source })?;
         // The default listener also binds IPv6 loopback on the same port where the
         // host has one, because clients may resolve "localhost" to ::1.
@@ -177,7 +179,8 @@ async fn accept_loop(
 /// Periodic work: retention, time-based flushes, checkpoints, fetch-session expiry.
 async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let config = broker.config();
-    let retention_every = Duration::from_millis(u64::try_from(config.log_retention_check_interval_ms).unwrap_or(300_000).max(1));
+    let retention_every =
+        Duration::from_millis(u64::try_from(config.log_retention_check_interval_ms).unwrap_or(300_000).max(1));
     let checkpoint_every =
         Duration::from_millis(u64::try_from(config.log_flush_offset_checkpoint_interval_ms).unwrap_or(60_000).max(1));
     let flush_every = Duration::from_millis(

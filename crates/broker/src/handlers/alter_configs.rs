@@ -15,7 +15,11 @@ use gregor_protocol::messages::RequestHeader;
 use gregor_protocol::ErrorCode;
 use std::sync::Arc;
 
-pub async fn handle(broker: &Arc<Broker>, _header: &RequestHeader, request: AlterConfigsRequest) -> AlterConfigsResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _header: &RequestHeader,
+    request: AlterConfigsRequest,
+) -> AlterConfigsResponse {
     let mut responses: Vec<Option<AlterConfigsResourceResponse>> = Vec::new();
     let mut changes = Vec::new();
     let mut positions = Vec::new();
@@ -34,7 +38,11 @@ pub async fn handle(broker: &Arc<Broker>, _header: &RequestHeader, request: Alte
                 responses.push(None);
                 changes.push((
                     parsed,
-                    resource.configs.iter().map(|config| (config.name.clone(), config.value.clone())).collect::<Vec<_>>(),
+                    resource
+                        .configs
+                        .iter()
+                        .map(|config| (config.name.clone(), config.value.clone()))
+                        .collect::<Vec<_>>(),
                 ));
             }
         }

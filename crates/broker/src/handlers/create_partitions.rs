@@ -42,9 +42,9 @@ pub async fn handle(
         Ok(outcomes) => {
             results.extend(outcomes.into_iter().map(|outcome| result(outcome.name, outcome.error, outcome.message)))
         }
-        Err(error) => results.extend(
-            names.into_iter().map(|name| result(name, error.error_code(), Some(error.to_string()))),
-        ),
+        Err(error) => {
+            results.extend(names.into_iter().map(|name| result(name, error.error_code(), Some(error.to_string()))))
+        }
     }
     CreatePartitionsResponse { throttle_time_ms: 0, results, ..CreatePartitionsResponse::default() }
 }

@@ -19,7 +19,11 @@ use gregor_protocol::{ErrorCode, Uuid};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: CreateTopicsRequest) -> CreateTopicsResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    header: &RequestHeader,
+    request: CreateTopicsRequest,
+) -> CreateTopicsResponse {
     let version = header.request_api_version;
     let mut seen: HashMap<String, usize> = HashMap::new();
     for topic in &request.topics {

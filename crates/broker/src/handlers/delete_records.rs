@@ -14,7 +14,11 @@ use gregor_protocol::messages::RequestHeader;
 use gregor_protocol::ErrorCode;
 use std::sync::Arc;
 
-pub async fn handle(broker: &Arc<Broker>, _header: &RequestHeader, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _header: &RequestHeader,
+    request: DeleteRecordsRequest,
+) -> DeleteRecordsResponse {
     let broker = Arc::clone(broker);
     let delete = move || {
         let topics = request

@@ -14,7 +14,11 @@ use gregor_protocol::messages::RequestHeader;
 use gregor_protocol::{ErrorCode, Uuid};
 use std::sync::Arc;
 
-pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    header: &RequestHeader,
+    request: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
     let version = header.request_api_version;
     let refs: Vec<TopicRef> = if version >= 6 {
         request

@@ -58,13 +58,17 @@ pub async fn handle(
                     Ok(ConfigResource::Broker(Some(_))) => config.describe(),
                     Ok(ConfigResource::Broker(None)) => {
                         let defaults = image.broker_configs(None);
-                        config.describe().into_iter().filter(|described| defaults.contains_key(&described.name)).collect()
+                        config
+                            .describe()
+                            .into_iter()
+                            .filter(|described| defaults.contains_key(&described.name))
+                            .collect()
                     }
                 };
             result.configs = described
                 .into_iter()
                 .filter(|described| {
-                    resource.configuration_keys.as_ref().is_none_or(|keys| keys.iter().any(|key| *key == described.name))
+                    resource.configuration_keys.as_ref().is_none_or(|keys| keys.contains(&described.name))
                 })
                 .map(|described| to_wire(described, version, request.include_synonyms, request.include_documentation))
                 .collect();

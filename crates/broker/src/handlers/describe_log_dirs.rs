@@ -36,7 +36,9 @@ pub async fn handle(
         .into_iter()
         .map(|dir| {
             let mut topics: BTreeMap<String, Vec<DescribeLogDirsPartition>> = BTreeMap::new();
-            for partition in dir.partitions.iter().filter(|p| p.topic_partition.topic != crate::controller::METADATA_TOPIC) {
+            for partition in
+                dir.partitions.iter().filter(|p| p.topic_partition.topic != crate::controller::METADATA_TOPIC)
+            {
                 if !wanted(&partition.topic_partition.topic, partition.topic_partition.partition) {
                     continue;
                 }

@@ -15,17 +15,23 @@ use gregor_protocol::messages::RequestHeader;
 use gregor_protocol::ErrorCode;
 use std::sync::Arc;
 
-pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: ElectLeadersRequest) -> ElectLeadersResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    header: &RequestHeader,
+    request: ElectLeadersRequest,
+) -> ElectLeadersResponse {
     let election_type = if header.request_api_version >= 1 { request.election_type } else { 0 };
     if !(0..=1).contains(&election_type) {
-        return ElectLeadersResponse { error_code: ErrorCode::InvalidRequest.code(), ..ElectLeadersResponse::default() };
+        return ElectLeadersResponse {
+            error_code: ErrorCode::InvalidRequest.code(),
+            ..ElectLeadersResponse::default()
+        };
     }
     let every_partition = request.topic_partitions.is_none();
     let wanted: Option<Vec<(String, Vec<i32>)>> = request
         .topic_partitions
         .map(|topics| topics.into_iter().map(|topic| (topic.topic, topic.partitions)).collect());
-    let outcomes =
-        broker.decide(move |image, _context| elect_leaders(image, election_type, wanted.as_deref())).await;
+    let outcomes = broker.decide(move |image, _context| elect_leaders(image, election_type, wanted.as_deref())).await;
     let outcome = match outcomes {
         Ok(outcome) => outcome,
         Err(error) => {

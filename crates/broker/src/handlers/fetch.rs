@@ -52,8 +52,11 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Fetch
     let now = now_ms();
     let requested = requested_partitions(broker, version, &request);
     let sessions = &broker.fetch_sessions;
-    let classified =
-        if version >= 7 { SessionRequest::classify(request.session_id, request.session_epoch) } else { Ok(SessionRequest::Sessionless) };
+    let classified = if version >= 7 {
+        SessionRequest::classify(request.session_id, request.session_epoch)
+    } else {
+        Ok(SessionRequest::Sessionless)
+    };
     let (session_id, partitions, incremental) = match classified {
         Err(error) => return top_level_error(error),
         Ok(SessionRequest::Sessionless) => (0, requested, false),
@@ -82,7 +85,8 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Fetch
     let response_bytes_max = usize::try_from(request.max_bytes).ok().filter(|bytes| *bytes > 0).unwrap_or(usize::MAX);
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
     let isolation = request.isolation_level;
-    let deadline = Instant::now() + Duration::from_millis(u64::try_from(request.max_wait_ms.clamp(0, MAX_WAIT_MS_CAP)).unwrap_or(0));
+    let deadline = Instant::now()
+        + Duration::from_millis(u64::try_from(request.max_wait_ms.clamp(0, MAX_WAIT_MS_CAP)).unwrap_or(0));
     let unknown = if version >= 13 { ErrorCode::UnknownTopicId } else { ErrorCode::UnknownTopicOrPartition };
 
     let waiter: Waiter = Arc::new(Notify::new());

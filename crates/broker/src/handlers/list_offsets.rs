@@ -105,17 +105,15 @@ fn list_partition(
             response.offset = log.log_start_offset();
             response.leader_epoch = epoch_at(response.offset);
         }
-        MAX_TIMESTAMP => {
-            match log.max_timestamp_offset() {
-                Ok(Some(found)) => {
-                    response.timestamp = found.timestamp_ms;
-                    response.offset = found.offset;
-                    response.leader_epoch = found.leader_epoch.unwrap_or(-1);
-                }
-                Ok(None) => {}
-                Err(error) => response.error_code = error.error_code().code(),
+        MAX_TIMESTAMP => match log.max_timestamp_offset() {
+            Ok(Some(found)) => {
+                response.timestamp = found.timestamp_ms;
+                response.offset = found.offset;
+                response.leader_epoch = found.leader_epoch.unwrap_or(-1);
             }
-        }
+            Ok(None) => {}
+            Err(error) => response.error_code = error.error_code().code(),
+        },
         LATEST_TIERED | EARLIEST_PENDING_UPLOAD => {}
         timestamp if timestamp < 0 => {
             response.error_code = ErrorCode::InvalidRequest.code();

@@ -106,7 +106,11 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Produ
             Outcome::NoResponse
         };
     }
-    Outcome::Respond(ResponseBody::Produce(ProduceResponse { responses, throttle_time_ms: 0, ..ProduceResponse::default() }))
+    Outcome::Respond(ResponseBody::Produce(ProduceResponse {
+        responses,
+        throttle_time_ms: 0,
+        ..ProduceResponse::default()
+    }))
 }
 
 /// The record set to append: v2 batches as sent (copied into a buffer the storage
