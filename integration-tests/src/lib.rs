@@ -113,9 +113,15 @@ impl BrokerProcess {
         let mut child = self.child.take().ok_or_else(|| anyhow!("broker is not running"))?;
         // SAFETY: plain kill(2) on the pid of our own child, which has not been reaped.
         unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+        let started = Instant::now();
+        let deadline = started + SHUTDOWN_TIMEOUT;
         loop {
             if let Some(status) = child.try_wait()? {
+                eprintln!(
+                    "harness: broker pid {} exited with {status} {:?} after SIGTERM",
+                    child.id(),
+                    started.elapsed()
+                );
                 if !status.success() {
                     bail!("broker exited with {status} after SIGTERM (expected 0){}", self.stderr_tail_block());
                 }
@@ -240,6 +246,7 @@ impl BrokerProcess {
             let left = deadline.saturating_duration_since(Instant::now());
             match receiver.recv_timeout(left.min(Duration::from_millis(100))) {
                 Ok(line) if line.starts_with(READY_PREFIX) => {
+                    eprintln!("harness: {line}");
                     let (host, port) = parse_listening(&line).with_context(|| {
                         format!("ready line without `listening on HOST:PORT`: {line:?}{}", self.stderr_tail_block())
                     })?;
