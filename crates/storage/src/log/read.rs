@@ -60,7 +60,9 @@ impl Log {
                 log_end_offset: view.log_end_offset,
             });
         }
-        if fetch_offset >= max_offset.min(view.log_end_offset) {
+        // Bytes past the snapshot's log end may be mid-publication: never return them.
+        let max_offset = max_offset.min(view.log_end_offset);
+        if fetch_offset >= max_offset {
             return Ok(info(Bytes::new()));
         }
         let Some((segment, first)) = find_batch(&view.segments, fetch_offset)? else {

@@ -420,3 +420,38 @@ fn empty_record_set_appends_nothing() {
     assert_eq!((info.base_offset, info.records_count), (-1, 0));
     assert_eq!(log.log_end_offset(), 0);
 }
+
+#[test]
+fn logs_and_the_manager_are_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Log>();
+    assert_send_sync::<crate::LogManager>();
+}
+
+#[test]
+fn concurrent_readers_see_only_whole_published_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(open(dir.path(), small_segments()));
+    let reader = {
+        let log = Arc::clone(&log);
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            while log.log_end_offset() < 400 {
+                let start = log.log_start_offset();
+                if let Ok(info) = log.read(start, 1 << 16, true, i64::MAX) {
+                    let end = log.log_end_offset();
+                    for h in headers(&info.records) {
+                        assert!(h.last_offset() < end);
+                    }
+                    reads += 1;
+                }
+            }
+            reads
+        })
+    };
+    for _ in 0..200 {
+        log.append_as_leader(batch(2, NOW), 0, NOW).unwrap();
+        log.enforce_retention(NOW + 100_000_000).unwrap();
+    }
+    assert!(reader.join().unwrap() > 0);
+}
