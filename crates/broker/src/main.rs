@@ -1,2 +1,103 @@
-//! The `gregor` binary.
-fn main() {}
+//! The `gregor` binary: `gregor [serve] [--config FILE] [--override key=value]...`.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use gregor_config::{BrokerConfig, ConfigSources};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "gregor", version, about = "A Kafka-compatible event streaming broker")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start a node (the default when no command is given).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct ServeArgs {
+    /// A config file: Java properties, or YAML when it ends in .yaml or .yml.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Set one config key, over the file and the environment (repeatable).
+    #[arg(long = "override", short = 'o', value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Command::Serve(args)) => args,
+        None => cli.serve,
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GREGOR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+
+    let overrides = args
+        .overrides
+        .iter()
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(key, value)| (key.trim().to_owned(), value.to_owned()))
+                .with_context(|| format!("--override {pair:?} is not key=value"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let sources = ConfigSources { file: args.config, env: std::env::vars().collect(), overrides };
+    let loaded = match BrokerConfig::load(&sources) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("gregor: {error}");
+            std::process::exit(2);
+        }
+    };
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let config = loaded.config;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("gregor")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let server = gregor_broker::run(config).await.context("cannot start")?;
+        let broker = std::sync::Arc::clone(&server.broker);
+        let addresses: Vec<String> = server.addresses.iter().map(ToString::to_string).collect();
+        println!(
+            "gregor ready in {} ms: node {}, cluster {}, listening on {}",
+            server.started_in.as_millis(),
+            broker.node_id,
+            broker.cluster_id,
+            addresses.join(", ")
+        );
+        wait_for_signal().await?;
+        tracing::info!("shutting down");
+        server.shutdown().await.context("shutdown")?;
+        tracing::info!("stopped cleanly");
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    Ok(())
+}

@@ -11,3 +11,34 @@
 //!
 //! **Never:** sockets, async runtimes, coordinators or cluster metadata. Every call is
 //! blocking file I/O; the broker runs it off its reactor threads.
+//!
+//! On disk, per partition directory:
+//! - `<offset>.log`: the batches exactly as appended (offsets, leader epoch and, for
+//!   log-append-time topics, the max timestamp stamped in the header).
+//! - `<offset>.index`: 8-byte big-endian entries (relative offset u32, position u32),
+//!   one per `index.interval.bytes`, exactly as many bytes as entries.
+//! - `<offset>.timeindex`: 12-byte entries (timestamp i64, relative offset u32), only
+//!   when the segment's max timestamp grows.
+//! - `<offset>.snapshot`: producer state at that offset (version u16, CRC-32C u32 of
+//!   the rest, then the producers), written on roll and shutdown.
+//! - `leader-epoch-checkpoint`: Kafka's text format.
+//!
+//! Per log directory: `recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`
+//! (Kafka's text format), `.lock` and the `.kafka_cleanshutdown` marker.
+
+mod checkpoint;
+mod config;
+mod epoch;
+mod error;
+mod index;
+pub mod io;
+mod log;
+mod manager;
+mod producer;
+mod segment;
+
+pub use config::{LogConfig, TopicPartition};
+pub use error::{AppendError, ReadError, RecordErrors, StorageError};
+pub use log::{AppendInfo, Log, OpenOptions, ReadInfo, TimestampOffset};
+pub use manager::{LogDirInfo, LogManager, PartitionSize};
+pub use producer::ProducerStateEntry;

@@ -1,0 +1,34 @@
+//! The config resources of DescribeConfigs, AlterConfigs and
+//! IncrementalAlterConfigs: resource type codes and names, checked in one place.
+
+use gregor_metadata::controller::ConfigResource;
+use gregor_protocol::ErrorCode;
+
+pub const RESOURCE_TOPIC: i8 = 2;
+pub const RESOURCE_BROKER: i8 = 4;
+pub const RESOURCE_BROKER_LOGGER: i8 = 8;
+
+/// The resource a request names, or the error to answer for it. A broker resource
+/// is this node's id, or the empty name for the cluster-wide defaults; another
+/// node's id was sent to the wrong broker.
+pub fn parse(resource_type: i8, name: &str, node_id: i32) -> Result<ConfigResource, (ErrorCode, String)> {
+    match resource_type {
+        RESOURCE_TOPIC => {
+            if name.is_empty() {
+                Err((ErrorCode::InvalidRequest, "a topic resource needs a topic name".to_owned()))
+            } else {
+                Ok(ConfigResource::Topic(name.to_owned()))
+            }
+        }
+        RESOURCE_BROKER if name.is_empty() => Ok(ConfigResource::Broker(None)),
+        RESOURCE_BROKER => match name.parse::<i32>() {
+            Ok(id) if id == node_id => Ok(ConfigResource::Broker(Some(id))),
+            Ok(id) => Err((ErrorCode::InvalidRequest, format!("broker {id} is not this node ({node_id})"))),
+            Err(_) => Err((ErrorCode::InvalidRequest, format!("broker id {name:?} is not a number"))),
+        },
+        RESOURCE_BROKER_LOGGER => {
+            Err((ErrorCode::InvalidRequest, "broker logger levels are not configurable on this broker".to_owned()))
+        }
+        other => Err((ErrorCode::InvalidRequest, format!("resource type {other} is not supported"))),
+    }
+}

@@ -1,0 +1,173 @@
+//! One client connection: read size-prefixed frames, answer each request in the
+//! order it arrived, close on protocol violations.
+//!
+//! A reader task reads frames ahead into a bounded queue while the current request
+//! is being handled, so decoding overlaps work without reordering answers. The size
+//! prefix is checked against `socket.request.max.bytes` before any allocation.
+
+use crate::api_versions::{is_supported, supported_range};
+use crate::broker::Broker;
+use crate::dispatch::{dispatch, Outcome};
+use bytes::{Bytes, BytesMut};
+use gregor_protocol::frame::{decode_request, encode_response_frame, peek_request_prefix};
+use gregor_protocol::messages::api_versions_response::{ApiVersion, ApiVersionsResponse};
+use gregor_protocol::{ApiKey, DecodeError, ErrorCode, ResponseBody, WriteBuf};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+
+/// Frames read ahead of the one being handled. Kafka handles one request per
+/// connection at a time; a few frames of read-ahead keep the socket busy while
+/// bounding the memory one connection can hold.
+const READ_AHEAD_FRAMES_MAX: usize = 4;
+/// Responses smaller than this are copied into the write buffer; larger chunks
+/// (record sets) go to the socket directly.
+const WRITE_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Serves one connection until the peer closes it, it breaks the protocol, or the
+/// broker shuts down (then the request in flight is finished first).
+pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut shutdown: watch::Receiver<bool>) {
+    let _ = stream.set_nodelay(true);
+    let (read_half, write_half) = stream.into_split();
+    let (frames_tx, mut frames_rx) = mpsc::channel::<Bytes>(READ_AHEAD_FRAMES_MAX);
+    let request_bytes_max = broker.config().socket_request_max_bytes;
+    let reader = tokio::spawn(read_frames(read_half, frames_tx, request_bytes_max, peer));
+    let mut writer = BufWriter::with_capacity(WRITE_BUFFER_BYTES, write_half);
+    loop {
+        let frame = tokio::select! {
+            biased;
+            frame = frames_rx.recv() => frame,
+            _ = shutdown.changed() => None,
+        };
+        let Some(frame) = frame else { break };
+        match handle_frame(&broker, frame).await {
+            Reply::Send(encoded) => {
+                if let Err(error) = write_chunks(&mut writer, encoded).await {
+                    tracing::debug!(%peer, "write failed: {error}");
+                    break;
+                }
+            }
+            Reply::Nothing => {}
+            Reply::Close(reason) => {
+                tracing::info!(%peer, "closing connection: {reason}");
+                break;
+            }
+        }
+        // Flush once the read-ahead queue is empty, so pipelined answers share writes.
+        if frames_rx.is_empty() && writer.flush().await.is_err() {
+            break;
+        }
+    }
+    let _ = writer.flush().await;
+    let _ = writer.shutdown().await;
+    reader.abort();
+}
+
+enum Reply {
+    Send(WriteBuf),
+    Nothing,
+    Close(String),
+}
+
+async fn read_frames(
+    mut read_half: OwnedReadHalf,
+    frames: mpsc::Sender<Bytes>,
+    request_bytes_max: i32,
+    peer: SocketAddr,
+) {
+    loop {
+        let size = match read_half.read_i32().await {
+            Ok(size) => size,
+            Err(_) => return,
+        };
+        if size < 0 || size > request_bytes_max {
+            tracing::warn!(
+                %peer,
+                "closing connection: request size {size} is outside 0..={request_bytes_max} (socket.request.max.bytes)"
+            );
+            return;
+        }
+        let mut frame = BytesMut::zeroed(size as usize);
+        if read_half.read_exact(&mut frame).await.is_err() {
+            return;
+        }
+        if frames.send(frame.freeze()).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn write_chunks(writer: &mut BufWriter<OwnedWriteHalf>, encoded: WriteBuf) -> std::io::Result<()> {
+    for chunk in encoded.into_chunks() {
+        writer.write_all(&chunk).await?;
+    }
+    Ok(())
+}
+
+async fn handle_frame(broker: &Arc<Broker>, frame: Bytes) -> Reply {
+    let prefix = match peek_request_prefix(&frame) {
+        Ok(prefix) => prefix,
+        Err(error) => return Reply::Close(format!("unreadable request header: {error}")),
+    };
+    let Some(api_key) = ApiKey::from_i16(prefix.api_key) else {
+        return Reply::Close(format!("unknown API key {}", prefix.api_key));
+    };
+    if !is_supported(api_key, prefix.api_version) {
+        if api_key == ApiKey::ApiVersions {
+            // A client newer than us learns our range from this answer and retries.
+            return encode(prefix.correlation_id, 0, ResponseBody::ApiVersions(unsupported_api_versions()));
+        }
+        return Reply::Close(format!("{} v{} is not supported", api_key.name(), prefix.api_version));
+    }
+    let request = match decode_request(frame) {
+        Ok(request) => request,
+        Err(DecodeError::UnsupportedVersion { .. }) if api_key == ApiKey::ApiVersions => {
+            return encode(prefix.correlation_id, 0, ResponseBody::ApiVersions(unsupported_api_versions()));
+        }
+        Err(error) => {
+            if api_key == ApiKey::ApiVersions {
+                let response = ApiVersionsResponse {
+                    error_code: ErrorCode::InvalidRequest.code(),
+                    ..ApiVersionsResponse::default()
+                };
+                return encode(prefix.correlation_id, prefix.api_version, ResponseBody::ApiVersions(response));
+            }
+            return Reply::Close(format!("malformed {} v{} request: {error}", api_key.name(), prefix.api_version));
+        }
+    };
+    let version = prefix.api_version;
+    match dispatch(broker, request).await {
+        Outcome::Respond(response) => encode(prefix.correlation_id, version, response),
+        Outcome::NoResponse => Reply::Nothing,
+        Outcome::Close(reason) => Reply::Close(reason),
+    }
+}
+
+fn encode(correlation_id: i32, version: i16, response: ResponseBody) -> Reply {
+    match encode_response_frame(correlation_id, version, &response) {
+        Ok(encoded) => Reply::Send(encoded),
+        Err(error) => Reply::Close(format!("cannot encode the {:?} response: {error}", response.api_key())),
+    }
+}
+
+/// The answer to an ApiVersions request at a version we do not serve: error 35
+/// with only our ApiVersions range, in the v0 layout every client can read.
+fn unsupported_api_versions() -> ApiVersionsResponse {
+    let range = supported_range(ApiKey::ApiVersions);
+    ApiVersionsResponse {
+        error_code: ErrorCode::UnsupportedVersion.code(),
+        api_keys: range
+            .map(|range| ApiVersion {
+                api_key: ApiKey::ApiVersions.key(),
+                min_version: range.min_version,
+                max_version: range.max_version,
+                ..ApiVersion::default()
+            })
+            .into_iter()
+            .collect(),
+        ..ApiVersionsResponse::default()
+    }
+}

@@ -1,0 +1,216 @@
+//! The controller role of a single node: decisions from `gregor-metadata` become
+//! records, the records are appended to the `__cluster_metadata` log and fsynced,
+//! and only then replayed into a new image that is published. One decision at a
+//! time, so each one reads the image the previous one left.
+//!
+//! A later issue replicates this log through a quorum; only [`Controller::append`]
+//! changes then.
+
+use crate::broker::Broker;
+use crate::error::BrokerError;
+use crate::meta_properties::random_uuid;
+use crate::time::now_ms;
+use gregor_metadata::controller::ControllerContext;
+use gregor_metadata::{decode_batch, encode_batch, MetadataImage, MetadataRecord};
+use gregor_protocol::records::{split_record_set, RecordBatch};
+use gregor_storage::{Log, LogConfig, LogManager, TopicPartition};
+use std::sync::Arc;
+
+/// The metadata log's partition, named as KRaft names it.
+pub const METADATA_TOPIC: &str = "__cluster_metadata";
+/// How much of the metadata log one read brings in at start-up.
+const REPLAY_READ_BYTES: usize = 8 * 1024 * 1024;
+
+pub struct Controller {
+    pub(crate) log: Arc<Log>,
+    /// Serialises decisions: held from reading the image to publishing the next.
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl Controller {
+    /// Opens the metadata log. It is never trimmed by retention (there are no
+    /// snapshots yet) and is fsynced on every append: an acknowledged topic
+    /// creation must survive a crash.
+    pub fn open(logs: &LogManager) -> Result<Self, BrokerError> {
+        let config =
+            LogConfig { retention_ms: -1, retention_bytes: -1, flush_interval_messages: 1, ..LogConfig::default() };
+        let tp = TopicPartition { topic: METADATA_TOPIC.to_owned(), partition: 0 };
+        let log = logs.get_or_create(&tp, config, now_ms())?;
+        Ok(Controller { log, lock: tokio::sync::Mutex::new(()) })
+    }
+
+    /// Every record in the log, in order. Blocking.
+    pub fn read_all(&self) -> Result<Vec<MetadataRecord>, BrokerError> {
+        let mut records = Vec::new();
+        let mut offset = self.log.log_start_offset();
+        let end = self.log.log_end_offset();
+        while offset < end {
+            let read = self.log.read(offset, REPLAY_READ_BYTES, true, end)?;
+            if read.records.is_empty() {
+                break;
+            }
+            let mut next = offset;
+            for batch in split_record_set(read.records) {
+                let batch = RecordBatch::new(batch.map_err(gregor_metadata::MetadataError::from)?)
+                    .map_err(gregor_metadata::MetadataError::from)?;
+                next = batch.header().last_offset() + 1;
+                records.extend(decode_batch(&batch)?);
+            }
+            if next <= offset {
+                break;
+            }
+            offset = next;
+        }
+        Ok(records)
+    }
+
+    /// Appends one decision's records as one batch and makes them durable. Blocking.
+    fn append(&self, records: &[MetadataRecord]) -> Result<(), BrokerError> {
+        let batch = encode_batch(records, now_ms())?;
+        self.log.append_as_leader(batch, 0, now_ms())?;
+        self.log.flush()?;
+        Ok(())
+    }
+}
+
+impl Broker {
+    /// Runs one controller decision: `decide` reads the current image and returns
+    /// the records to append and its answer. The records are made durable, replayed
+    /// and published before the answer is returned.
+    pub async fn decide<T, F>(self: &Arc<Self>, decide: F) -> Result<T, BrokerError>
+    where
+        F: FnOnce(&MetadataImage, &mut ControllerContext<'_>) -> (Vec<MetadataRecord>, T) + Send + 'static,
+        T: Send + 'static,
+    {
+        let _decision = self.controller.lock.lock().await;
+        let broker = Arc::clone(self);
+        tokio::task::spawn_blocking(move || broker.decide_blocking(decide)).await?
+    }
+
+    fn decide_blocking<T, F>(&self, decide: F) -> Result<T, BrokerError>
+    where
+        F: FnOnce(&MetadataImage, &mut ControllerContext<'_>) -> (Vec<MetadataRecord>, T),
+    {
+        let image = self.image();
+        let config = self.config();
+        let alive_brokers = [self.node_id];
+        let validate_topic_config = |name: &str, value: &str| {
+            gregor_config::validate_topic_config(name, value).map_err(|error| error.to_string())
+        };
+        let validate_broker_config = |name: &str, value: &str| match gregor_config::broker_config_def(name) {
+            None => Err(format!("unknown broker config {name}")),
+            Some(def) if def.read_only => Err(format!("{name} cannot be changed while the broker runs")),
+            Some(def) => def.validate(value).map_err(|error| error.to_string()),
+        };
+        let is_list_config = |name: &str| gregor_config::is_list_config(name);
+        let default_value = |resource: &gregor_metadata::ConfigResource, name: &str| match resource {
+            gregor_metadata::ConfigResource::Topic(_) => {
+                gregor_config::TopicConfig::describe(&config, &Default::default())
+                    .into_iter()
+                    .find(|described| described.name == name)
+                    .and_then(|described| described.value)
+            }
+            gregor_metadata::ConfigResource::Broker(_) => config.value(name),
+        };
+        let mut new_uuid = random_uuid;
+        let mut context = ControllerContext {
+            node_id: self.node_id,
+            alive_brokers: &alive_brokers,
+            default_num_partitions: config.num_partitions,
+            default_replication_factor: i16::try_from(config.default_replication_factor).unwrap_or(i16::MAX),
+            validate_topic_config: &validate_topic_config,
+            validate_broker_config: &validate_broker_config,
+            is_list_config: &is_list_config,
+            default_value: &default_value,
+            new_uuid: &mut new_uuid,
+        };
+        let (records, answer) = decide(&image, &mut context);
+        if records.is_empty() {
+            return Ok(answer);
+        }
+        self.controller.append(&records)?;
+        let mut next = (*image).clone();
+        for record in &records {
+            next.replay(record)?;
+        }
+        self.metadata_offset.store(self.controller.log.log_end_offset() - 1, std::sync::atomic::Ordering::Release);
+        self.publish(next.clone())?;
+        self.reconcile_partitions(&next)?;
+        Ok(answer)
+    }
+
+    /// Start-up: replays the metadata log, writes the bootstrap records on a first
+    /// start, publishes the image and opens every hosted partition. Blocking.
+    pub(crate) fn load_metadata(&self) -> Result<(), BrokerError> {
+        let mut image = MetadataImage::empty();
+        for record in self.controller.read_all()? {
+            image.replay(&record)?;
+        }
+        let listeners: Vec<(String, String, u16)> = self
+            .endpoints
+            .iter()
+            .map(|endpoint| (endpoint.listener_name.clone(), endpoint.host.clone(), endpoint.port))
+            .collect();
+        if image.features().is_empty() {
+            let records = gregor_metadata::controller::bootstrap(self.node_id, &listeners, self.broker_epoch);
+            self.controller.append(&records)?;
+            for record in &records {
+                image.replay(record)?;
+            }
+        } else {
+            // Every start registers again with a new incarnation and the current
+            // endpoints, as a KRaft broker does with its controller.
+            let records = gregor_metadata::controller::register_broker(
+                self.node_id,
+                random_uuid(),
+                &listeners,
+                self.broker_epoch,
+            );
+            self.controller.append(&records)?;
+            for record in &records {
+                image.replay(record)?;
+            }
+        }
+        self.metadata_offset.store(self.controller.log.log_end_offset() - 1, std::sync::atomic::Ordering::Release);
+        self.publish(image.clone())?;
+        self.reconcile_partitions(&image)?;
+        self.delete_orphaned_partitions(&image)?;
+        Ok(())
+    }
+
+    /// Deletes partition directories of topics deleted while this node was down.
+    fn delete_orphaned_partitions(&self, image: &MetadataImage) -> Result<(), BrokerError> {
+        for tp in self.logs.existing_partitions() {
+            if tp.topic == METADATA_TOPIC {
+                continue;
+            }
+            let known = image.topic(&tp.topic).is_some_and(|topic| topic.partitions.contains_key(&tp.partition));
+            if !known {
+                tracing::info!("deleting {tp}: its topic no longer exists");
+                self.logs.delete(&tp)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A producer id for an idempotent producer, from this node's current block;
+    /// a new block is taken from the controller when it runs out.
+    pub async fn next_producer_id(self: &Arc<Self>) -> Result<i64, BrokerError> {
+        let mut range = self.producer_ids.lock().await;
+        if range.next >= range.end {
+            let node_id = self.node_id;
+            let broker_epoch = self.broker_epoch;
+            let block = self
+                .decide(move |image, _context| {
+                    gregor_metadata::controller::allocate_producer_ids(image, node_id, broker_epoch)
+                })
+                .await?
+                .map_err(|error| BrokerError::Controller { code: error.code, message: error.message })?;
+            range.next = block.first_producer_id;
+            range.end = block.first_producer_id + i64::from(block.size);
+        }
+        let id = range.next;
+        range.next += 1;
+        Ok(id)
+    }
+}

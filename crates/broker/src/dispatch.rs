@@ -1,0 +1,249 @@
+//! Dispatch: one exhaustive `match` from a decoded request to its handler. The
+//! compiler's exhaustiveness check is the list of APIs still to build: an API without
+//! a handler is named in the last arm, is not advertised, and a client that sends it
+//! anyway is disconnected, as Kafka does for APIs it has not enabled.
+
+use crate::broker::Broker;
+use crate::handlers;
+use gregor_protocol::frame::DecodedRequest;
+use gregor_protocol::{ApiKey, RequestBody, ResponseBody};
+use std::sync::Arc;
+
+/// What the connection does after a request.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send this response.
+    Respond(ResponseBody),
+    /// Send nothing (a Produce with acks=0 that succeeded).
+    NoResponse,
+    /// Close the connection, for this reason (logged by the connection).
+    Close(String),
+}
+
+/// Runs the handler of `request` and returns what to send back.
+pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest) -> Outcome {
+    let DecodedRequest { header, body, .. } = request;
+    let respond = Outcome::Respond;
+    match body {
+        RequestBody::Produce(body) => handlers::produce::handle(broker, &header, body).await,
+        RequestBody::Fetch(body) => respond(ResponseBody::Fetch(handlers::fetch::handle(broker, &header, body).await)),
+        RequestBody::ListOffsets(body) => {
+            respond(ResponseBody::ListOffsets(handlers::list_offsets::handle(broker, &header, body).await))
+        }
+        RequestBody::Metadata(body) => {
+            respond(ResponseBody::Metadata(handlers::metadata::handle(broker, &header, body).await))
+        }
+        RequestBody::ApiVersions(body) => {
+            respond(ResponseBody::ApiVersions(handlers::api_versions::handle(broker, &header, body).await))
+        }
+        RequestBody::CreateTopics(body) => {
+            respond(ResponseBody::CreateTopics(handlers::create_topics::handle(broker, &header, body).await))
+        }
+        RequestBody::DeleteTopics(body) => {
+            respond(ResponseBody::DeleteTopics(handlers::delete_topics::handle(broker, &header, body).await))
+        }
+        RequestBody::DeleteRecords(body) => {
+            respond(ResponseBody::DeleteRecords(handlers::delete_records::handle(broker, &header, body).await))
+        }
+        RequestBody::InitProducerId(body) => {
+            respond(ResponseBody::InitProducerId(handlers::init_producer_id::handle(broker, &header, body).await))
+        }
+        RequestBody::OffsetForLeaderEpoch(body) => respond(ResponseBody::OffsetForLeaderEpoch(
+            handlers::offset_for_leader_epoch::handle(broker, &header, body).await,
+        )),
+        RequestBody::DescribeConfigs(body) => {
+            respond(ResponseBody::DescribeConfigs(handlers::describe_configs::handle(broker, &header, body).await))
+        }
+        RequestBody::AlterConfigs(body) => {
+            respond(ResponseBody::AlterConfigs(handlers::alter_configs::handle(broker, &header, body).await))
+        }
+        RequestBody::DescribeLogDirs(body) => {
+            respond(ResponseBody::DescribeLogDirs(handlers::describe_log_dirs::handle(broker, &header, body).await))
+        }
+        RequestBody::CreatePartitions(body) => {
+            respond(ResponseBody::CreatePartitions(handlers::create_partitions::handle(broker, &header, body).await))
+        }
+        RequestBody::ElectLeaders(body) => {
+            respond(ResponseBody::ElectLeaders(handlers::elect_leaders::handle(broker, &header, body).await))
+        }
+        RequestBody::IncrementalAlterConfigs(body) => respond(ResponseBody::IncrementalAlterConfigs(
+            handlers::incremental_alter_configs::handle(broker, &header, body).await,
+        )),
+        RequestBody::DescribeCluster(body) => {
+            respond(ResponseBody::DescribeCluster(handlers::describe_cluster::handle(broker, &header, body).await))
+        }
+        RequestBody::DescribeProducers(body) => {
+            respond(ResponseBody::DescribeProducers(handlers::describe_producers::handle(broker, &header, body).await))
+        }
+        RequestBody::DescribeTopicPartitions(body) => respond(ResponseBody::DescribeTopicPartitions(
+            handlers::describe_topic_partitions::handle(broker, &header, body).await,
+        )),
+        RequestBody::OffsetCommit(_)
+        | RequestBody::OffsetFetch(_)
+        | RequestBody::FindCoordinator(_)
+        | RequestBody::JoinGroup(_)
+        | RequestBody::Heartbeat(_)
+        | RequestBody::LeaveGroup(_)
+        | RequestBody::SyncGroup(_)
+        | RequestBody::DescribeGroups(_)
+        | RequestBody::ListGroups(_)
+        | RequestBody::SaslHandshake(_)
+        | RequestBody::AddPartitionsToTxn(_)
+        | RequestBody::AddOffsetsToTxn(_)
+        | RequestBody::EndTxn(_)
+        | RequestBody::WriteTxnMarkers(_)
+        | RequestBody::TxnOffsetCommit(_)
+        | RequestBody::DescribeAcls(_)
+        | RequestBody::CreateAcls(_)
+        | RequestBody::DeleteAcls(_)
+        | RequestBody::AlterReplicaLogDirs(_)
+        | RequestBody::SaslAuthenticate(_)
+        | RequestBody::CreateDelegationToken(_)
+        | RequestBody::RenewDelegationToken(_)
+        | RequestBody::ExpireDelegationToken(_)
+        | RequestBody::DescribeDelegationToken(_)
+        | RequestBody::DeleteGroups(_)
+        | RequestBody::AlterPartitionReassignments(_)
+        | RequestBody::ListPartitionReassignments(_)
+        | RequestBody::OffsetDelete(_)
+        | RequestBody::DescribeClientQuotas(_)
+        | RequestBody::AlterClientQuotas(_)
+        | RequestBody::DescribeUserScramCredentials(_)
+        | RequestBody::AlterUserScramCredentials(_)
+        | RequestBody::Vote(_)
+        | RequestBody::BeginQuorumEpoch(_)
+        | RequestBody::EndQuorumEpoch(_)
+        | RequestBody::DescribeQuorum(_)
+        | RequestBody::AlterPartition(_)
+        | RequestBody::UpdateFeatures(_)
+        | RequestBody::Envelope(_)
+        | RequestBody::FetchSnapshot(_)
+        | RequestBody::BrokerRegistration(_)
+        | RequestBody::BrokerHeartbeat(_)
+        | RequestBody::UnregisterBroker(_)
+        | RequestBody::DescribeTransactions(_)
+        | RequestBody::ListTransactions(_)
+        | RequestBody::AllocateProducerIds(_)
+        | RequestBody::ConsumerGroupHeartbeat(_)
+        | RequestBody::ConsumerGroupDescribe(_)
+        | RequestBody::ControllerRegistration(_)
+        | RequestBody::GetTelemetrySubscriptions(_)
+        | RequestBody::PushTelemetry(_)
+        | RequestBody::AssignReplicasToDirs(_)
+        | RequestBody::ListConfigResources(_)
+        | RequestBody::ShareGroupHeartbeat(_)
+        | RequestBody::ShareGroupDescribe(_)
+        | RequestBody::ShareFetch(_)
+        | RequestBody::ShareAcknowledge(_)
+        | RequestBody::AddRaftVoter(_)
+        | RequestBody::RemoveRaftVoter(_)
+        | RequestBody::UpdateRaftVoter(_)
+        | RequestBody::InitializeShareGroupState(_)
+        | RequestBody::ReadShareGroupState(_)
+        | RequestBody::WriteShareGroupState(_)
+        | RequestBody::DeleteShareGroupState(_)
+        | RequestBody::ReadShareGroupStateSummary(_)
+        | RequestBody::StreamsGroupHeartbeat(_)
+        | RequestBody::StreamsGroupDescribe(_)
+        | RequestBody::DescribeShareGroupOffsets(_)
+        | RequestBody::AlterShareGroupOffsets(_)
+        | RequestBody::DeleteShareGroupOffsets(_) => {
+            Outcome::Close(format!("API {} is not enabled on this broker", header.request_api_key))
+        }
+    }
+}
+
+/// Whether `api_key` has a handler above; the API-version table may list only these.
+pub fn has_handler(api_key: ApiKey) -> bool {
+    match api_key {
+        ApiKey::Produce
+        | ApiKey::Fetch
+        | ApiKey::ListOffsets
+        | ApiKey::Metadata
+        | ApiKey::ApiVersions
+        | ApiKey::CreateTopics
+        | ApiKey::DeleteTopics
+        | ApiKey::DeleteRecords
+        | ApiKey::InitProducerId
+        | ApiKey::OffsetForLeaderEpoch
+        | ApiKey::DescribeConfigs
+        | ApiKey::AlterConfigs
+        | ApiKey::DescribeLogDirs
+        | ApiKey::CreatePartitions
+        | ApiKey::ElectLeaders
+        | ApiKey::IncrementalAlterConfigs
+        | ApiKey::DescribeCluster
+        | ApiKey::DescribeProducers
+        | ApiKey::DescribeTopicPartitions => true,
+        ApiKey::OffsetCommit
+        | ApiKey::OffsetFetch
+        | ApiKey::FindCoordinator
+        | ApiKey::JoinGroup
+        | ApiKey::Heartbeat
+        | ApiKey::LeaveGroup
+        | ApiKey::SyncGroup
+        | ApiKey::DescribeGroups
+        | ApiKey::ListGroups
+        | ApiKey::SaslHandshake
+        | ApiKey::AddPartitionsToTxn
+        | ApiKey::AddOffsetsToTxn
+        | ApiKey::EndTxn
+        | ApiKey::WriteTxnMarkers
+        | ApiKey::TxnOffsetCommit
+        | ApiKey::DescribeAcls
+        | ApiKey::CreateAcls
+        | ApiKey::DeleteAcls
+        | ApiKey::AlterReplicaLogDirs
+        | ApiKey::SaslAuthenticate
+        | ApiKey::CreateDelegationToken
+        | ApiKey::RenewDelegationToken
+        | ApiKey::ExpireDelegationToken
+        | ApiKey::DescribeDelegationToken
+        | ApiKey::DeleteGroups
+        | ApiKey::AlterPartitionReassignments
+        | ApiKey::ListPartitionReassignments
+        | ApiKey::OffsetDelete
+        | ApiKey::DescribeClientQuotas
+        | ApiKey::AlterClientQuotas
+        | ApiKey::DescribeUserScramCredentials
+        | ApiKey::AlterUserScramCredentials
+        | ApiKey::Vote
+        | ApiKey::BeginQuorumEpoch
+        | ApiKey::EndQuorumEpoch
+        | ApiKey::DescribeQuorum
+        | ApiKey::AlterPartition
+        | ApiKey::UpdateFeatures
+        | ApiKey::Envelope
+        | ApiKey::FetchSnapshot
+        | ApiKey::BrokerRegistration
+        | ApiKey::BrokerHeartbeat
+        | ApiKey::UnregisterBroker
+        | ApiKey::DescribeTransactions
+        | ApiKey::ListTransactions
+        | ApiKey::AllocateProducerIds
+        | ApiKey::ConsumerGroupHeartbeat
+        | ApiKey::ConsumerGroupDescribe
+        | ApiKey::ControllerRegistration
+        | ApiKey::GetTelemetrySubscriptions
+        | ApiKey::PushTelemetry
+        | ApiKey::AssignReplicasToDirs
+        | ApiKey::ListConfigResources
+        | ApiKey::ShareGroupHeartbeat
+        | ApiKey::ShareGroupDescribe
+        | ApiKey::ShareFetch
+        | ApiKey::ShareAcknowledge
+        | ApiKey::AddRaftVoter
+        | ApiKey::RemoveRaftVoter
+        | ApiKey::UpdateRaftVoter
+        | ApiKey::InitializeShareGroupState
+        | ApiKey::ReadShareGroupState
+        | ApiKey::WriteShareGroupState
+        | ApiKey::DeleteShareGroupState
+        | ApiKey::ReadShareGroupStateSummary
+        | ApiKey::StreamsGroupHeartbeat
+        | ApiKey::StreamsGroupDescribe
+        | ApiKey::DescribeShareGroupOffsets
+        | ApiKey::AlterShareGroupOffsets
+        | ApiKey::DeleteShareGroupOffsets => false,
+    }
+}

@@ -1,0 +1,53 @@
+//! The broker's own errors, and the one place where subsystem errors become wire
+//! error codes.
+
+use gregor_protocol::ErrorCode;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("configuration: {0}")]
+    Config(#[from] gregor_config::ConfigError),
+    #[error("storage: {0}")]
+    Storage(#[from] gregor_storage::StorageError),
+    #[error("append: {0}")]
+    Append(#[from] gregor_storage::AppendError),
+    #[error("read: {0}")]
+    Read(#[from] gregor_storage::ReadError),
+    #[error("metadata: {0}")]
+    Metadata(#[from] gregor_metadata::MetadataError),
+    #[error("metadata replay: {0}")]
+    Replay(#[from] gregor_metadata::ReplayError),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("cannot listen on {address}: {source}")]
+    Bind { address: String, source: std::io::Error },
+    #[error("{path}: {reason}")]
+    MetaProperties { path: PathBuf, reason: String },
+    #[error("the metadata log is offline")]
+    MetadataLogOffline,
+    #[error("controller: {code:?}: {message:?}")]
+    Controller { code: ErrorCode, message: Option<String> },
+    #[error("a background task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+impl BrokerError {
+    /// The wire error code a client sees when a request fails with this error.
+    pub fn error_code(&self) -> ErrorCode {
+        match self {
+            BrokerError::Storage(error) => error.error_code(),
+            BrokerError::Append(error) => error.error_code(),
+            BrokerError::Read(error) => error.error_code(),
+            BrokerError::Metadata(_) | BrokerError::Replay(_) | BrokerError::MetadataLogOffline => {
+                ErrorCode::KafkaStorageError
+            }
+            BrokerError::Config(_) => ErrorCode::InvalidConfig,
+            BrokerError::Io { .. } | BrokerError::Bind { .. } | BrokerError::MetaProperties { .. } => {
+                ErrorCode::UnknownServerError
+            }
+            BrokerError::Join(_) => ErrorCode::UnknownServerError,
+            BrokerError::Controller { code, .. } => *code,
+        }
+    }
+}

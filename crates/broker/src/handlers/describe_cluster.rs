@@ -1,0 +1,60 @@
+//! DescribeCluster (key 60), v0-v2.
+//!
+//! This node as the only broker (and, for endpoint type 2 from v1, the only
+//! controller), the cluster id, and the controller id. v2 adds fenced brokers, of
+//! which a running single node has none. Authorized operations only when asked for.
+
+use crate::broker::Broker;
+use crate::topics::{AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_AUTHORIZED_OPERATIONS};
+use gregor_protocol::messages::describe_cluster_request::DescribeClusterRequest;
+use gregor_protocol::messages::describe_cluster_response::{DescribeClusterBroker, DescribeClusterResponse};
+use gregor_protocol::messages::RequestHeader;
+use gregor_protocol::ErrorCode;
+use std::sync::Arc;
+
+const ENDPOINT_TYPE_BROKERS: i8 = 1;
+const ENDPOINT_TYPE_CONTROLLERS: i8 = 2;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    header: &RequestHeader,
+    request: DescribeClusterRequest,
+) -> DescribeClusterResponse {
+    let endpoint_type = if header.request_api_version >= 1 { request.endpoint_type } else { ENDPOINT_TYPE_BROKERS };
+    if endpoint_type != ENDPOINT_TYPE_BROKERS && endpoint_type != ENDPOINT_TYPE_CONTROLLERS {
+        return DescribeClusterResponse {
+            error_code: ErrorCode::UnsupportedEndpointType.code(),
+            error_message: Some(format!("endpoint type {endpoint_type} is not known")),
+            endpoint_type,
+            ..DescribeClusterResponse::default()
+        };
+    }
+    let brokers = broker
+        .endpoints
+        .first()
+        .map(|endpoint| DescribeClusterBroker {
+            broker_id: broker.node_id,
+            host: endpoint.host.clone(),
+            port: i32::from(endpoint.port),
+            rack: broker.config().broker_rack.clone(),
+            is_fenced: false,
+            ..DescribeClusterBroker::default()
+        })
+        .into_iter()
+        .collect();
+    DescribeClusterResponse {
+        throttle_time_ms: 0,
+        error_code: ErrorCode::None.code(),
+        error_message: None,
+        endpoint_type,
+        cluster_id: broker.cluster_id.clone(),
+        controller_id: broker.node_id,
+        brokers,
+        cluster_authorized_operations: if request.include_cluster_authorized_operations {
+            CLUSTER_AUTHORIZED_OPERATIONS
+        } else {
+            AUTHORIZED_OPERATIONS_OMITTED
+        },
+        ..DescribeClusterResponse::default()
+    }
+}

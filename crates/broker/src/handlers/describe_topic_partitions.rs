@@ -1,0 +1,93 @@
+//! DescribeTopicPartitions (key 75), v0.
+//!
+//! The Java admin client's paged topic description: the named topics (all topics,
+//! in name order, when the list is empty), their partitions in index order from the
+//! cursor on, at most `response_partition_limit` partitions per answer (Kafka caps
+//! it at 2000), and the cursor where the next page starts. Unknown names are
+//! UNKNOWN_TOPIC_OR_PARTITION. A single node has no eligible leader replicas beyond
+//! the ISR, so ELR lists are empty.
+
+use crate::broker::Broker;
+use crate::topics::{is_internal_topic, TOPIC_AUTHORIZED_OPERATIONS};
+use gregor_protocol::messages::describe_topic_partitions_request::DescribeTopicPartitionsRequest;
+use gregor_protocol::messages::describe_topic_partitions_response::{
+    Cursor, DescribeTopicPartitionsResponse, DescribeTopicPartitionsResponsePartition,
+    DescribeTopicPartitionsResponseTopic,
+};
+use gregor_protocol::messages::RequestHeader;
+use gregor_protocol::{ErrorCode, Uuid};
+use std::sync::Arc;
+
+const PARTITION_LIMIT_MAX: i32 = 2000;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _header: &RequestHeader,
+    request: DescribeTopicPartitionsRequest,
+) -> DescribeTopicPartitionsResponse {
+    let image = broker.image();
+    let mut names: Vec<String> = if request.topics.is_empty() {
+        image.topics().map(|topic| topic.name.clone()).collect()
+    } else {
+        request.topics.iter().map(|topic| topic.name.clone()).collect()
+    };
+    names.sort();
+    names.dedup();
+    let (start_topic, start_partition) = match &request.cursor {
+        Some(cursor) => (Some(cursor.topic_name.clone()), cursor.partition_index),
+        None => (None, 0),
+    };
+    let mut budget = request.response_partition_limit.clamp(1, PARTITION_LIMIT_MAX);
+    let mut topics = Vec::new();
+    let mut next_cursor = None;
+    for name in names.into_iter().filter(|name| start_topic.as_ref().is_none_or(|start| name >= start)) {
+        let Some(topic) = image.topic(&name) else {
+            topics.push(DescribeTopicPartitionsResponseTopic {
+                error_code: ErrorCode::UnknownTopicOrPartition.code(),
+                name: Some(name),
+                topic_id: Uuid::ZERO,
+                topic_authorized_operations: TOPIC_AUTHORIZED_OPERATIONS,
+                ..Default::default()
+            });
+            continue;
+        };
+        if budget == 0 {
+            next_cursor = Some(Cursor { topic_name: name, partition_index: 0, ..Cursor::default() });
+            break;
+        }
+        let first = if start_topic.as_deref() == Some(name.as_str()) { start_partition } else { 0 };
+        let mut partitions = Vec::new();
+        for (&index, partition) in topic.partitions.range(first..) {
+            if budget == 0 {
+                next_cursor = Some(Cursor { topic_name: name.clone(), partition_index: index, ..Cursor::default() });
+                break;
+            }
+            budget -= 1;
+            partitions.push(DescribeTopicPartitionsResponsePartition {
+                error_code: ErrorCode::None.code(),
+                partition_index: index,
+                leader_id: partition.leader,
+                leader_epoch: partition.leader_epoch,
+                replica_nodes: partition.replicas.clone(),
+                isr_nodes: partition.isr.clone(),
+                eligible_leader_replicas: Some(Vec::new()),
+                last_known_elr: Some(Vec::new()),
+                offline_replicas: Vec::new(),
+                ..Default::default()
+            });
+        }
+        topics.push(DescribeTopicPartitionsResponseTopic {
+            error_code: ErrorCode::None.code(),
+            name: Some(name.clone()),
+            topic_id: topic.id,
+            is_internal: is_internal_topic(&name),
+            partitions,
+            topic_authorized_operations: TOPIC_AUTHORIZED_OPERATIONS,
+            ..Default::default()
+        });
+        if next_cursor.is_some() {
+            break;
+        }
+    }
+    DescribeTopicPartitionsResponse { throttle_time_ms: 0, topics, next_cursor, ..Default::default() }
+}

@@ -1,0 +1,367 @@
+//! Fetch (key 1), v4-v18, for consumers.
+//!
+//! Reads each partition from the batch that contains the fetch offset (whole
+//! batches, stored bytes, never re-encoded), up to `partition_max_bytes` per
+//! partition and `max_bytes` per response, except that the first partition with
+//! data returns at least one batch even when it is larger. When fewer than
+//! `min_bytes` are ready the request waits in the purgatory until an append to one
+//! of its partitions wakes it or `max_wait_ms` runs out, then reads again.
+//!
+//! Per version: v4+ isolation level and last stable offset (read_committed stops at
+//! it); v5+ log start offset; v7+ KIP-227 sessions (see [`crate::fetch_session`]) and
+//! a top-level error; v9+ current leader epoch checks (FENCED_LEADER_EPOCH,
+//! UNKNOWN_LEADER_EPOCH); v11+ preferred read replica (-1: read from the leader);
+//! v12+ last-fetched-epoch divergence; v13+ topic ids (UNKNOWN_TOPIC_ID).
+
+use crate::broker::Broker;
+use crate::fetch_session::{FetchSessionCache, SessionPartition, SessionPartitionKey, SessionRequest};
+use crate::partitions::Partition;
+use crate::purgatory::Waiter;
+use crate::time::now_ms;
+use bytes::Bytes;
+use gregor_protocol::messages::fetch_request::FetchRequest;
+use gregor_protocol::messages::fetch_response::{
+    EpochEndOffset, FetchResponse, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
+};
+use gregor_protocol::messages::RequestHeader;
+use gregor_protocol::{ErrorCode, Uuid};
+use gregor_storage::ReadError;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+const READ_COMMITTED: i8 = 1;
+/// The longest a fetch may wait, whatever it asks: a bound on parked requests.
+const MAX_WAIT_MS_CAP: i32 = 5 * 60 * 1000;
+
+/// One partition's read in one round.
+#[derive(Debug, Clone)]
+struct PartitionRead {
+    error: ErrorCode,
+    high_watermark: i64,
+    last_stable_offset: i64,
+    log_start_offset: i64,
+    records: Bytes,
+    diverging: Option<(i32, i64)>,
+    leader_epoch: i32,
+}
+
+pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: FetchRequest) -> FetchResponse {
+    let version = header.request_api_version;
+    let now = now_ms();
+    let requested = requested_partitions(broker, version, &request);
+    let sessions = &broker.fetch_sessions;
+    let classified = if version >= 7 {
+        SessionRequest::classify(request.session_id, request.session_epoch)
+    } else {
+        Ok(SessionRequest::Sessionless)
+    };
+    let (session_id, partitions, incremental) = match classified {
+        Err(error) => return top_level_error(error),
+        Ok(SessionRequest::Sessionless) => (0, requested, false),
+        Ok(SessionRequest::Close { session_id }) => {
+            sessions.close(session_id);
+            (0, requested, false)
+        }
+        Ok(SessionRequest::Open { close }) => {
+            if close != 0 {
+                sessions.close(close);
+            }
+            let id = sessions.open(requested.clone(), now);
+            (id, requested, false)
+        }
+        Ok(SessionRequest::Incremental { session_id, epoch }) => {
+            let forgotten = forgotten_partitions(broker, version, &request);
+            match sessions.update(session_id, epoch, requested, &forgotten, now) {
+                Ok(all) => (session_id, all, true),
+                Err(error) => return top_level_error(error),
+            }
+        }
+    };
+
+    let hosted: Vec<Option<Arc<Partition>>> =
+        partitions.iter().map(|partition| broker.replicas.get(&partition.key.topic, partition.key.partition)).collect();
+    let response_bytes_max = usize::try_from(request.max_bytes).ok().filter(|bytes| *bytes > 0).unwrap_or(usize::MAX);
+    let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
+    let isolation = request.isolation_level;
+    let deadline = Instant::now()
+        + Duration::from_millis(u64::try_from(request.max_wait_ms.clamp(0, MAX_WAIT_MS_CAP)).unwrap_or(0));
+    let unknown = if version >= 13 { ErrorCode::UnknownTopicId } else { ErrorCode::UnknownTopicOrPartition };
+
+    let waiter: Waiter = Arc::new(Notify::new());
+    let reads = loop {
+        let reads = read_round(&partitions, &hosted, response_bytes_max, isolation, unknown).await;
+        let ready_bytes: usize = reads.iter().map(|read| read.records.len()).sum();
+        let any_error = reads.iter().any(|read| read.error != ErrorCode::None);
+        if ready_bytes >= min_bytes.max(1) || any_error || Instant::now() >= deadline || partitions.is_empty() {
+            break reads;
+        }
+        for partition in hosted.iter().flatten() {
+            partition.waiters.register(&waiter);
+        }
+        // An append between the read and the registration would not wake us; look
+        // at the end offsets once more now that we are registered.
+        let moved = hosted
+            .iter()
+            .zip(&reads)
+            .any(|(partition, read)| partition.as_ref().is_some_and(|p| p.log.high_watermark() != read.high_watermark));
+        if !moved {
+            tokio::select! {
+                _ = waiter.notified() => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+        for partition in hosted.iter().flatten() {
+            partition.waiters.forget(&waiter);
+        }
+    };
+
+    build_response(version, isolation, session_id, incremental, &partitions, reads, sessions)
+}
+
+/// The partitions named in the request, keyed by name (v4-v12) or id (v13+), with
+/// the topic's name filled in from the id when we know it.
+fn requested_partitions(broker: &Broker, version: i16, request: &FetchRequest) -> Vec<SessionPartition> {
+    let mut partitions = Vec::new();
+    for topic in &request.topics {
+        let name = if version >= 13 {
+            broker.replicas.topic_name(topic.topic_id).map(|name| name.to_string()).unwrap_or_default()
+        } else {
+            topic.topic.clone()
+        };
+        for partition in &topic.partitions {
+            partitions.push(SessionPartition {
+                key: SessionPartitionKey {
+                    topic: name.clone(),
+                    topic_id: if version >= 13 { topic.topic_id } else { Uuid::ZERO },
+                    partition: partition.partition,
+                },
+                fetch_offset: partition.fetch_offset,
+                partition_max_bytes: partition.partition_max_bytes,
+                current_leader_epoch: partition.current_leader_epoch,
+                last_fetched_epoch: partition.last_fetched_epoch,
+                sent_high_watermark: -1,
+                sent_last_stable_offset: -1,
+                sent_log_start_offset: -1,
+            });
+        }
+    }
+    partitions
+}
+
+fn forgotten_partitions(broker: &Broker, version: i16, request: &FetchRequest) -> Vec<SessionPartitionKey> {
+    let mut forgotten = Vec::new();
+    for topic in &request.forgotten_topics_data {
+        let name = if version >= 13 {
+            broker.replicas.topic_name(topic.topic_id).map(|name| name.to_string()).unwrap_or_default()
+        } else {
+            topic.topic.clone()
+        };
+        for partition in &topic.partitions {
+            forgotten.push(SessionPartitionKey {
+                topic: name.clone(),
+                topic_id: if version >= 13 { topic.topic_id } else { Uuid::ZERO },
+                partition: *partition,
+            });
+        }
+    }
+    forgotten
+}
+
+/// Reads every partition once, on a blocking thread.
+async fn read_round(
+    partitions: &[SessionPartition],
+    hosted: &[Option<Arc<Partition>>],
+    response_bytes_max: usize,
+    isolation: i8,
+    unknown: ErrorCode,
+) -> Vec<PartitionRead> {
+    let partitions = partitions.to_vec();
+    let hosted = hosted.to_vec();
+    let count = partitions.len();
+    let read = move || {
+        let mut remaining_bytes = response_bytes_max;
+        let mut nothing_read_yet = true;
+        partitions
+            .iter()
+            .zip(&hosted)
+            .map(|(wanted, partition)| {
+                let Some(partition) = partition else { return failed(unknown, -1) };
+                let read = read_partition(wanted, partition, remaining_bytes, nothing_read_yet, isolation);
+                if !read.records.is_empty() {
+                    nothing_read_yet = false;
+                    remaining_bytes = remaining_bytes.saturating_sub(read.records.len());
+                }
+                read
+            })
+            .collect::<Vec<_>>()
+    };
+    match tokio::task::spawn_blocking(read).await {
+        Ok(reads) => reads,
+        Err(error) => {
+            tracing::error!("fetch read task failed: {error}");
+            vec![failed(ErrorCode::UnknownServerError, -1); count]
+        }
+    }
+}
+
+fn failed(error: ErrorCode, leader_epoch: i32) -> PartitionRead {
+    PartitionRead {
+        error,
+        high_watermark: -1,
+        last_stable_offset: -1,
+        log_start_offset: -1,
+        records: Bytes::new(),
+        diverging: None,
+        leader_epoch,
+    }
+}
+
+fn read_partition(
+    wanted: &SessionPartition,
+    partition: &Partition,
+    remaining_bytes: usize,
+    min_one_batch: bool,
+    isolation: i8,
+) -> PartitionRead {
+    let log = &partition.log;
+    let leader_epoch = partition.leader_epoch();
+    if wanted.current_leader_epoch >= 0 {
+        if wanted.current_leader_epoch < leader_epoch {
+            return failed(ErrorCode::FencedLeaderEpoch, leader_epoch);
+        }
+        if wanted.current_leader_epoch > leader_epoch {
+            return failed(ErrorCode::UnknownLeaderEpoch, leader_epoch);
+        }
+    }
+    let high_watermark = log.high_watermark();
+    let log_start_offset = log.log_start_offset();
+    let mut result = PartitionRead {
+        error: ErrorCode::None,
+        high_watermark,
+        last_stable_offset: high_watermark,
+        log_start_offset,
+        records: Bytes::new(),
+        diverging: None,
+        leader_epoch,
+    };
+    if wanted.last_fetched_epoch >= 0 {
+        // A fetcher whose last batch came from an epoch that ended earlier than its
+        // position has diverged; tell it where that epoch ended instead of data.
+        if let Some((epoch, end_offset)) = log.end_offset_for_epoch(wanted.last_fetched_epoch) {
+            if epoch != wanted.last_fetched_epoch || end_offset < wanted.fetch_offset {
+                result.diverging = Some((epoch, end_offset));
+                return result;
+            }
+        }
+    }
+    let partition_bytes_max = usize::try_from(wanted.partition_max_bytes).unwrap_or(0).min(remaining_bytes);
+    match log.read(wanted.fetch_offset, partition_bytes_max, min_one_batch, high_watermark) {
+        Ok(info) => {
+            result.records = info.records;
+            result.high_watermark = info.high_watermark;
+            result.log_start_offset = info.log_start_offset;
+            result.last_stable_offset = if isolation == READ_COMMITTED {
+                info.last_stable_offset
+            } else {
+                info.last_stable_offset.min(info.high_watermark)
+            };
+        }
+        Err(error) => {
+            result.error = read_error_code(&error);
+        }
+    }
+    result
+}
+
+fn read_error_code(error: &ReadError) -> ErrorCode {
+    error.error_code()
+}
+
+fn top_level_error(error: ErrorCode) -> FetchResponse {
+    FetchResponse { error_code: error.code(), session_id: 0, ..FetchResponse::default() }
+}
+
+fn build_response(
+    version: i16,
+    isolation: i8,
+    session_id: i32,
+    incremental: bool,
+    partitions: &[SessionPartition],
+    reads: Vec<PartitionRead>,
+    sessions: &FetchSessionCache,
+) -> FetchResponse {
+    let mut responses: Vec<FetchableTopicResponse> = Vec::new();
+    let mut sent = Vec::new();
+    let mut returned_records = Vec::new();
+    for (wanted, read) in partitions.iter().zip(reads) {
+        let changed = read.error != ErrorCode::None
+            || !read.records.is_empty()
+            || read.diverging.is_some()
+            || read.high_watermark != wanted.sent_high_watermark
+            || read.last_stable_offset != wanted.sent_last_stable_offset
+            || read.log_start_offset != wanted.sent_log_start_offset;
+        if incremental && !changed {
+            continue;
+        }
+        if !read.records.is_empty() {
+            returned_records.push(wanted.key.clone());
+        }
+        sent.push(SessionPartition {
+            sent_high_watermark: read.high_watermark,
+            sent_last_stable_offset: read.last_stable_offset,
+            sent_log_start_offset: read.log_start_offset,
+            ..wanted.clone()
+        });
+        let leader_changed = matches!(read.error, ErrorCode::FencedLeaderEpoch | ErrorCode::NotLeaderOrFollower);
+        let data = PartitionData {
+            partition_index: wanted.key.partition,
+            error_code: read.error.code(),
+            high_watermark: read.high_watermark,
+            last_stable_offset: read.last_stable_offset,
+            log_start_offset: read.log_start_offset,
+            diverging_epoch: match read.diverging {
+                Some((epoch, end_offset)) => EpochEndOffset { epoch, end_offset, ..EpochEndOffset::default() },
+                None => EpochEndOffset::default(),
+            },
+            current_leader: if leader_changed && version >= 12 {
+                LeaderIdAndEpoch { leader_id: -1, leader_epoch: read.leader_epoch, ..LeaderIdAndEpoch::default() }
+            } else {
+                LeaderIdAndEpoch::default()
+            },
+            aborted_transactions: if isolation == READ_COMMITTED { Some(Vec::new()) } else { None },
+            preferred_read_replica: -1,
+            records: Some(read.records),
+            ..PartitionData::default()
+        };
+        let same_topic = responses.last().is_some_and(|last| {
+            if version >= 13 {
+                last.topic_id == wanted.key.topic_id
+            } else {
+                last.topic == wanted.key.topic
+            }
+        });
+        if !same_topic {
+            responses.push(FetchableTopicResponse {
+                topic: if version >= 13 { String::new() } else { wanted.key.topic.clone() },
+                topic_id: wanted.key.topic_id,
+                partitions: Vec::new(),
+                ..FetchableTopicResponse::default()
+            });
+        }
+        if let Some(topic) = responses.last_mut() {
+            topic.partitions.push(data);
+        }
+    }
+    if session_id != 0 {
+        sessions.record_sent(session_id, &sent, &returned_records);
+    }
+    FetchResponse {
+        throttle_time_ms: 0,
+        error_code: ErrorCode::None.code(),
+        session_id,
+        responses,
+        ..FetchResponse::default()
+    }
+}

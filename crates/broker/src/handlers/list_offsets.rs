@@ -1,0 +1,160 @@
+//! ListOffsets (key 2), v1-v11.
+//!
+//! Per partition, by the requested timestamp: -1 the latest offset (the high
+//! watermark, or the last stable offset with read_committed), -2 the log start
+//! offset, -3 (v7+) the record with the largest timestamp, -4 (v8+) the local log
+//! start (the same here: no tiered storage), -5 (v9+) and -6 (v11+) the tiered
+//! offsets, which are unknown (-1) without tiered storage; any other timestamp finds
+//! the first record at or after it through the time index (-1 when there is none).
+//! v4+ returns the leader epoch of the offset and checks the current leader epoch.
+
+use crate::broker::Broker;
+use gregor_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsRequest};
+use gregor_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsResponse, ListOffsetsTopicResponse,
+};
+use gregor_protocol::messages::RequestHeader;
+use gregor_protocol::ErrorCode;
+use std::sync::Arc;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
+const EARLIEST_PENDING_UPLOAD: i64 = -6;
+const READ_COMMITTED: i8 = 1;
+
+pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let version = header.request_api_version;
+    let broker = Arc::clone(broker);
+    let isolation = request.isolation_level;
+    let answer = move || {
+        let topics = request
+            .topics
+            .into_iter()
+            .map(|topic| ListOffsetsTopicResponse {
+                partitions: topic
+                    .partitions
+                    .iter()
+                    .map(|partition| list_partition(&broker, version, &topic.name, partition, isolation))
+                    .collect(),
+                name: topic.name,
+                ..ListOffsetsTopicResponse::default()
+            })
+            .collect();
+        ListOffsetsResponse { throttle_time_ms: 0, topics, ..ListOffsetsResponse::default() }
+    };
+    match tokio::task::spawn_blocking(answer).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::error!("list offsets task failed: {error}");
+            ListOffsetsResponse::default()
+        }
+    }
+}
+
+fn list_partition(
+    broker: &Broker,
+    version: i16,
+    topic: &str,
+    request: &ListOffsetsPartition,
+    isolation: i8,
+) -> ListOffsetsPartitionResponse {
+    let mut response = ListOffsetsPartitionResponse {
+        partition_index: request.partition_index,
+        error_code: ErrorCode::None.code(),
+        timestamp: -1,
+        offset: -1,
+        leader_epoch: -1,
+        ..ListOffsetsPartitionResponse::default()
+    };
+    let Some(partition) = broker.replicas.get(topic, request.partition_index) else {
+        response.error_code = ErrorCode::UnknownTopicOrPartition.code();
+        return response;
+    };
+    let current_epoch = partition.leader_epoch();
+    if version >= 4 && request.current_leader_epoch >= 0 {
+        if request.current_leader_epoch < current_epoch {
+            response.error_code = ErrorCode::FencedLeaderEpoch.code();
+            return response;
+        }
+        if request.current_leader_epoch > current_epoch {
+            response.error_code = ErrorCode::UnknownLeaderEpoch.code();
+            return response;
+        }
+    }
+    let log = &partition.log;
+    if log.is_offline() {
+        response.error_code = ErrorCode::KafkaStorageError.code();
+        return response;
+    }
+    let high_watermark = log.high_watermark();
+    let fetchable_end = if isolation == READ_COMMITTED {
+        log.read(high_watermark, 0, false, high_watermark).map(|info| info.last_stable_offset).unwrap_or(high_watermark)
+    } else {
+        high_watermark
+    };
+    let epoch_at = |offset: i64| -> i32 { epoch_for_offset(log, offset).unwrap_or(-1) };
+    match request.timestamp {
+        LATEST => {
+            response.offset = fetchable_end;
+            response.leader_epoch = log.latest_epoch().unwrap_or(-1);
+        }
+        EARLIEST | EARLIEST_LOCAL => {
+            response.offset = log.log_start_offset();
+            response.leader_epoch = epoch_at(response.offset);
+        }
+        MAX_TIMESTAMP => match log.max_timestamp_offset() {
+            Ok(Some(found)) => {
+                response.timestamp = found.timestamp_ms;
+                response.offset = found.offset;
+                response.leader_epoch = found.leader_epoch.unwrap_or(-1);
+            }
+            Ok(None) => {}
+            Err(error) => response.error_code = error.error_code().code(),
+        },
+        LATEST_TIERED | EARLIEST_PENDING_UPLOAD => {}
+        timestamp if timestamp < 0 => {
+            response.error_code = ErrorCode::InvalidRequest.code();
+        }
+        timestamp => match log.find_offset_by_timestamp(timestamp) {
+            Ok(Some(found)) if found.offset < fetchable_end => {
+                response.timestamp = found.timestamp_ms;
+                response.offset = found.offset;
+                response.leader_epoch = found.leader_epoch.unwrap_or(-1);
+            }
+            Ok(_) => {}
+            Err(error) => response.error_code = error.error_code().code(),
+        },
+    }
+    if version < 4 {
+        response.leader_epoch = -1;
+    }
+    response
+}
+
+/// The leader epoch that wrote `offset`: the smallest epoch whose end offset lies
+/// beyond it.
+fn epoch_for_offset(log: &gregor_storage::Log, offset: i64) -> Option<i32> {
+    let latest = log.latest_epoch()?;
+    let mut answer = None;
+    let mut epoch = latest;
+    while epoch >= 0 {
+        match log.end_offset_for_epoch(epoch) {
+            Some((found_epoch, end_offset)) if found_epoch >= 0 => {
+                if end_offset > offset {
+                    answer = Some(found_epoch);
+                    if found_epoch == 0 {
+                        break;
+                    }
+                    epoch = found_epoch - 1;
+                } else {
+                    break;
+                }
+            }
+            _ => break,
+        }
+    }
+    answer
+}

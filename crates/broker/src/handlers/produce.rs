@@ -1,0 +1,213 @@
+//! Produce (key 0), v0-v13.
+//!
+//! Each partition's record set is validated and appended by the storage crate
+//! without decoding records (CRC, sizes, timestamps, producer sequence; offsets,
+//! leader epoch and log-append time stamped into the batch headers). One node is the
+//! whole ISR, so acks=1 and acks=all are both answered once the append returns; with
+//! acks=all, `min.insync.replicas` above the ISR size is NOT_ENOUGH_REPLICAS. acks=0
+//! gets no answer, and a failure closes the connection so the client notices, as
+//! Kafka does.
+//!
+//! Per version: v0-v2 carry legacy message sets, converted to v2 batches on the way
+//! in; v3+ must carry magic 2 batches; v2+ returns the log-append time; v5+ the log
+//! start offset; v8+ per-record errors and an error message; v13 names topics by id
+//! (UNKNOWN_TOPIC_ID). Transactional batches arrive with the transactions issue;
+//! until then they are refused with INVALID_TXN_STATE, as Kafka answers a write to
+//! a partition that is not part of an ongoing transaction.
+
+use crate::broker::Broker;
+use crate::dispatch::Outcome;
+use crate::legacy::upconvert_message_set;
+use crate::partitions::Partition;
+use crate::time::now_ms;
+use bytes::{Bytes, BytesMut};
+use gregor_protocol::messages::produce_request::ProduceRequest;
+use gregor_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
+};
+use gregor_protocol::messages::RequestHeader;
+use gregor_protocol::records::{split_record_set, RecordBatchHeader, MAGIC_V2};
+use gregor_protocol::{ErrorCode, ResponseBody};
+use gregor_storage::AppendError;
+use std::sync::Arc;
+
+/// One partition's part of the request, resolved before the blocking append.
+struct Work {
+    topic_index: usize,
+    partition_index: i32,
+    target: Result<(Arc<Partition>, BytesMut), ErrorCode>,
+}
+
+pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: ProduceRequest) -> Outcome {
+    let version = header.request_api_version;
+    let acks = request.acks;
+    let mut responses: Vec<TopicProduceResponse> = Vec::with_capacity(request.topic_data.len());
+    let mut work = Vec::new();
+    let image = broker.image();
+    let config = broker.config();
+    let ack_valid = matches!(acks, -1..=1);
+    for (topic_index, topic) in request.topic_data.into_iter().enumerate() {
+        let name = if version >= 13 {
+            broker.replicas.topic_name(topic.topic_id).map(|name| name.to_string())
+        } else {
+            Some(topic.name.clone())
+        };
+        responses.push(TopicProduceResponse {
+            name: if version >= 13 { String::new() } else { topic.name.clone() },
+            topic_id: topic.topic_id,
+            partition_responses: Vec::with_capacity(topic.partition_data.len()),
+            ..TopicProduceResponse::default()
+        });
+        let unknown = if version >= 13 { ErrorCode::UnknownTopicId } else { ErrorCode::UnknownTopicOrPartition };
+        for partition in topic.partition_data {
+            let target = if !ack_valid {
+                Err(ErrorCode::InvalidRequiredAcks)
+            } else {
+                match name.as_deref().and_then(|name| broker.replicas.get(name, partition.index)) {
+                    None => Err(unknown),
+                    Some(hosted) => {
+                        let min_insync_ok = acks != -1
+                            || image
+                                .topic(&hosted.topic)
+                                .and_then(|topic| topic.partitions.get(&partition.index))
+                                .is_none_or(|state| {
+                                    let min_insync = image
+                                        .topic_configs(&hosted.topic)
+                                        .get("min.insync.replicas")
+                                        .and_then(|value| value.parse::<usize>().ok())
+                                        .unwrap_or(usize::try_from(config.min_insync_replicas).unwrap_or(1));
+                                    state.isr.len() >= min_insync
+                                });
+                        if !min_insync_ok {
+                            Err(ErrorCode::NotEnoughReplicas)
+                        } else {
+                            prepare_records(version, partition.records, config.message_max_bytes)
+                                .map(|records| (hosted, records))
+                        }
+                    }
+                }
+            };
+            work.push(Work { topic_index, partition_index: partition.index, target });
+        }
+    }
+
+    let results = run_appends(work).await;
+    let mut any_error = false;
+    for (topic_index, response) in results {
+        any_error |= response.error_code != ErrorCode::None.code();
+        if let Some(topic) = responses.get_mut(topic_index) {
+            topic.partition_responses.push(response);
+        }
+    }
+    if acks == 0 {
+        return if any_error {
+            Outcome::Close("a produce request with acks=0 failed".to_owned())
+        } else {
+            Outcome::NoResponse
+        };
+    }
+    Outcome::Respond(ResponseBody::Produce(ProduceResponse {
+        responses,
+        throttle_time_ms: 0,
+        ..ProduceResponse::default()
+    }))
+}
+
+/// The record set to append: v2 batches as sent (copied into a buffer the storage
+/// crate may stamp), or legacy sets converted.
+fn prepare_records(version: i16, records: Option<Bytes>, message_max_bytes: i32) -> Result<BytesMut, ErrorCode> {
+    let records = records.filter(|records| !records.is_empty()).ok_or(ErrorCode::InvalidRecord)?;
+    let first_magic = records.get(16).copied().map(|magic| magic as i8).ok_or(ErrorCode::CorruptMessage)?;
+    if version >= 3 {
+        // v3+ requires the v2 format for every batch, so transactional and
+        // idempotent metadata always travel in the header.
+        for entry in split_record_set(records.clone()) {
+            let entry = entry.map_err(|_| ErrorCode::CorruptMessage)?;
+            let header = RecordBatchHeader::parse(&entry).map_err(|_| ErrorCode::InvalidRecord)?;
+            if header.magic != MAGIC_V2 {
+                return Err(ErrorCode::InvalidRecord);
+            }
+            if header.is_transactional() {
+                return Err(ErrorCode::InvalidTxnState);
+            }
+        }
+        return Ok(BytesMut::from(&records[..]));
+    }
+    if first_magic == MAGIC_V2 {
+        return Ok(BytesMut::from(&records[..]));
+    }
+    // Converting may inflate compressed sets; bound it by the largest batch a topic
+    // may accept, generously.
+    let output_bytes_max = usize::try_from(message_max_bytes).unwrap_or(1 << 20).saturating_mul(4).max(1 << 20);
+    upconvert_message_set(&records, output_bytes_max)
+}
+
+/// Appends on a blocking thread (file I/O must not run on the reactor) and wakes
+/// the fetches waiting on each partition.
+async fn run_appends(work: Vec<Work>) -> Vec<(usize, PartitionProduceResponse)> {
+    let append_all = move || {
+        let now = now_ms();
+        work.into_iter()
+            .map(|item| {
+                let response = match item.target {
+                    Err(error) => error_response(item.partition_index, error, None),
+                    Ok((partition, records)) => {
+                        match partition.log.append_as_leader(records, partition.leader_epoch(), now) {
+                            Ok(info) => {
+                                partition.waiters.wake_all();
+                                PartitionProduceResponse {
+                                    index: item.partition_index,
+                                    error_code: ErrorCode::None.code(),
+                                    base_offset: info.base_offset,
+                                    log_append_time_ms: info.log_append_time_ms,
+                                    log_start_offset: info.log_start_offset,
+                                    ..PartitionProduceResponse::default()
+                                }
+                            }
+                            Err(error) => append_error_response(item.partition_index, &partition, &error),
+                        }
+                    }
+                };
+                (item.topic_index, response)
+            })
+            .collect::<Vec<_>>()
+    };
+    match tokio::task::spawn_blocking(append_all).await {
+        Ok(results) => results,
+        Err(error) => {
+            tracing::error!("produce append task failed: {error}");
+            Vec::new()
+        }
+    }
+}
+
+fn append_error_response(index: i32, partition: &Partition, error: &AppendError) -> PartitionProduceResponse {
+    let code = error.error_code();
+    if code == ErrorCode::KafkaStorageError {
+        tracing::error!("{}-{}: {error}", partition.topic, partition.index);
+    }
+    let mut response = error_response(index, code, Some(error.to_string()));
+    response.log_start_offset = partition.log.log_start_offset();
+    response.record_errors = error
+        .record_errors()
+        .iter()
+        .map(|(batch_index, message)| BatchIndexAndErrorMessage {
+            batch_index: *batch_index,
+            batch_index_error_message: message.clone(),
+            ..BatchIndexAndErrorMessage::default()
+        })
+        .collect();
+    response
+}
+
+fn error_response(index: i32, error: ErrorCode, message: Option<String>) -> PartitionProduceResponse {
+    PartitionProduceResponse {
+        index,
+        error_code: error.code(),
+        base_offset: -1,
+        log_append_time_ms: -1,
+        log_start_offset: -1,
+        error_message: message,
+        ..PartitionProduceResponse::default()
+    }
+}

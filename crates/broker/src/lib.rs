@@ -1,0 +1,36 @@
+//! # gregor-broker
+//!
+//! The `gregor` binary and everything that touches sockets, tasks and the clock.
+//!
+//! **Owns:** loading the configuration, the listeners and connections (framing,
+//! request size limits, in-order answers, the connection bound), dispatch of each
+//! request to its handler (one file per API under [`handlers`]), the table of API
+//! versions we advertise, the partitions this node leads (the replica manager), the
+//! purgatory where long-polling fetches wait, KIP-227 fetch sessions, and the wiring of
+//! the metadata log: controller decisions from `gregor-metadata` are appended to the
+//! `__cluster_metadata` log and only then applied to the published image.
+//!
+//! **Never:** business rules that belong in a state machine (what a topic creation
+//! means lives in `gregor-metadata`, how a batch is stored in `gregor-storage`), or
+//! blocking file I/O on a reactor thread: storage calls go through
+//! [`tokio::task::spawn_blocking`].
+
+pub mod api_versions;
+pub mod broker;
+pub mod config_resource;
+pub mod connection;
+pub mod controller;
+pub mod dispatch;
+pub mod error;
+pub mod fetch_session;
+pub mod handlers;
+pub mod legacy;
+pub mod meta_properties;
+pub mod partitions;
+pub mod purgatory;
+pub mod server;
+pub mod time;
+pub mod topics;
+
+pub use broker::Broker;
+pub use server::{run, RunningServer};

@@ -1,0 +1,222 @@
+//! Start-up, listeners, background tasks and graceful shutdown.
+//!
+//! Start-up order: open the log dirs, read or format `meta.properties`, bind the
+//! listeners (so port 0 resolves before we advertise it), replay the metadata log,
+//! open the hosted partitions, then accept. Shutdown: stop accepting, let every
+//! connection finish the request it is handling, then flush and close the logs.
+
+use crate::broker::{Broker, Endpoint};
+use crate::connection;
+use crate::controller::Controller;
+use crate::error::BrokerError;
+use crate::meta_properties::MetaProperties;
+use crate::time::now_ms;
+use gregor_config::BrokerConfig;
+use gregor_storage::LogManager;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+/// A started broker: its bound addresses and the handle to stop it.
+pub struct RunningServer {
+    pub broker: Arc<Broker>,
+    pub addresses: Vec<SocketAddr>,
+    pub started_in: Duration,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl RunningServer {
+    /// Stops accepting, waits for connections to finish their current request,
+    /// then flushes and closes every log.
+    pub async fn shutdown(mut self) -> Result<(), BrokerError> {
+        let _ = self.shutdown.send(true);
+        let drain = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(30), drain).await.is_err() {
+            tracing::warn!("connections still busy after 30 s; closing the logs anyway");
+            self.tasks.abort_all();
+        }
+        let logs = Arc::clone(&self.broker.logs);
+        tokio::task::spawn_blocking(move || logs.shutdown()).await??;
+        Ok(())
+    }
+}
+
+/// Starts a broker with `config` and returns once it accepts connections.
+pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
+    let started = Instant::now();
+    let log_dirs = config.log_dirs.clone();
+    let logs = Arc::new(tokio::task::spawn_blocking(move || LogManager::open(&log_dirs)).await??);
+
+    let first_dir = config.log_dirs.first().cloned().unwrap_or_else(|| "gregor-data".into());
+    let node_id = config.node_id;
+    let meta = tokio::task::spawn_blocking(move || MetaProperties::load_or_format(&first_dir, node_id, None)).await??;
+    let (meta, formatted) = meta;
+    if formatted {
+        tracing::info!(cluster_id = %meta.cluster_id, "formatted new storage");
+    }
+
+    let mut listeners = Vec::new();
+    let mut endpoints = Vec::new();
+    for listener in &config.listeners {
+        let address = format!("{}:{}", bind_host(&listener.host), listener.port);
+        let bound = TcpListener::bind(&address)
+            .await
+            .map_err(|source| BrokerError::Bind { address: address.clone(), source })?;
+        let local = bound.local_addr().map_err(|source| BrokerError::Bind { address, source })?;
+        // The default listener also binds IPv6 loopback on the same port where the
+        // host has one, because clients may resolve "localhost" to ::1.
+        if config.bind_ipv6_loopback && local.ip().is_loopback() {
+            if let Ok(v6) = TcpListener::bind(("::1", local.port())).await {
+                if let Ok(local_v6) = v6.local_addr() {
+                    listeners.push((v6, local_v6));
+                }
+            }
+        }
+        let advertised = config
+            .advertised_listeners
+            .iter()
+            .find(|advertised| advertised.name == listener.name)
+            .map(|advertised| (advertised.host.clone(), advertised.port))
+            .unwrap_or_else(|| (listener.host.clone(), listener.port));
+        let host = if advertised.0.is_empty() || advertised.0 == "0.0.0.0" || advertised.0 == "::" {
+            advertised_host_for(&local)
+        } else {
+            advertised.0
+        };
+        let port = if advertised.1 == 0 { local.port() } else { advertised.1 };
+        endpoints.push(Endpoint { listener_name: listener.name.clone(), host, port });
+        listeners.push((bound, local));
+    }
+    listeners.sort_by_key(|(_, address)| address.is_ipv6());
+
+    let controller = {
+        let logs = Arc::clone(&logs);
+        tokio::task::spawn_blocking(move || Controller::open(&logs)).await??
+    };
+    let broker = Arc::new(Broker::new(config, meta.cluster_id.clone(), endpoints, logs, controller));
+    {
+        let broker = Arc::clone(&broker);
+        tokio::task::spawn_blocking(move || broker.load_metadata()).await??;
+    }
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let connections = Arc::new(Semaphore::new(connection_limit(&broker.config())));
+    let addresses: Vec<SocketAddr> = listeners.iter().map(|(_, address)| *address).collect();
+    for (listener, _) in listeners {
+        tasks.spawn(accept_loop(Arc::clone(&broker), listener, Arc::clone(&connections), shutdown_rx.clone()));
+    }
+    tasks.spawn(background(Arc::clone(&broker), shutdown_rx.clone()));
+    Ok(RunningServer { broker, addresses, started_in: started.elapsed(), shutdown: shutdown_tx, tasks })
+}
+
+fn bind_host(host: &str) -> &str {
+    if host.is_empty() {
+        "0.0.0.0"
+    } else {
+        host.trim_start_matches('[').trim_end_matches(']')
+    }
+}
+
+/// For a listener on every interface Kafka advertises the host's name; we do the
+/// same, falling back to the loopback address when the name is unknown.
+fn advertised_host_for(local: &SocketAddr) -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| if local.is_ipv6() { "::1".to_owned() } else { "127.0.0.1".to_owned() })
+}
+
+fn connection_limit(config: &BrokerConfig) -> usize {
+    usize::try_from(config.max_connections).unwrap_or(0).min(Semaphore::MAX_PERMITS)
+}
+
+async fn accept_loop(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    connections: Arc<Semaphore>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut served = JoinSet::new();
+    loop {
+        // Like Kafka, wait for a free slot before accepting when max.connections
+        // is reached, rather than accepting and dropping.
+        let permit = tokio::select! {
+            permit = Arc::clone(&connections).acquire_owned() => permit,
+            _ = shutdown.changed() => break,
+        };
+        let Ok(permit) = permit else { break };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.changed() => break,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let broker = Arc::clone(&broker);
+                let shutdown = shutdown.clone();
+                served.spawn(async move {
+                    connection::serve(broker, stream, peer, shutdown).await;
+                    drop(permit);
+                });
+            }
+            Err(error) => {
+                tracing::warn!("accept failed: {error}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        // Reap finished connections so the set stays as large as the live ones.
+        while served.try_join_next().is_some() {}
+    }
+    drop(listener);
+    while served.join_next().await.is_some() {}
+}
+
+/// Periodic work: retention, time-based flushes, checkpoints, fetch-session expiry.
+async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let config = broker.config();
+    let retention_every =
+        Duration::from_millis(u64::try_from(config.log_retention_check_interval_ms).unwrap_or(300_000).max(1));
+    let checkpoint_every =
+        Duration::from_millis(u64::try_from(config.log_flush_offset_checkpoint_interval_ms).unwrap_or(60_000).max(1));
+    let flush_every = Duration::from_millis(
+        u64::try_from(config.log_flush_scheduler_interval_ms).unwrap_or(u64::MAX).clamp(1, 24 * 3600 * 1000),
+    );
+    let mut retention = tokio::time::interval(retention_every);
+    let mut checkpoint = tokio::time::interval(checkpoint_every);
+    let mut flush = tokio::time::interval(flush_every);
+    let mut sessions = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let logs = Arc::clone(&broker.logs);
+        let work: Box<dyn FnOnce() + Send> = tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = retention.tick() => Box::new(move || {
+                let deleted = logs.enforce_retention(now_ms());
+                if deleted > 0 {
+                    tracing::info!("retention deleted {deleted} segments");
+                }
+            }),
+            _ = checkpoint.tick() => Box::new(move || {
+                if let Err(error) = logs.checkpoint() {
+                    tracing::warn!("checkpoint failed: {error}");
+                }
+            }),
+            _ = flush.tick() => Box::new(move || {
+                if let Err(error) = logs.flush_due(now_ms()) {
+                    tracing::warn!("flush failed: {error}");
+                }
+            }),
+            _ = sessions.tick() => {
+                broker.fetch_sessions.expire(now_ms());
+                continue;
+            }
+        };
+        if let Err(error) = tokio::task::spawn_blocking(work).await {
+            tracing::warn!("background task failed: {error}");
+        }
+    }
+}

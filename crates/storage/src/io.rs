@@ -1,0 +1,235 @@
+//! The file layer under segments and indexes: a small trait so tests can count
+//! fsyncs and inject write failures, and the positional I/O helpers on top of it.
+
+use std::fmt::Debug;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::error::StorageError;
+
+/// One open file addressed by position, so readers never share a cursor.
+pub trait DataFile: Send + Sync + Debug {
+    fn read_at(&self, buf: &mut [u8], position: u64) -> io::Result<usize>;
+    fn write_all_at(&self, buf: &[u8], position: u64) -> io::Result<()>;
+    fn sync_data(&self) -> io::Result<()>;
+    fn len_bytes(&self) -> io::Result<u64>;
+    fn set_len_bytes(&self, len_bytes: u64) -> io::Result<()>;
+}
+
+/// Opens data files; the seam for fault injection.
+pub trait FileIo: Send + Sync + Debug {
+    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn DataFile>>;
+}
+
+#[derive(Debug)]
+struct OsFile(File);
+
+impl DataFile for OsFile {
+    fn read_at(&self, buf: &mut [u8], position: u64) -> io::Result<usize> {
+        self.0.read_at(buf, position)
+    }
+
+    fn write_all_at(&self, buf: &[u8], position: u64) -> io::Result<()> {
+        self.0.write_all_at(buf, position)
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+
+    fn len_bytes(&self) -> io::Result<u64> {
+        Ok(self.0.metadata()?.len())
+    }
+
+    fn set_len_bytes(&self, len_bytes: u64) -> io::Result<()> {
+        self.0.set_len(len_bytes)
+    }
+}
+
+/// The real file system.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OsFileIo;
+
+impl FileIo for OsFileIo {
+    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn DataFile>> {
+        let file = OpenOptions::new().read(true).write(true).create(create).truncate(false).open(path)?;
+        Ok(Arc::new(OsFile(file)))
+    }
+}
+
+/// A file layer over the real one that counts fsyncs and fails writes and
+/// fsyncs, on demand, of files whose path contains a given fragment. For tests
+/// of the flush policy and of a log going offline.
+#[derive(Debug, Default, Clone)]
+pub struct FaultyFileIo {
+    state: Arc<FaultState>,
+}
+
+#[derive(Debug, Default)]
+struct FaultState {
+    syncs: AtomicU64,
+    failing: AtomicBool,
+    fragment: Mutex<String>,
+}
+
+impl FaultState {
+    fn fails(&self, path: &Path) -> bool {
+        if !self.failing.load(Ordering::SeqCst) {
+            return false;
+        }
+        let fragment = self.fragment.lock().map(|f| f.clone()).unwrap_or_default();
+        path.to_string_lossy().contains(fragment.as_str())
+    }
+}
+
+impl FaultyFileIo {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// fsyncs seen so far, on every file.
+    pub fn sync_count(&self) -> u64 {
+        self.state.syncs.load(Ordering::SeqCst)
+    }
+
+    /// From now on, writes and fsyncs of files whose path contains `fragment` fail.
+    pub fn fail_writes_to(&self, fragment: &str) {
+        if let Ok(mut f) = self.state.fragment.lock() {
+            *f = fragment.to_string();
+        }
+        self.state.failing.store(true, Ordering::SeqCst);
+    }
+
+    pub fn heal(&self) {
+        self.state.failing.store(false, Ordering::SeqCst);
+    }
+}
+
+#[derive(Debug)]
+struct FaultyFile {
+    inner: Arc<dyn DataFile>,
+    path: PathBuf,
+    state: Arc<FaultState>,
+}
+
+impl FaultyFile {
+    fn check(&self) -> io::Result<()> {
+        if self.state.fails(&self.path) {
+            return Err(io::Error::other("injected write failure"));
+        }
+        Ok(())
+    }
+}
+
+impl DataFile for FaultyFile {
+    fn read_at(&self, buf: &mut [u8], position: u64) -> io::Result<usize> {
+        self.inner.read_at(buf, position)
+    }
+
+    fn write_all_at(&self, buf: &[u8], position: u64) -> io::Result<()> {
+        self.check()?;
+        self.inner.write_all_at(buf, position)
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.check()?;
+        self.state.syncs.fetch_add(1, Ordering::SeqCst);
+        self.inner.sync_data()
+    }
+
+    fn len_bytes(&self) -> io::Result<u64> {
+        self.inner.len_bytes()
+    }
+
+    fn set_len_bytes(&self, len_bytes: u64) -> io::Result<()> {
+        self.check()?;
+        self.inner.set_len_bytes(len_bytes)
+    }
+}
+
+impl FileIo for FaultyFileIo {
+    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn DataFile>> {
+        if create && self.state.fails(path) {
+            return Err(io::Error::other("injected create failure"));
+        }
+        let inner = OsFileIo.open(path, create)?;
+        Ok(Arc::new(FaultyFile { inner, path: path.to_path_buf(), state: Arc::clone(&self.state) }))
+    }
+}
+
+/// Reads until `buf` is full or the file ends; returns the bytes read.
+pub(crate) fn read_fully_at(file: &dyn DataFile, buf: &mut [u8], position: u64) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        let Some(rest) = buf.get_mut(done..) else { break };
+        let n = match file.read_at(rest, position + done as u64) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        done += n;
+    }
+    Ok(done)
+}
+
+/// Replaces `path` with `contents` so a crash leaves either the old or the new
+/// file: write a temporary sibling, fsync it, rename, fsync the directory.
+pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), StorageError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut file = File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
+    file.write_all(contents).map_err(|e| StorageError::io(&tmp, e))?;
+    file.sync_all().map_err(|e| StorageError::io(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| StorageError::io(path, e))?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// Makes renames and creations inside `dir` durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StorageError::io(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faulty_layer_counts_syncs_and_fails_only_matching_paths() {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string());
+        let dir = dir.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_default();
+        let io = FaultyFileIo::new();
+        let a = io.open(&dir.join("a-0.log"), true);
+        let b = io.open(&dir.join("b-0.log"), true);
+        let (Ok(a), Ok(b)) = (a, b) else { panic!("open failed") };
+        assert!(a.write_all_at(b"hello", 0).is_ok());
+        assert!(a.sync_data().is_ok());
+        assert_eq!(io.sync_count(), 1);
+        io.fail_writes_to("a-0");
+        assert!(a.write_all_at(b"x", 5).is_err());
+        assert!(b.write_all_at(b"fine", 0).is_ok());
+        io.heal();
+        assert!(a.write_all_at(b"!", 5).is_ok());
+        let mut buf = [0u8; 10];
+        assert_eq!(read_fully_at(a.as_ref(), &mut buf, 0).ok(), Some(6));
+        assert_eq!(&buf[..6], b"hello!");
+    }
+
+    #[test]
+    fn atomic_write_replaces_the_file() {
+        let Ok(dir) = tempfile::tempdir() else { panic!("tempdir") };
+        let path = dir.path().join("checkpoint");
+        assert!(write_atomically(&path, b"one").is_ok());
+        assert!(write_atomically(&path, b"two").is_ok());
+        assert_eq!(fs::read(&path).ok(), Some(b"two".to_vec()));
+        assert!(!dir.path().join("checkpoint.tmp").exists());
+    }
+}

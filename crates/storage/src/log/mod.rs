@@ -1,0 +1,364 @@
+//! One partition's log: its segments, offsets, producer state and epochs.
+//!
+//! Appends serialize on `appender`; readers take a short read lock on `view`
+//! to copy the segment list and offsets, then read files without any lock.
+
+mod append;
+mod read;
+mod retention;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use crate::config::{LogConfig, TopicPartition};
+use crate::epoch::LeaderEpochCache;
+use crate::error::StorageError;
+use crate::index::{read_lock, write_lock};
+use crate::io::FileIo;
+use crate::producer::{ProducerStateEntry, ProducerStateManager};
+use crate::segment::{parse_file_name, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+
+pub use append::AppendInfo;
+pub use read::{ReadInfo, TimestampOffset};
+
+/// What readers copy under the view lock.
+#[derive(Debug, Clone)]
+struct View {
+    segments: Arc<Vec<Arc<Segment>>>,
+    log_start_offset: i64,
+    log_end_offset: i64,
+    high_watermark: i64,
+    last_stable_offset: i64,
+}
+
+/// State only the appender touches.
+#[derive(Debug)]
+struct Appender {
+    producers: ProducerStateManager,
+    unflushed_messages: i64,
+    last_flush_ms: i64,
+    /// Everything below it is on disk and checked.
+    recovery_point: i64,
+}
+
+/// How a partition is opened.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenOptions {
+    /// From `recovery-point-offset-checkpoint`; 0 when unknown.
+    pub recovery_point: i64,
+    /// From `log-start-offset-checkpoint`.
+    pub log_start_offset: Option<i64>,
+    /// Whether the last shutdown wrote the clean-shutdown marker.
+    pub clean_shutdown: bool,
+    pub now_ms: i64,
+}
+
+#[derive(Debug)]
+pub struct Log {
+    tp: TopicPartition,
+    dir: PathBuf,
+    io: Arc<dyn FileIo>,
+    config: RwLock<LogConfig>,
+    appender: Mutex<Appender>,
+    view: RwLock<View>,
+    epochs: RwLock<LeaderEpochCache>,
+    offline: AtomicBool,
+}
+
+/// Files a crash or an interrupted operation can leave behind.
+fn is_leftover(name: &str) -> bool {
+    [".deleted", ".cleaned", ".swap", ".tmp"].iter().any(|s| name.ends_with(s))
+}
+
+impl Log {
+    /// Opens the partition directory `dir` (creating it), recovering it when
+    /// the last shutdown was unclean.
+    pub fn open(
+        io: Arc<dyn FileIo>,
+        dir: &Path,
+        tp: TopicPartition,
+        config: LogConfig,
+        options: OpenOptions,
+    ) -> Result<Self, StorageError> {
+        fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+        let mut bases = Vec::new();
+        for entry in fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))? {
+            let entry = entry.map_err(|e| StorageError::io(dir, e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if is_leftover(name) {
+                fs::remove_file(entry.path()).map_err(|e| StorageError::io(entry.path(), e))?;
+            } else if let Some(base) = parse_file_name(name, LOG_SUFFIX) {
+                bases.push(base);
+            }
+        }
+        bases.sort_unstable();
+        remove_orphan_indexes(dir, &bases)?;
+
+        let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(bases.len());
+        let mut iter = bases.iter().copied().peekable();
+        while let Some(base) = iter.next() {
+            let next_base = iter.peek().copied().unwrap_or(i64::MAX);
+            let recover = !options.clean_shutdown && next_base > options.recovery_point;
+            let (segment, truncated) = Segment::open(
+                io.as_ref(),
+                dir,
+                base,
+                config.segment_index_bytes,
+                config.index_interval_bytes,
+                recover,
+                options.now_ms,
+            )?;
+            segments.push(Arc::new(segment));
+            if truncated > 0 {
+                // Whatever follows a cut tail was written after it and is suspect.
+                for later in iter.by_ref() {
+                    let (dead, _) = Segment::open(
+                        io.as_ref(),
+                        dir,
+                        later,
+                        config.segment_index_bytes,
+                        config.index_interval_bytes,
+                        false,
+                        options.now_ms,
+                    )?;
+                    dead.delete_files()?;
+                }
+            }
+        }
+        if segments.is_empty() {
+            let base = options.log_start_offset.unwrap_or(0).max(0);
+            segments.push(Arc::new(Segment::create(
+                io.as_ref(),
+                dir,
+                base,
+                config.segment_index_bytes,
+                options.now_ms,
+            )?));
+        }
+        let (first_base, log_end_offset) = match (segments.first(), segments.last()) {
+            (Some(first), Some(last)) => {
+                (first.base_offset(), last.last_batch()?.map_or(last.base_offset(), |h| h.last_offset() + 1))
+            }
+            _ => (0, 0),
+        };
+        let log_start_offset = options.log_start_offset.unwrap_or(first_base).clamp(first_base, log_end_offset);
+
+        let mut epochs = LeaderEpochCache::load(dir)?;
+        epochs.truncate_from_end(log_end_offset)?;
+        epochs.truncate_from_start(log_start_offset)?;
+
+        let (mut producers, snapshot_offset) = ProducerStateManager::load_latest(dir, log_end_offset)?;
+        let replay_from = snapshot_offset.unwrap_or(first_base);
+        for segment in &segments {
+            let Some(found) = segment.find_batch(replay_from)? else { continue };
+            for batch in segment.headers_from(found.position)? {
+                if batch.header.base_offset >= replay_from {
+                    producers.replay(&batch.header);
+                }
+            }
+        }
+        producers.expire(options.now_ms, config.producer_id_expiration_ms);
+        let last_stable_offset = producers.first_unstable_offset().unwrap_or(log_end_offset);
+
+        Ok(Self {
+            tp,
+            dir: dir.to_path_buf(),
+            io,
+            config: RwLock::new(config),
+            appender: Mutex::new(Appender {
+                producers,
+                unflushed_messages: 0,
+                last_flush_ms: options.now_ms,
+                recovery_point: log_end_offset,
+            }),
+            view: RwLock::new(View {
+                segments: Arc::new(segments),
+                log_start_offset,
+                log_end_offset,
+                high_watermark: log_end_offset,
+                last_stable_offset,
+            }),
+            epochs: RwLock::new(epochs),
+            offline: AtomicBool::new(false),
+        })
+    }
+
+    pub fn topic_partition(&self) -> &TopicPartition {
+        &self.tp
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn view(&self) -> View {
+        read_lock(&self.view).clone()
+    }
+
+    fn lock_appender(&self) -> MutexGuard<'_, Appender> {
+        // The appender's state is only committed after each step succeeds, so
+        // it stays consistent even if a holder panicked.
+        self.appender.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn config(&self) -> LogConfig {
+        read_lock(&self.config).clone()
+    }
+
+    pub fn update_config(&self, config: LogConfig) {
+        *write_lock(&self.config) = config;
+    }
+
+    pub fn is_offline(&self) -> bool {
+        self.offline.load(Ordering::Acquire)
+    }
+
+    fn check_online(&self) -> Result<(), StorageError> {
+        if self.is_offline() {
+            return Err(StorageError::Offline { partition: self.tp.to_string() });
+        }
+        Ok(())
+    }
+
+    /// An I/O error takes the partition offline: its state on disk is no
+    /// longer known, so every later call fails until it is reopened.
+    fn offline_on_error<T>(&self, result: Result<T, StorageError>) -> Result<T, StorageError> {
+        if let Err(e) = &result {
+            tracing::error!(partition = %self.tp, error = %e, "log going offline");
+            self.offline.store(true, Ordering::Release);
+        }
+        result
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        read_lock(&self.view).log_start_offset
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        read_lock(&self.view).log_end_offset
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        read_lock(&self.view).high_watermark
+    }
+
+    /// For replication: the high watermark, clamped to the log's range.
+    pub fn set_high_watermark(&self, high_watermark: i64) {
+        let mut view = write_lock(&self.view);
+        view.high_watermark = high_watermark.clamp(view.log_start_offset, view.log_end_offset);
+        view.last_stable_offset = view.last_stable_offset.min(view.high_watermark);
+    }
+
+    pub fn last_stable_offset(&self) -> i64 {
+        read_lock(&self.view).last_stable_offset
+    }
+
+    pub(crate) fn recovery_point(&self) -> i64 {
+        self.lock_appender().recovery_point
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        read_lock(&self.view).segments.iter().map(|s| s.size_bytes()).sum()
+    }
+
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        read_lock(&self.view).segments.iter().map(|s| s.base_offset()).collect()
+    }
+
+    pub fn segment_count(&self) -> usize {
+        read_lock(&self.view).segments.len()
+    }
+
+    pub fn latest_epoch(&self) -> Option<i32> {
+        read_lock(&self.epochs).latest_epoch()
+    }
+
+    /// OffsetForLeaderEpoch: `None` is Kafka's undefined epoch and offset.
+    pub fn end_offset_for_epoch(&self, leader_epoch: i32) -> Option<(i32, i64)> {
+        let log_end_offset = self.log_end_offset();
+        read_lock(&self.epochs).end_offset_for(leader_epoch, log_end_offset)
+    }
+
+    pub fn producer_states(&self) -> Vec<ProducerStateEntry> {
+        self.lock_appender().producers.entries()
+    }
+
+    /// fsyncs everything up to the log end and moves the recovery point there.
+    pub fn flush(&self) -> Result<(), StorageError> {
+        self.check_online()?;
+        let mut appender = self.lock_appender();
+        let now_ms = appender.last_flush_ms;
+        self.flush_locked(&mut appender, now_ms)
+    }
+
+    fn flush_locked(&self, appender: &mut Appender, now_ms: i64) -> Result<(), StorageError> {
+        let view = self.view();
+        // Earlier segments were flushed when they were rolled.
+        let result = view.segments.iter().rev().take(1).try_for_each(|s| s.flush());
+        self.offline_on_error(result)?;
+        appender.recovery_point = view.log_end_offset;
+        appender.unflushed_messages = 0;
+        appender.last_flush_ms = now_ms;
+        Ok(())
+    }
+
+    /// Flushes when flush.ms has passed since the last flush.
+    pub fn flush_if_due(&self, now_ms: i64) -> Result<(), StorageError> {
+        self.check_online()?;
+        let interval_ms = read_lock(&self.config).flush_interval_ms;
+        let mut appender = self.lock_appender();
+        if appender.unflushed_messages > 0 && now_ms.saturating_sub(appender.last_flush_ms) >= interval_ms {
+            self.flush_locked(&mut appender, now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Expires idle producers (producer.id.expiration.ms).
+    pub fn expire_producers(&self, now_ms: i64) {
+        let expiration_ms = read_lock(&self.config).producer_id_expiration_ms;
+        self.lock_appender().producers.expire(now_ms, expiration_ms);
+    }
+
+    /// Flushes, seals the active segment's time index and snapshots producer
+    /// state, so the next open needs no recovery.
+    pub fn close(&self) -> Result<(), StorageError> {
+        self.check_online()?;
+        let mut appender = self.lock_appender();
+        let view = self.view();
+        let result = (|| {
+            if let Some(active) = view.segments.last() {
+                active.seal()?;
+            }
+            appender.producers.write_snapshot(&self.dir, view.log_end_offset)
+        })();
+        self.offline_on_error(result)?;
+        appender.recovery_point = view.log_end_offset;
+        appender.unflushed_messages = 0;
+        Ok(())
+    }
+
+    /// Marks the log unusable before its directory is deleted.
+    pub(crate) fn mark_deleted(&self) {
+        self.offline.store(true, Ordering::Release);
+    }
+}
+
+fn remove_orphan_indexes(dir: &Path, bases: &[i64]) -> Result<(), StorageError> {
+    for entry in fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))? {
+        let entry = entry.map_err(|e| StorageError::io(dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let base = parse_file_name(name, INDEX_SUFFIX).or_else(|| parse_file_name(name, TIME_INDEX_SUFFIX));
+        if base.is_some_and(|b| bases.binary_search(&b).is_err()) {
+            fs::remove_file(entry.path()).map_err(|e| StorageError::io(entry.path(), e))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

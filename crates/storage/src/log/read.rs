@@ -1,0 +1,171 @@
+//! The fetch and ListOffsets paths: stored bytes straight from the segment
+//! files, located through the indexes and batch headers.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use gregor_protocol::records::{RecordBatch, RecordBatchHeader, BATCH_HEADER_BYTES};
+
+use super::Log;
+use crate::error::ReadError;
+use crate::segment::{BatchAt, Segment};
+
+/// A fetch result: whole stored batches plus the offsets the response reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadInfo {
+    pub records: Bytes,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub last_stable_offset: i64,
+}
+
+/// A ListOffsets answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampOffset {
+    pub timestamp_ms: i64,
+    pub offset: i64,
+    pub leader_epoch: Option<i32>,
+}
+
+/// Decoding one batch to find a record is bounded like any decompression.
+const DECOMPRESSED_BYTES_MAX: usize = 256 * 1024 * 1024;
+
+fn epoch_of(header: &RecordBatchHeader) -> Option<i32> {
+    (header.partition_leader_epoch >= 0).then_some(header.partition_leader_epoch)
+}
+
+impl Log {
+    /// Whole batches from the one containing `fetch_offset`, at most
+    /// `max_bytes` (but the first batch regardless when `min_one_batch`), none
+    /// with offsets at or beyond `max_offset`. Reads stay within one segment.
+    pub fn read(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        max_offset: i64,
+    ) -> Result<ReadInfo, ReadError> {
+        self.check_online()?;
+        let view = self.view();
+        let info = |records: Bytes| ReadInfo {
+            records,
+            high_watermark: view.high_watermark,
+            log_start_offset: view.log_start_offset,
+            last_stable_offset: view.last_stable_offset,
+        };
+        if fetch_offset < view.log_start_offset || fetch_offset > view.log_end_offset {
+            return Err(ReadError::OffsetOutOfRange {
+                offset: fetch_offset,
+                log_start_offset: view.log_start_offset,
+                log_end_offset: view.log_end_offset,
+            });
+        }
+        // Bytes past the snapshot's log end may be mid-publication: never return them.
+        let max_offset = max_offset.min(view.log_end_offset);
+        if fetch_offset >= max_offset {
+            return Ok(info(Bytes::new()));
+        }
+        let Some((segment, first)) = find_batch(&view.segments, fetch_offset)? else {
+            return Ok(info(Bytes::new()));
+        };
+        if first.header.last_offset() >= max_offset {
+            return Ok(info(Bytes::new()));
+        }
+        let first_size = first.header.size_bytes();
+        if first_size > max_bytes && !min_one_batch {
+            return Ok(info(Bytes::new()));
+        }
+        let want = max_bytes.max(if min_one_batch { first_size } else { 0 });
+        let mut buf = segment.read_bytes(first.position, want)?;
+        let end = whole_batches_end(&buf, max_offset);
+        buf.truncate(end);
+        Ok(info(Bytes::from(buf)))
+    }
+
+    /// ListOffsets by timestamp: the first record at or after `timestamp_ms`.
+    pub fn find_offset_by_timestamp(&self, timestamp_ms: i64) -> Result<Option<TimestampOffset>, ReadError> {
+        self.check_online()?;
+        let view = self.view();
+        for segment in view.segments.iter().filter(|s| s.max_timestamp_ms() >= timestamp_ms) {
+            let start_offset = view.log_start_offset.max(segment.base_offset());
+            let from_offset = segment
+                .time_index
+                .lookup_before(timestamp_ms)
+                .map_or(start_offset, |relative| (segment.base_offset() + i64::from(relative)).max(start_offset));
+            let Some(found) = segment.find_batch(from_offset)? else { continue };
+            for batch in segment.headers_from(found.position)? {
+                if batch.header.last_offset() < start_offset || batch.header.max_timestamp < timestamp_ms {
+                    continue;
+                }
+                let decoded = decode(segment, &batch)?;
+                let records = decoded.records(DECOMPRESSED_BYTES_MAX).map_err(ReadError::Corrupt)?;
+                let hit = records.iter().find(|r| {
+                    decoded.header().record_offset(r) >= start_offset
+                        && decoded.header().record_timestamp(r) >= timestamp_ms
+                });
+                if let Some(record) = hit {
+                    return Ok(Some(TimestampOffset {
+                        timestamp_ms: decoded.header().record_timestamp(record),
+                        offset: decoded.header().record_offset(record),
+                        leader_epoch: epoch_of(decoded.header()),
+                    }));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// ListOffsets -3: the record with the largest timestamp (the first such).
+    pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>, ReadError> {
+        self.check_online()?;
+        let view = self.view();
+        let mut best: Option<&Arc<Segment>> = None;
+        for segment in view.segments.iter() {
+            if segment.max_timestamp_ms() >= 0 && best.is_none_or(|b| segment.max_timestamp_ms() > b.max_timestamp_ms())
+            {
+                best = Some(segment);
+            }
+        }
+        let Some(segment) = best else { return Ok(None) };
+        let max_timestamp_ms = segment.max_timestamp_ms();
+        let Some(batch) = segment.find_batch(segment.offset_of_max_timestamp())? else { return Ok(None) };
+        let decoded = decode(segment, &batch)?;
+        let records = decoded.records(DECOMPRESSED_BYTES_MAX).map_err(ReadError::Corrupt)?;
+        let offset = records
+            .iter()
+            .find(|r| decoded.header().record_timestamp(r) == max_timestamp_ms)
+            .map_or(batch.header.last_offset(), |r| decoded.header().record_offset(r));
+        Ok(Some(TimestampOffset { timestamp_ms: max_timestamp_ms, offset, leader_epoch: epoch_of(&batch.header) }))
+    }
+}
+
+/// The segment and batch holding `offset`: the last segment starting at or
+/// before it, or the next one when that segment holds nothing at or past it.
+fn find_batch(segments: &[Arc<Segment>], offset: i64) -> Result<Option<(Arc<Segment>, BatchAt)>, ReadError> {
+    let from = segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1);
+    for segment in segments.get(from..).unwrap_or_default() {
+        if let Some(batch) = segment.find_batch(offset)? {
+            return Ok(Some((Arc::clone(segment), batch)));
+        }
+    }
+    Ok(None)
+}
+
+fn decode(segment: &Segment, batch: &BatchAt) -> Result<RecordBatch, ReadError> {
+    let bytes = segment.read_bytes(batch.position, batch.header.size_bytes())?;
+    RecordBatch::new(Bytes::from(bytes)).map_err(ReadError::Corrupt)
+}
+
+/// The end of the whole batches at the front of `buf` that stay below `max_offset`.
+fn whole_batches_end(buf: &[u8], max_offset: i64) -> usize {
+    let mut end = 0usize;
+    while let Some(rest) = buf.get(end..) {
+        let Ok(header) = RecordBatchHeader::parse(rest.get(..BATCH_HEADER_BYTES).unwrap_or(rest)) else { break };
+        let size = header.size_bytes();
+        if size > rest.len() || header.last_offset() >= max_offset {
+            break;
+        }
+        end += size;
+    }
+    end
+}
