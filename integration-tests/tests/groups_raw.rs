@@ -1,0 +1,838 @@
+//! The group coordinator's error semantics on the wire, with exact error codes,
+//! as Kafka clients depend on them: the JoinGroup member-id handshake (v4+) and
+//! its absence (v0-3), ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID,
+//! REBALANCE_IN_PROGRESS, OffsetCommit/OffsetFetch at every version,
+//! OffsetFetch of several groups at once, ListGroups filters, FindCoordinator
+//! single and batched, and KIP-848's ConsumerGroupHeartbeat join and leave.
+
+use anyhow::{bail, ensure, Context, Result};
+use bytes::{BufMut, Bytes, BytesMut};
+use gregor_integration_tests::raw::RawConn;
+use gregor_integration_tests::rdk;
+use gregor_integration_tests::BrokerProcess;
+use gregor_protocol::messages::api_versions_request::ApiVersionsRequest;
+use gregor_protocol::messages::consumer_group_heartbeat_request::{
+    ConsumerGroupHeartbeatRequest, TopicPartitions as HeartbeatTopicPartitions,
+};
+use gregor_protocol::messages::consumer_group_heartbeat_response::ConsumerGroupHeartbeatResponse;
+use gregor_protocol::messages::consumer_protocol_assignment::{
+    ConsumerProtocolAssignment, TopicPartition as AssignedTopicPartition,
+};
+use gregor_protocol::messages::consumer_protocol_subscription::ConsumerProtocolSubscription;
+use gregor_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
+use gregor_protocol::messages::heartbeat_request::HeartbeatRequest;
+use gregor_protocol::messages::join_group_request::{JoinGroupRequest, JoinGroupRequestProtocol};
+use gregor_protocol::messages::join_group_response::JoinGroupResponse;
+use gregor_protocol::messages::leave_group_request::{LeaveGroupRequest, MemberIdentity};
+use gregor_protocol::messages::list_groups_request::ListGroupsRequest;
+use gregor_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
+use gregor_protocol::messages::offset_commit_request::{
+    OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use gregor_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequest, OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+};
+use gregor_protocol::messages::sync_group_request::{SyncGroupRequest, SyncGroupRequestAssignment};
+use gregor_protocol::{ApiKey, ErrorCode, Message as _, RequestBody, ResponseBody, Uuid};
+use std::time::{Duration, Instant};
+
+const TOPIC: &str = "raw-groups";
+const TOPIC_PARTITIONS: i32 = 3;
+const SESSION_MS: i32 = 10_000;
+const REBALANCE_MS: i32 = 30_000;
+
+/// Extracts one response variant or fails with what came instead.
+macro_rules! expect {
+    ($body:expr, $variant:ident) => {
+        match $body {
+            ResponseBody::$variant(response) => response,
+            other => bail!("expected a {} response, got {other:?}", stringify!($variant)),
+        }
+    };
+}
+
+fn name(code: i16) -> String {
+    match ErrorCode::from_code(code) {
+        Some(error) => format!("{} ({code})", error.name()),
+        None => format!("unknown error code {code}"),
+    }
+}
+
+/// Fails unless `got` is `want`, naming both.
+fn check_code(got: i16, want: ErrorCode, what: &str) -> Result<()> {
+    ensure!(got == want.code(), "{what}: got {}, expected {}", name(got), name(want.code()));
+    Ok(())
+}
+
+/// A raw connection with its own correlation ids.
+struct Conn {
+    conn: RawConn,
+    correlation: i32,
+}
+
+impl Conn {
+    fn new(bootstrap: &str) -> Result<Conn> {
+        Ok(Conn { conn: RawConn::connect(bootstrap)?, correlation: 0 })
+    }
+
+    fn call(&mut self, body: impl Into<RequestBody>, version: i16) -> Result<ResponseBody> {
+        let body = body.into();
+        let key = body.api_key();
+        self.correlation += 1;
+        self.conn.round_trip(body, version, self.correlation).with_context(|| format!("{key:?} v{version}"))
+    }
+
+    /// Sends without reading (for a request the broker parks, like a JoinGroup
+    /// that waits for the rest of the group).
+    fn send(&mut self, body: impl Into<RequestBody>, version: i16) -> Result<()> {
+        self.correlation += 1;
+        self.conn.send(body, version, self.correlation)
+    }
+
+    fn receive(&mut self, key: ApiKey, version: i16, timeout: Duration) -> Result<ResponseBody> {
+        let (header, body) = self.conn.read_response(key, version, timeout)?;
+        ensure!(header.correlation_id == self.correlation, "correlation id {}", header.correlation_id);
+        Ok(body)
+    }
+}
+
+struct Fixture {
+    broker: BrokerProcess,
+    conn: Conn,
+    topic_id: Uuid,
+}
+
+impl Fixture {
+    fn start() -> Result<Fixture> {
+        let broker = BrokerProcess::start(&[
+            ("group.initial.rebalance.delay.ms", "0"),
+            ("group.consumer.min.session.timeout.ms", "5000"),
+            ("group.consumer.session.timeout.ms", "10000"),
+            ("group.consumer.min.heartbeat.interval.ms", "500"),
+            ("group.consumer.heartbeat.interval.ms", "1000"),
+            ("offsets.topic.num.partitions", "10"),
+        ])?;
+        let setup = (|| -> Result<(Conn, Uuid)> {
+            rdk::create_topic(&broker.bootstrap(), TOPIC, TOPIC_PARTITIONS, &[])?;
+            let mut conn = Conn::new(&broker.bootstrap())?;
+            wait_for_coordinator(&mut conn, "warm-up")?;
+            let metadata = expect!(
+                conn.call(
+                    MetadataRequest {
+                        topics: Some(vec![MetadataRequestTopic { name: Some(TOPIC.into()), ..Default::default() }]),
+                        ..Default::default()
+                    },
+                    12
+                )?,
+                Metadata
+            );
+            let topic = metadata.topics.first().context("no topic in Metadata")?;
+            ensure!(topic.topic_id != Uuid::ZERO, "{TOPIC} has no topic id");
+            Ok((conn, topic.topic_id))
+        })();
+        let (conn, topic_id) = broker.with_diag(setup)?;
+        Ok(Fixture { broker, conn, topic_id })
+    }
+
+    fn run(self, name: &str, test: impl FnOnce(&mut Fixture) -> Result<()>) -> Result<()> {
+        let started = Instant::now();
+        let mut fixture = self;
+        let result = test(&mut fixture);
+        eprintln!("{name} took {:?}", started.elapsed());
+        fixture.broker.with_diag(result)
+    }
+}
+
+/// FindCoordinator until the coordinator is there: the first request creates
+/// `__consumer_offsets`, and Kafka answers COORDINATOR_NOT_AVAILABLE meanwhile.
+fn wait_for_coordinator(conn: &mut Conn, key: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let request = FindCoordinatorRequest { key: key.into(), ..Default::default() };
+        let response = expect!(conn.call(request, 3)?, FindCoordinator);
+        if response.error_code == 0 {
+            return Ok(());
+        }
+        ensure!(
+            [ErrorCode::CoordinatorNotAvailable.code(), ErrorCode::CoordinatorLoadInProgress.code()]
+                .contains(&response.error_code),
+            "FindCoordinator: {}",
+            name(response.error_code)
+        );
+        ensure!(Instant::now() < deadline, "no coordinator within 30 s: {}", name(response.error_code));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `ConsumerProtocolSubscription` v0 with its version prefix, as clients send it.
+fn subscription() -> Result<Bytes> {
+    let body = ConsumerProtocolSubscription { topics: vec![TOPIC.into()], ..Default::default() };
+    let mut bytes = BytesMut::new();
+    bytes.put_i16(0);
+    bytes.extend_from_slice(&body.encode_to_bytes(0)?);
+    Ok(bytes.freeze())
+}
+
+fn assignment(partitions: &[i32]) -> Result<Bytes> {
+    let body = ConsumerProtocolAssignment {
+        assigned_partitions: vec![AssignedTopicPartition {
+            topic: TOPIC.into(),
+            partitions: partitions.to_vec(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let mut bytes = BytesMut::new();
+    bytes.put_i16(0);
+    bytes.extend_from_slice(&body.encode_to_bytes(0)?);
+    Ok(bytes.freeze())
+}
+
+fn join_request(group: &str, member_id: &str) -> Result<JoinGroupRequest> {
+    Ok(JoinGroupRequest {
+        group_id: group.into(),
+        session_timeout_ms: SESSION_MS,
+        rebalance_timeout_ms: REBALANCE_MS,
+        member_id: member_id.into(),
+        protocol_type: "consumer".into(),
+        protocols: vec![JoinGroupRequestProtocol {
+            name: "range".into(),
+            metadata: subscription()?,
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+}
+
+/// JoinGroup v0 needs its rebalance timeout left at the default (v0 has none).
+fn join_request_at(group: &str, member_id: &str, version: i16) -> Result<JoinGroupRequest> {
+    let mut request = join_request(group, member_id)?;
+    if version == 0 {
+        request.rebalance_timeout_ms = -1;
+    }
+    Ok(request)
+}
+
+/// The SyncGroup, Heartbeat and LeaveGroup versions used with a JoinGroup
+/// version, spread so every version of each is used at least once.
+fn companions(join_version: i16) -> (i16, i16, i16) {
+    match join_version {
+        0 => (0, 0, 0),
+        1 => (0, 1, 0),
+        2 => (1, 1, 1),
+        3 => (1, 2, 1),
+        4 => (2, 2, 2),
+        5 => (3, 3, 3),
+        6 => (4, 4, 4),
+        7 => (4, 4, 4),
+        8 => (5, 4, 5),
+        _ => (5, 4, 5),
+    }
+}
+
+fn sync_request(group: &str, generation: i32, member_id: &str, assignments: &[(&str, Bytes)]) -> SyncGroupRequest {
+    SyncGroupRequest {
+        group_id: group.into(),
+        generation_id: generation,
+        member_id: member_id.into(),
+        assignments: assignments
+            .iter()
+            .map(|(member, bytes)| SyncGroupRequestAssignment {
+                member_id: member.to_string(),
+                assignment: bytes.clone(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// SyncGroup v5 carries the protocol type and name.
+fn sync_at(mut request: SyncGroupRequest, version: i16) -> SyncGroupRequest {
+    if version >= 5 {
+        request.protocol_type = Some("consumer".into());
+        request.protocol_name = Some("range".into());
+    }
+    request
+}
+
+fn heartbeat(group: &str, generation: i32, member_id: &str) -> HeartbeatRequest {
+    HeartbeatRequest {
+        group_id: group.into(),
+        generation_id: generation,
+        member_id: member_id.into(),
+        ..Default::default()
+    }
+}
+
+fn leave(group: &str, member_id: &str, version: i16) -> LeaveGroupRequest {
+    if version >= 3 {
+        LeaveGroupRequest {
+            group_id: group.into(),
+            members: vec![MemberIdentity { member_id: member_id.into(), ..Default::default() }],
+            ..Default::default()
+        }
+    } else {
+        LeaveGroupRequest { group_id: group.into(), member_id: member_id.into(), ..Default::default() }
+    }
+}
+
+/// Joins a new group at `version` (with the MEMBER_ID_REQUIRED round at v4+),
+/// syncs as its leader, and returns (member id, generation).
+fn join_alone(conn: &mut Conn, group: &str, version: i16) -> Result<(String, i32)> {
+    let first = expect!(conn.call(join_request_at(group, "", version)?, version)?, JoinGroup);
+    let member_id = if version >= 4 {
+        check_code(first.error_code, ErrorCode::MemberIdRequired, &format!("JoinGroup v{version} without member id"))?;
+        ensure!(!first.member_id.is_empty(), "MEMBER_ID_REQUIRED without a member id (v{version})");
+        ensure!(first.generation_id == -1, "MEMBER_ID_REQUIRED with generation {}", first.generation_id);
+        let second = expect!(conn.call(join_request_at(group, &first.member_id, version)?, version)?, JoinGroup);
+        check_code(second.error_code, ErrorCode::None, &format!("JoinGroup v{version} with the given member id"))?;
+        ensure!(second.member_id == first.member_id, "rejoined as {}, given {}", second.member_id, first.member_id);
+        check_joined(&second, version)?;
+        second
+    } else {
+        check_code(first.error_code, ErrorCode::None, &format!("JoinGroup v{version}"))?;
+        ensure!(!first.member_id.is_empty(), "JoinGroup v{version} assigned no member id");
+        check_joined(&first, version)?;
+        first
+    };
+    let (sync_version, _, _) = companions(version);
+    let assigned = assignment(&[0, 1, 2])?;
+    let request = sync_at(
+        sync_request(group, member_id.generation_id, &member_id.member_id, &[(&member_id.member_id, assigned.clone())]),
+        sync_version,
+    );
+    let synced = expect!(conn.call(request, sync_version)?, SyncGroup);
+    check_code(synced.error_code, ErrorCode::None, &format!("SyncGroup v{sync_version}"))?;
+    ensure!(synced.assignment == assigned, "SyncGroup v{sync_version} returned {:?}", synced.assignment);
+    Ok((member_id.member_id, member_id.generation_id))
+}
+
+/// A lone member's completed join: generation 1+, it leads, it is the only member.
+fn check_joined(response: &JoinGroupResponse, version: i16) -> Result<()> {
+    ensure!(response.generation_id >= 1, "JoinGroup v{version}: generation {}", response.generation_id);
+    ensure!(response.leader == response.member_id, "JoinGroup v{version}: leader {:?}", response.leader);
+    ensure!(
+        response.protocol_name.as_deref() == Some("range"),
+        "JoinGroup v{version}: protocol {:?}",
+        response.protocol_name
+    );
+    ensure!(
+        response.members.len() == 1 && response.members[0].member_id == response.member_id,
+        "JoinGroup v{version}: the leader sees members {:?}",
+        response.members.iter().map(|m| &m.member_id).collect::<Vec<_>>()
+    );
+    ensure!(response.members[0].metadata == subscription()?, "JoinGroup v{version}: member metadata changed");
+    Ok(())
+}
+
+#[test]
+fn join_sync_heartbeat_leave_at_every_version() -> Result<()> {
+    Fixture::start()?.run("join/sync/heartbeat/leave", |f| {
+        for version in 0..=9i16 {
+            let group = format!("join-v{version}");
+            let (member, generation) =
+                join_alone(&mut f.conn, &group, version).with_context(|| format!("JoinGroup v{version}"))?;
+            let (_, heartbeat_version, leave_version) = companions(version);
+            let beat = expect!(f.conn.call(heartbeat(&group, generation, &member), heartbeat_version)?, Heartbeat);
+            check_code(beat.error_code, ErrorCode::None, &format!("Heartbeat v{heartbeat_version}"))?;
+            let left = expect!(f.conn.call(leave(&group, &member, leave_version), leave_version)?, LeaveGroup);
+            check_code(left.error_code, ErrorCode::None, &format!("LeaveGroup v{leave_version}"))?;
+            if leave_version >= 3 {
+                ensure!(left.members.len() == 1, "LeaveGroup v{leave_version}: {} members", left.members.len());
+                check_code(left.members[0].error_code, ErrorCode::None, "LeaveGroup member")?;
+            }
+            // Gone: its heartbeat is now refused.
+            let beat = expect!(f.conn.call(heartbeat(&group, generation, &member), heartbeat_version)?, Heartbeat);
+            check_code(beat.error_code, ErrorCode::UnknownMemberId, "Heartbeat after LeaveGroup")?;
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn generation_member_and_rebalance_errors() -> Result<()> {
+    Fixture::start()?.run("generation/member/rebalance errors", |f| {
+        let group = "errors";
+        let (a, generation) = join_alone(&mut f.conn, group, 9)?;
+        let wrong = generation + 1;
+
+        let beat = expect!(f.conn.call(heartbeat(group, wrong, &a), 4)?, Heartbeat);
+        check_code(beat.error_code, ErrorCode::IllegalGeneration, "Heartbeat with a wrong generation")?;
+        let request = sync_at(sync_request(group, wrong, &a, &[(&a, assignment(&[0, 1, 2])?)]), 5);
+        let synced = expect!(f.conn.call(request, 5)?, SyncGroup);
+        check_code(synced.error_code, ErrorCode::IllegalGeneration, "SyncGroup with a wrong generation")?;
+        let committed = expect!(f.conn.call(commit_request(group, wrong, &a, 5, None), 8)?, OffsetCommit);
+        check_code(
+            committed.topics[0].partitions[0].error_code,
+            ErrorCode::IllegalGeneration,
+            "OffsetCommit with a wrong generation",
+        )?;
+
+        let beat = expect!(f.conn.call(heartbeat(group, generation, "no-such-member"), 4)?, Heartbeat);
+        check_code(beat.error_code, ErrorCode::UnknownMemberId, "Heartbeat of an unknown member")?;
+        let synced =
+            expect!(f.conn.call(sync_at(sync_request(group, generation, "no-such-member", &[]), 5), 5)?, SyncGroup);
+        check_code(synced.error_code, ErrorCode::UnknownMemberId, "SyncGroup of an unknown member")?;
+        let committed =
+            expect!(f.conn.call(commit_request(group, generation, "no-such-member", 5, None), 8)?, OffsetCommit);
+        check_code(
+            committed.topics[0].partitions[0].error_code,
+            ErrorCode::UnknownMemberId,
+            "OffsetCommit of an unknown member",
+        )?;
+        let left = expect!(f.conn.call(leave(group, "no-such-member", 0), 0)?, LeaveGroup);
+        check_code(left.error_code, ErrorCode::UnknownMemberId, "LeaveGroup v0 of an unknown member")?;
+        let left = expect!(f.conn.call(leave(group, "no-such-member", 5), 5)?, LeaveGroup);
+        check_code(left.error_code, ErrorCode::None, "LeaveGroup v5 (errors are per member)")?;
+        check_code(left.members[0].error_code, ErrorCode::UnknownMemberId, "LeaveGroup v5 of an unknown member")?;
+        // The right generation and member still work.
+        let committed = expect!(f.conn.call(commit_request(group, generation, &a, 5, None), 8)?, OffsetCommit);
+        check_code(committed.topics[0].partitions[0].error_code, ErrorCode::None, "OffsetCommit of the member")?;
+
+        // A second member joins: the group rebalances, and the first member's
+        // heartbeat says so until it rejoins.
+        let mut b_conn = Conn::new(&f.broker.bootstrap())?;
+        let first = expect!(b_conn.call(join_request(group, "")?, 9)?, JoinGroup);
+        check_code(first.error_code, ErrorCode::MemberIdRequired, "second member's first JoinGroup")?;
+        let b = first.member_id;
+        b_conn.send(join_request(group, &b)?, 9)?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let beat = expect!(f.conn.call(heartbeat(group, generation, &a), 4)?, Heartbeat);
+            if beat.error_code == ErrorCode::RebalanceInProgress.code() {
+                break;
+            }
+            check_code(beat.error_code, ErrorCode::None, "Heartbeat before the rebalance starts")?;
+            ensure!(Instant::now() < deadline, "no REBALANCE_IN_PROGRESS within 10 s of a second member joining");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let rejoined = expect!(f.conn.call(join_request(group, &a)?, 9)?, JoinGroup);
+        check_code(rejoined.error_code, ErrorCode::None, "the first member's rejoin")?;
+        let b_joined = expect!(b_conn.receive(ApiKey::JoinGroup, 9, Duration::from_secs(15))?, JoinGroup);
+        check_code(b_joined.error_code, ErrorCode::None, "the second member's JoinGroup")?;
+        let next = rejoined.generation_id;
+        ensure!(next == generation + 1, "generation {next} after the rebalance, expected {}", generation + 1);
+        ensure!(b_joined.generation_id == next, "the members see generations {next} and {}", b_joined.generation_id);
+        ensure!(
+            rejoined.leader == a && b_joined.leader == a,
+            "leader {:?}, expected the first member",
+            rejoined.leader
+        );
+        ensure!(rejoined.members.len() == 2, "the leader sees {} members", rejoined.members.len());
+        ensure!(b_joined.members.is_empty(), "a follower got the member list");
+
+        let beat = expect!(f.conn.call(heartbeat(group, generation, &a), 4)?, Heartbeat);
+        check_code(beat.error_code, ErrorCode::IllegalGeneration, "Heartbeat with the previous generation")?;
+
+        // The follower's SyncGroup waits for the leader's.
+        b_conn.send(sync_at(sync_request(group, next, &b, &[]), 5), 5)?;
+        let plan = [(a.as_str(), assignment(&[0, 1])?), (b.as_str(), assignment(&[2])?)];
+        let synced = expect!(f.conn.call(sync_at(sync_request(group, next, &a, &plan), 5), 5)?, SyncGroup);
+        check_code(synced.error_code, ErrorCode::None, "the leader's SyncGroup")?;
+        ensure!(synced.assignment == plan[0].1, "the leader got {:?}", synced.assignment);
+        let b_synced = expect!(b_conn.receive(ApiKey::SyncGroup, 5, Duration::from_secs(15))?, SyncGroup);
+        check_code(b_synced.error_code, ErrorCode::None, "the follower's SyncGroup")?;
+        ensure!(b_synced.assignment == plan[1].1, "the follower got {:?}", b_synced.assignment);
+        for (conn, member) in [(&mut f.conn, &a), (&mut b_conn, &b)] {
+            let beat = expect!(conn.call(heartbeat(group, next, member), 4)?, Heartbeat);
+            check_code(beat.error_code, ErrorCode::None, "Heartbeat after the rebalance")?;
+        }
+        Ok(())
+    })
+}
+
+/// OffsetCommit of partition 0 of [`TOPIC`]; `topic_id` for v10.
+fn commit_request(
+    group: &str,
+    generation: i32,
+    member_id: &str,
+    offset: i64,
+    metadata: Option<(&str, i32)>,
+) -> OffsetCommitRequest {
+    let (text, epoch) = metadata.unwrap_or(("", -1));
+    OffsetCommitRequest {
+        group_id: group.into(),
+        generation_id_or_member_epoch: generation,
+        member_id: member_id.into(),
+        topics: vec![OffsetCommitRequestTopic {
+            name: TOPIC.into(),
+            partitions: vec![OffsetCommitRequestPartition {
+                partition_index: 0,
+                committed_offset: offset,
+                committed_leader_epoch: epoch,
+                committed_metadata: Some(text.into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+/// The broker's advertised version range of `key`.
+fn advertised(conn: &mut Conn, key: ApiKey) -> Result<(i16, i16)> {
+    let request = ApiVersionsRequest {
+        client_software_name: "gregor-itest".into(),
+        client_software_version: "1.0".into(),
+        ..Default::default()
+    };
+    let response = expect!(conn.call(request, 3)?, ApiVersions);
+    let found =
+        response.api_keys.iter().find(|k| k.api_key == key.key()).with_context(|| format!("{key:?} not advertised"))?;
+    Ok((found.min_version, found.max_version))
+}
+
+/// One committed partition as OffsetFetch returns it: (offset, leader epoch, metadata, error).
+type Fetched = (i64, i32, Option<String>, i16);
+
+/// OffsetFetch of partition 0 of [`TOPIC`] in `groups` at `version` (v0-7 take one group).
+fn fetch_offsets(
+    conn: &mut Conn,
+    version: i16,
+    groups: &[&str],
+    topic_id: Uuid,
+) -> Result<Vec<(String, i16, Vec<Fetched>)>> {
+    if version < 8 {
+        let [group] = groups else { bail!("OffsetFetch v{version} takes one group") };
+        let request = OffsetFetchRequest {
+            group_id: group.to_string(),
+            topics: Some(vec![OffsetFetchRequestTopic {
+                name: TOPIC.into(),
+                partition_indexes: vec![0],
+                ..Default::default()
+            }]),
+            ..Default::default()
+        };
+        let response = expect!(conn.call(request, version)?, OffsetFetch);
+        let partitions = response
+            .topics
+            .iter()
+            .filter(|t| t.name == TOPIC)
+            .flat_map(|t| t.partitions.iter())
+            .map(|p| (p.committed_offset, p.committed_leader_epoch, p.metadata.clone(), p.error_code))
+            .collect();
+        return Ok(vec![(group.to_string(), response.error_code, partitions)]);
+    }
+    let request = OffsetFetchRequest {
+        groups: groups
+            .iter()
+            .map(|group| OffsetFetchRequestGroup {
+                group_id: group.to_string(),
+                topics: Some(vec![OffsetFetchRequestTopics {
+                    name: if version < 10 { TOPIC.into() } else { String::new() },
+                    topic_id: if version >= 10 { topic_id } else { Uuid::ZERO },
+                    partition_indexes: vec![0],
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let response = expect!(conn.call(request, version)?, OffsetFetch);
+    Ok(response
+        .groups
+        .iter()
+        .map(|g| {
+            let partitions = g
+                .topics
+                .iter()
+                .filter(|t| if version >= 10 { t.topic_id == topic_id } else { t.name == TOPIC })
+                .flat_map(|t| t.partitions.iter())
+                .map(|p| (p.committed_offset, p.committed_leader_epoch, p.metadata.clone(), p.error_code))
+                .collect();
+            (g.group_id.clone(), g.error_code, partitions)
+        })
+        .collect())
+}
+
+#[test]
+fn offset_commit_and_fetch_round_trip_at_every_version() -> Result<()> {
+    Fixture::start()?.run("offset commit/fetch versions", |f| {
+        let commit_range = advertised(&mut f.conn, ApiKey::OffsetCommit)?;
+        let fetch_range = advertised(&mut f.conn, ApiKey::OffsetFetch)?;
+        eprintln!(
+            "OffsetCommit v{}-{}, OffsetFetch v{}-{}",
+            commit_range.0, commit_range.1, fetch_range.0, fetch_range.1
+        );
+        ensure!(
+            commit_range.1 >= 9 && fetch_range.1 >= 9,
+            "OffsetCommit/OffsetFetch max versions {commit_range:?}/{fetch_range:?}"
+        );
+        let topic_id = f.topic_id;
+        for version in 0..=10i16 {
+            let commit_version = version.clamp(commit_range.0, commit_range.1);
+            let fetch_version = version.clamp(fetch_range.0, fetch_range.1);
+            let group = format!("offsets-v{version}");
+            let offset = 1000 + version as i64;
+            let metadata = format!("meta-v{version} ✓");
+            // Leader epochs exist from OffsetCommit v6 and OffsetFetch v5.
+            let epoch = if commit_version >= 6 { 7 + version as i32 } else { -1 };
+            // A commit outside any generation: the "simple consumer" commit.
+            let mut request = commit_request(&group, -1, "", offset, Some((&metadata, epoch)));
+            if commit_version >= 10 {
+                request.topics[0].name = String::new();
+                request.topics[0].topic_id = topic_id;
+            }
+            let response = expect!(f.conn.call(request, commit_version)?, OffsetCommit);
+            let [topic] = response.topics.as_slice() else { bail!("OffsetCommit v{commit_version}: {response:?}") };
+            let [partition] = topic.partitions.as_slice() else {
+                bail!("OffsetCommit v{commit_version}: {response:?}")
+            };
+            check_code(partition.error_code, ErrorCode::None, &format!("OffsetCommit v{commit_version}"))?;
+            if commit_version >= 10 {
+                ensure!(topic.topic_id == topic_id, "OffsetCommit v10 answered for topic id {}", topic.topic_id);
+            } else {
+                ensure!(topic.name == TOPIC, "OffsetCommit v{commit_version} answered for topic {:?}", topic.name);
+            }
+
+            let fetched = fetch_offsets(&mut f.conn, fetch_version, &[&group], topic_id)?;
+            let expected_epoch = if fetch_version >= 5 { epoch } else { -1 };
+            let want: Vec<Fetched> = vec![(offset, expected_epoch, Some(metadata.clone()), 0)];
+            ensure!(
+                fetched == vec![(group.clone(), 0, want.clone())],
+                "OffsetCommit v{commit_version} then OffsetFetch v{fetch_version}: got {fetched:?}, expected {want:?}"
+            );
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn offset_fetch_of_several_groups_at_once() -> Result<()> {
+    Fixture::start()?.run("offset fetch of several groups", |f| {
+        for (group, offset) in [("multi-a", 11), ("multi-b", 22)] {
+            let response =
+                expect!(f.conn.call(commit_request(group, -1, "", offset, Some(("m", 3))), 9)?, OffsetCommit);
+            check_code(response.topics[0].partitions[0].error_code, ErrorCode::None, "OffsetCommit")?;
+        }
+        for version in 8..=10i16 {
+            let mut fetched = fetch_offsets(&mut f.conn, version, &["multi-a", "multi-b", "multi-none"], f.topic_id)?;
+            fetched.sort_by(|a, b| a.0.cmp(&b.0));
+            // A group without commits: offset -1, no metadata (Kafka gives "" or null), no error.
+            let none = fetched.iter().find(|g| g.0 == "multi-none").context("multi-none missing")?;
+            ensure!(
+                none.1 == 0 && none.2.len() == 1 && none.2[0].0 == -1 && none.2[0].3 == 0,
+                "OffsetFetch v{version} of a group without commits: {none:?}"
+            );
+            let rest: Vec<_> = fetched.iter().filter(|g| g.0 != "multi-none").cloned().collect();
+            let want = vec![
+                ("multi-a".to_string(), 0, vec![(11, 3, Some("m".to_string()), 0)]),
+                ("multi-b".to_string(), 0, vec![(22, 3, Some("m".to_string()), 0)]),
+            ];
+            ensure!(rest == want, "OffsetFetch v{version} of three groups: {fetched:?}");
+        }
+        Ok(())
+    })
+}
+
+fn list_groups(
+    conn: &mut Conn,
+    version: i16,
+    states: &[&str],
+    types: &[&str],
+) -> Result<Vec<(String, String, String, String)>> {
+    let request = ListGroupsRequest {
+        states_filter: states.iter().map(|s| s.to_string()).collect(),
+        types_filter: types.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    let response = expect!(conn.call(request, version)?, ListGroups);
+    check_code(response.error_code, ErrorCode::None, &format!("ListGroups v{version}"))?;
+    let mut groups: Vec<_> =
+        response.groups.into_iter().map(|g| (g.group_id, g.protocol_type, g.group_state, g.group_type)).collect();
+    groups.sort();
+    Ok(groups)
+}
+
+/// Joins a KIP-848 group (member epoch 0) and heartbeats until the member owns
+/// an assignment; returns the response that carried it.
+fn consumer_group_join(
+    conn: &mut Conn,
+    group: &str,
+    member_id: &str,
+    version: i16,
+) -> Result<ConsumerGroupHeartbeatResponse> {
+    let request = ConsumerGroupHeartbeatRequest {
+        group_id: group.into(),
+        member_id: member_id.into(),
+        member_epoch: 0,
+        rebalance_timeout_ms: REBALANCE_MS,
+        subscribed_topic_names: Some(vec![TOPIC.into()]),
+        topic_partitions: Some(Vec::new()),
+        ..Default::default()
+    };
+    let mut response = expect!(conn.call(request, version)?, ConsumerGroupHeartbeat);
+    check_code(response.error_code, ErrorCode::None, &format!("ConsumerGroupHeartbeat v{version} join"))?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while response.assignment.is_none() {
+        ensure!(Instant::now() < deadline, "no assignment within 15 s: {response:?}");
+        std::thread::sleep(Duration::from_millis(200));
+        let request = ConsumerGroupHeartbeatRequest {
+            group_id: group.into(),
+            member_id: response.member_id.clone().unwrap_or_default(),
+            member_epoch: response.member_epoch,
+            ..Default::default()
+        };
+        let next = expect!(conn.call(request, version)?, ConsumerGroupHeartbeat);
+        check_code(next.error_code, ErrorCode::None, &format!("ConsumerGroupHeartbeat v{version}"))?;
+        response = ConsumerGroupHeartbeatResponse { member_id: next.member_id.or(response.member_id), ..next };
+    }
+    Ok(response)
+}
+
+fn consumer_group_leave(conn: &mut Conn, group: &str, member_id: &str, version: i16) -> Result<()> {
+    let request = ConsumerGroupHeartbeatRequest {
+        group_id: group.into(),
+        member_id: member_id.into(),
+        member_epoch: -1,
+        ..Default::default()
+    };
+    let response = expect!(conn.call(request, version)?, ConsumerGroupHeartbeat);
+    check_code(response.error_code, ErrorCode::None, &format!("ConsumerGroupHeartbeat v{version} leave"))?;
+    ensure!(response.member_epoch == -1, "leaving answered member epoch {}, expected -1", response.member_epoch);
+    Ok(())
+}
+
+#[test]
+fn consumer_group_heartbeat_join_and_leave() -> Result<()> {
+    Fixture::start()?.run("ConsumerGroupHeartbeat", |f| {
+        for version in 0..=1i16 {
+            let group = format!("kip848-v{version}");
+            // v0: the broker assigns the member id; v1 (KIP-1082): the client generates it.
+            let given = if version == 0 { String::new() } else { "kYBEIJWXR0mHS5nLSQV3Ow".to_string() };
+            let joined = consumer_group_join(&mut f.conn, &group, &given, version)?;
+            let member_id = joined.member_id.clone().unwrap_or_default();
+            ensure!(!member_id.is_empty(), "v{version}: no member id");
+            if version == 1 {
+                ensure!(member_id == given, "v1 member id {member_id:?}, the client sent {given:?}");
+            }
+            ensure!(joined.member_epoch > 0, "v{version}: member epoch {}", joined.member_epoch);
+            ensure!(
+                joined.heartbeat_interval_ms == 1000,
+                "v{version}: heartbeat interval {}",
+                joined.heartbeat_interval_ms
+            );
+            let assignment = joined.assignment.as_ref().context("no assignment")?;
+            let mut owned: Vec<(Uuid, i32)> = assignment
+                .topic_partitions
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(move |p| (t.topic_id, *p)))
+                .collect();
+            owned.sort();
+            let all: Vec<(Uuid, i32)> = (0..TOPIC_PARTITIONS).map(|p| (f.topic_id, p)).collect();
+            ensure!(owned == all, "v{version}: the only member owns {owned:?}, expected {all:?}");
+
+            // A steady-state heartbeat (full request after a join is also fine)
+            // keeps the epoch.
+            let request = ConsumerGroupHeartbeatRequest {
+                group_id: group.clone(),
+                member_id: member_id.clone(),
+                member_epoch: joined.member_epoch,
+                topic_partitions: Some(vec![HeartbeatTopicPartitions {
+                    topic_id: f.topic_id,
+                    partitions: (0..TOPIC_PARTITIONS).collect(),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            };
+            let beat = expect!(f.conn.call(request, version)?, ConsumerGroupHeartbeat);
+            check_code(beat.error_code, ErrorCode::None, "steady heartbeat")?;
+            ensure!(beat.member_epoch == joined.member_epoch, "epoch moved to {} without a change", beat.member_epoch);
+            // A stale epoch is fenced.
+            let request = ConsumerGroupHeartbeatRequest {
+                group_id: group.clone(),
+                member_id: member_id.clone(),
+                member_epoch: joined.member_epoch + 5,
+                ..Default::default()
+            };
+            let fenced = expect!(f.conn.call(request, version)?, ConsumerGroupHeartbeat);
+            check_code(fenced.error_code, ErrorCode::FencedMemberEpoch, "heartbeat with a wrong member epoch")?;
+
+            consumer_group_join(&mut f.conn, &group, &member_id, version)?;
+            consumer_group_leave(&mut f.conn, &group, &member_id, version)?;
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn list_groups_with_state_and_type_filters() -> Result<()> {
+    Fixture::start()?.run("ListGroups filters", |f| {
+        // A classic group with a member (Stable), one with only offsets (Empty),
+        // and a KIP-848 group with a member (Stable).
+        join_alone(&mut f.conn, "listed-classic", 9)?;
+        let response = expect!(f.conn.call(commit_request("listed-empty", -1, "", 1, None), 9)?, OffsetCommit);
+        check_code(response.topics[0].partitions[0].error_code, ErrorCode::None, "OffsetCommit")?;
+        let joined = consumer_group_join(&mut f.conn, "listed-consumer", "", 0)?;
+
+        let classic =
+            |id: &str, state: &str| (id.to_string(), "consumer".to_string(), state.to_string(), "classic".to_string());
+        let consumer =
+            ("listed-consumer".to_string(), "consumer".to_string(), "Stable".to_string(), "consumer".to_string());
+        let all = vec![classic("listed-classic", "Stable"), consumer.clone(), classic("listed-empty", "Empty")];
+
+        let got = list_groups(&mut f.conn, 5, &[], &[])?;
+        ensure!(got == all, "ListGroups v5: {got:?}");
+        let got = list_groups(&mut f.conn, 5, &["Stable"], &[])?;
+        ensure!(got == vec![all[0].clone(), consumer.clone()], "ListGroups v5 states [Stable]: {got:?}");
+        // Kafka matches states and types case-insensitively.
+        let got = list_groups(&mut f.conn, 5, &["empty"], &[])?;
+        ensure!(got == vec![all[2].clone()], "ListGroups v5 states [empty]: {got:?}");
+        let got = list_groups(&mut f.conn, 5, &[], &["consumer"])?;
+        ensure!(got == vec![consumer.clone()], "ListGroups v5 types [consumer]: {got:?}");
+        let got = list_groups(&mut f.conn, 5, &["Stable"], &["Classic"])?;
+        ensure!(got == vec![all[0].clone()], "ListGroups v5 states [Stable] types [Classic]: {got:?}");
+        let got = list_groups(&mut f.conn, 5, &["Dead"], &[])?;
+        ensure!(got.is_empty(), "ListGroups v5 states [Dead]: {got:?}");
+        let got = list_groups(&mut f.conn, 4, &["Stable"], &[])?;
+        let ids: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
+        ensure!(ids == ["listed-classic", "listed-consumer"], "ListGroups v4 states [Stable]: {got:?}");
+        // Older versions list everything (no state before v4, no type before v5).
+        for version in 0..=3 {
+            let got = list_groups(&mut f.conn, version, &[], &[])?;
+            let ids: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
+            ensure!(ids == ["listed-classic", "listed-consumer", "listed-empty"], "ListGroups v{version}: {got:?}");
+            ensure!(got.iter().all(|g| g.1 == "consumer"), "ListGroups v{version} protocol types: {got:?}");
+        }
+        let member_id = joined.member_id.clone().unwrap_or_default();
+        consumer_group_leave(&mut f.conn, "listed-consumer", &member_id, 0)?;
+        Ok(())
+    })
+}
+
+#[test]
+fn find_coordinator_single_and_batched() -> Result<()> {
+    Fixture::start()?.run("FindCoordinator", |f| {
+        let port = f.broker.port() as i32;
+        for version in 0..=6i16 {
+            if version < 4 {
+                let request = FindCoordinatorRequest { key: format!("fc-v{version}"), ..Default::default() };
+                let response = expect!(f.conn.call(request, version)?, FindCoordinator);
+                check_code(response.error_code, ErrorCode::None, &format!("FindCoordinator v{version}"))?;
+                ensure!(
+                    (response.node_id, response.host.as_str(), response.port) == (1, "127.0.0.1", port),
+                    "FindCoordinator v{version}: node {} at {}:{}",
+                    response.node_id,
+                    response.host,
+                    response.port
+                );
+            } else {
+                let keys: Vec<String> = (0..3).map(|i| format!("fc-v{version}-{i}")).collect();
+                let request =
+                    FindCoordinatorRequest { key_type: 0, coordinator_keys: keys.clone(), ..Default::default() };
+                let response = expect!(f.conn.call(request, version)?, FindCoordinator);
+                let mut got: Vec<_> = response
+                    .coordinators
+                    .iter()
+                    .map(|c| (c.key.clone(), c.node_id, c.host.clone(), c.port, c.error_code))
+                    .collect();
+                got.sort();
+                let want: Vec<_> = keys.iter().map(|k| (k.clone(), 1, "127.0.0.1".to_string(), port, 0)).collect();
+                ensure!(got == want, "FindCoordinator v{version}: {got:?}");
+            }
+        }
+        Ok(())
+    })
+}
