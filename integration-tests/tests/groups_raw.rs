@@ -836,3 +836,76 @@ fn find_coordinator_single_and_batched() -> Result<()> {
         Ok(())
     })
 }
+
+#[test]
+fn offset_delete_and_delete_groups() -> Result<()> {
+    Fixture::start()?.run("OffsetDelete and DeleteGroups", |f| {
+        // An empty group's committed offset goes.
+        let response = expect!(f.conn.call(commit_request("od-empty", -1, "", 9, None), 9)?, OffsetCommit);
+        check_code(response.topics[0].partitions[0].error_code, ErrorCode::None, "OffsetCommit")?;
+        let deleted = expect!(f.conn.call(offset_delete("od-empty"), 0)?, OffsetDelete);
+        check_code(deleted.error_code, ErrorCode::None, "OffsetDelete of an empty group")?;
+        check_code(deleted.topics[0].partitions[0].error_code, ErrorCode::None, "OffsetDelete partition")?;
+        let fetched = fetch_offsets(&mut f.conn, 8, &["od-empty"], f.topic_id)?;
+        ensure!(
+            fetched.len() == 1 && fetched[0].2.len() == 1 && fetched[0].2[0].0 == -1,
+            "after OffsetDelete: {fetched:?}"
+        );
+
+        // A group whose member subscribes to the topic keeps it.
+        let (member, generation) = join_alone(&mut f.conn, "od-active", 9)?;
+        let response =
+            expect!(f.conn.call(commit_request("od-active", generation, &member, 9, None), 9)?, OffsetCommit);
+        check_code(response.topics[0].partitions[0].error_code, ErrorCode::None, "OffsetCommit of the member")?;
+        let refused = expect!(f.conn.call(offset_delete("od-active"), 0)?, OffsetDelete);
+        check_code(refused.error_code, ErrorCode::None, "OffsetDelete of a subscribed group (top level)")?;
+        check_code(
+            refused.topics[0].partitions[0].error_code,
+            ErrorCode::GroupSubscribedToTopic,
+            "OffsetDelete of a topic the group subscribes to",
+        )?;
+        let unknown = expect!(f.conn.call(offset_delete("od-unknown"), 0)?, OffsetDelete);
+        check_code(unknown.error_code, ErrorCode::GroupIdNotFound, "OffsetDelete of an unknown group")?;
+
+        // DeleteGroups: per-group results at every version.
+        for version in 0..=2i16 {
+            let empty = format!("dg-empty-v{version}");
+            let response = expect!(f.conn.call(commit_request(&empty, -1, "", 1, None), 9)?, OffsetCommit);
+            check_code(response.topics[0].partitions[0].error_code, ErrorCode::None, "OffsetCommit")?;
+            let request = gregor_protocol::messages::DeleteGroupsRequest {
+                groups_names: vec![empty.clone(), "od-active".into(), "dg-unknown".into()],
+                ..Default::default()
+            };
+            let response = expect!(f.conn.call(request, version)?, DeleteGroups);
+            let mut got: Vec<(String, i16)> =
+                response.results.iter().map(|r| (r.group_id.clone(), r.error_code)).collect();
+            got.sort();
+            let mut want = vec![
+                (empty.clone(), ErrorCode::None.code()),
+                ("od-active".to_string(), ErrorCode::NonEmptyGroup.code()),
+                ("dg-unknown".to_string(), ErrorCode::GroupIdNotFound.code()),
+            ];
+            want.sort();
+            ensure!(got == want, "DeleteGroups v{version}: {got:?}, expected {want:?}");
+            let fetched = fetch_offsets(&mut f.conn, 8, &[&empty], f.topic_id)?;
+            ensure!(fetched[0].2.iter().all(|p| p.0 == -1), "offsets of a deleted group: {fetched:?}");
+        }
+        // The member is still there.
+        let beat = expect!(f.conn.call(heartbeat("od-active", generation, &member), 4)?, Heartbeat);
+        check_code(beat.error_code, ErrorCode::None, "Heartbeat of the member of a group DeleteGroups refused")?;
+        Ok(())
+    })
+}
+
+fn offset_delete(group: &str) -> gregor_protocol::messages::OffsetDeleteRequest {
+    use gregor_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
+    gregor_protocol::messages::OffsetDeleteRequest {
+        group_id: group.into(),
+        topics: vec![OffsetDeleteRequestTopic {
+            name: TOPIC.into(),
+            partitions: vec![OffsetDeleteRequestPartition { partition_index: 0, ..Default::default() }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
