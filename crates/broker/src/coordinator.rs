@@ -7,9 +7,9 @@
 //! Answers are addressed by [`ReplyId`]: a JoinGroup answer may be released by another
 //! member's request or by a timer, so the caller parks a oneshot under its id and the
 //! shard's effects fill it. If an append fails, the answers of that decision are
-//! dropped; the waiting connection sees its answer vanish and closes, and the client
-//! finds the coordinator again (Kafka would answer NOT_COORDINATOR after the
-//! partition went offline, which is what the next request gets here).
+//! dropped and their requests are answered NOT_COORDINATOR, as Kafka answers when the
+//! coordinator's partition goes away; the client then looks the coordinator up again.
+//! Shutdown releases parked requests the same way.
 
 use crate::broker::Broker;
 use crate::partitions::Partition;
