@@ -43,6 +43,20 @@ pub const SUPPORTED_APIS: &[Supported] = &[
     supported(ApiKey::DescribeCluster, 0, 2),
     supported(ApiKey::DescribeProducers, 0, 0),
     supported(ApiKey::DescribeTopicPartitions, 0, 0),
+    // Groups: every version the protocol has, oldest clients included.
+    supported(ApiKey::FindCoordinator, 0, 6),
+    supported(ApiKey::JoinGroup, 0, 9),
+    supported(ApiKey::SyncGroup, 0, 5),
+    supported(ApiKey::Heartbeat, 0, 4),
+    supported(ApiKey::LeaveGroup, 0, 5),
+    supported(ApiKey::OffsetCommit, 0, 10),
+    supported(ApiKey::OffsetFetch, 0, 10),
+    supported(ApiKey::DescribeGroups, 0, 6),
+    supported(ApiKey::ListGroups, 0, 5),
+    supported(ApiKey::DeleteGroups, 0, 2),
+    supported(ApiKey::OffsetDelete, 0, 0),
+    supported(ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    supported(ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
 /// The range we serve for `api_key`, if we serve it at all.

@@ -3,6 +3,7 @@
 //! and the producer-id range it hands out.
 
 use crate::controller::Controller;
+use crate::coordinator::GroupCoordinator;
 use crate::error::BrokerError;
 use crate::fetch_session::FetchSessionCache;
 use crate::partitions::{Partition, ReplicaManager};
@@ -46,6 +47,8 @@ pub struct Broker {
     pub replicas: ReplicaManager,
     pub(crate) controller: Controller,
     pub fetch_sessions: FetchSessionCache,
+    /// The group coordinator's shards (partitions of `__consumer_offsets`).
+    pub groups: GroupCoordinator,
     pub(crate) producer_ids: tokio::sync::Mutex<ProducerIdRange>,
     /// This run's broker epoch: the start time, which grows across restarts.
     pub broker_epoch: i64,
@@ -80,6 +83,7 @@ impl Broker {
             replicas: ReplicaManager::default(),
             controller,
             fetch_sessions,
+            groups: GroupCoordinator::default(),
             producer_ids: tokio::sync::Mutex::new(ProducerIdRange::default()),
             broker_epoch: now_ms(),
             metadata_offset: AtomicI64::new(-1),
@@ -111,6 +115,7 @@ impl Broker {
     pub(crate) fn publish(&self, image: MetadataImage) -> Result<(), BrokerError> {
         let dynamic =
             self.static_config.with_dynamic(&image.broker_configs(Some(self.node_id)), &image.broker_configs(None))?;
+        self.groups.reconfigure(&dynamic);
         match self.config.write() {
             Ok(mut config) => *config = Arc::new(dynamic),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(dynamic),

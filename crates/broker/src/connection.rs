@@ -43,7 +43,7 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut
             _ = shutdown.changed() => None,
         };
         let Some(frame) = frame else { break };
-        match handle_frame(&broker, frame).await {
+        match handle_frame(&broker, frame, peer).await {
             Reply::Send(encoded) => {
                 if let Err(error) = write_chunks(&mut writer, encoded).await {
                     tracing::debug!(%peer, "write failed: {error}");
@@ -107,7 +107,7 @@ async fn write_chunks(writer: &mut BufWriter<OwnedWriteHalf>, encoded: WriteBuf)
     Ok(())
 }
 
-async fn handle_frame(broker: &Arc<Broker>, frame: Bytes) -> Reply {
+async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> Reply {
     let prefix = match peek_request_prefix(&frame) {
         Ok(prefix) => prefix,
         Err(error) => return Reply::Close(format!("unreadable request header: {error}")),
@@ -139,7 +139,7 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes) -> Reply {
         }
     };
     let version = prefix.api_version;
-    match dispatch(broker, request).await {
+    match dispatch(broker, request, peer).await {
         Outcome::Respond(response) => encode(prefix.correlation_id, version, response),
         Outcome::NoResponse => Reply::Nothing,
         Outcome::Close(reason) => Reply::Close(reason),

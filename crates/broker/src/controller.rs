@@ -160,12 +160,13 @@ impl Broker {
         } else {
             // Every start registers again with a new incarnation and the current
             // endpoints, as a KRaft broker does with its controller.
-            let records = gregor_metadata::controller::register_broker(
+            let mut records = gregor_metadata::finalize_missing_features(&image);
+            records.extend(gregor_metadata::controller::register_broker(
                 self.node_id,
                 random_uuid(),
                 &listeners,
                 self.broker_epoch,
-            );
+            ));
             self.controller.append(&records)?;
             for record in &records {
                 image.replay(record)?;

@@ -7,6 +7,7 @@ use crate::broker::Broker;
 use crate::handlers;
 use gregor_protocol::frame::DecodedRequest;
 use gregor_protocol::{ApiKey, RequestBody, ResponseBody};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// What the connection does after a request.
@@ -21,7 +22,7 @@ pub enum Outcome {
 }
 
 /// Runs the handler of `request` and returns what to send back.
-pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest) -> Outcome {
+pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, peer: SocketAddr) -> Outcome {
     let DecodedRequest { header, body, .. } = request;
     let respond = Outcome::Respond;
     match body {
@@ -78,16 +79,34 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest) -> Outcome 
         RequestBody::DescribeTopicPartitions(body) => respond(ResponseBody::DescribeTopicPartitions(
             handlers::describe_topic_partitions::handle(broker, &header, body).await,
         )),
-        RequestBody::OffsetCommit(_)
-        | RequestBody::OffsetFetch(_)
-        | RequestBody::FindCoordinator(_)
-        | RequestBody::JoinGroup(_)
-        | RequestBody::Heartbeat(_)
-        | RequestBody::LeaveGroup(_)
-        | RequestBody::SyncGroup(_)
-        | RequestBody::DescribeGroups(_)
-        | RequestBody::ListGroups(_)
-        | RequestBody::SaslHandshake(_)
+        RequestBody::FindCoordinator(body) => {
+            respond(ResponseBody::FindCoordinator(handlers::find_coordinator::handle(broker, &header, body).await))
+        }
+        RequestBody::JoinGroup(body) => respond(handlers::join_group::handle(broker, &header, peer, body).await),
+        RequestBody::SyncGroup(body) => respond(handlers::sync_group::handle(broker, &header, peer, body).await),
+        RequestBody::Heartbeat(body) => respond(handlers::heartbeat::handle(broker, &header, peer, body).await),
+        RequestBody::LeaveGroup(body) => respond(handlers::leave_group::handle(broker, &header, peer, body).await),
+        RequestBody::OffsetCommit(body) => respond(handlers::offset_commit::handle(broker, &header, peer, body).await),
+        RequestBody::OffsetFetch(body) => {
+            respond(ResponseBody::OffsetFetch(handlers::offset_fetch::handle(broker, &header, peer, body).await))
+        }
+        RequestBody::DescribeGroups(body) => {
+            respond(ResponseBody::DescribeGroups(handlers::describe_groups::handle(broker, &header, peer, body).await))
+        }
+        RequestBody::ListGroups(body) => {
+            respond(ResponseBody::ListGroups(handlers::list_groups::handle(broker, &header, body).await))
+        }
+        RequestBody::DeleteGroups(body) => {
+            respond(ResponseBody::DeleteGroups(handlers::delete_groups::handle(broker, &header, peer, body).await))
+        }
+        RequestBody::OffsetDelete(body) => respond(handlers::offset_delete::handle(broker, &header, peer, body).await),
+        RequestBody::ConsumerGroupHeartbeat(body) => {
+            respond(handlers::consumer_group_heartbeat::handle(broker, &header, peer, body).await)
+        }
+        RequestBody::ConsumerGroupDescribe(body) => respond(ResponseBody::ConsumerGroupDescribe(
+            handlers::consumer_group_describe::handle(broker, &header, peer, body).await,
+        )),
+        RequestBody::SaslHandshake(_)
         | RequestBody::AddPartitionsToTxn(_)
         | RequestBody::AddOffsetsToTxn(_)
         | RequestBody::EndTxn(_)
@@ -102,10 +121,8 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest) -> Outcome 
         | RequestBody::RenewDelegationToken(_)
         | RequestBody::ExpireDelegationToken(_)
         | RequestBody::DescribeDelegationToken(_)
-        | RequestBody::DeleteGroups(_)
         | RequestBody::AlterPartitionReassignments(_)
         | RequestBody::ListPartitionReassignments(_)
-        | RequestBody::OffsetDelete(_)
         | RequestBody::DescribeClientQuotas(_)
         | RequestBody::AlterClientQuotas(_)
         | RequestBody::DescribeUserScramCredentials(_)
@@ -124,8 +141,6 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest) -> Outcome 
         | RequestBody::DescribeTransactions(_)
         | RequestBody::ListTransactions(_)
         | RequestBody::AllocateProducerIds(_)
-        | RequestBody::ConsumerGroupHeartbeat(_)
-        | RequestBody::ConsumerGroupDescribe(_)
         | RequestBody::ControllerRegistration(_)
         | RequestBody::GetTelemetrySubscriptions(_)
         | RequestBody::PushTelemetry(_)
@@ -174,8 +189,8 @@ pub fn has_handler(api_key: ApiKey) -> bool {
         | ApiKey::IncrementalAlterConfigs
         | ApiKey::DescribeCluster
         | ApiKey::DescribeProducers
-        | ApiKey::DescribeTopicPartitions => true,
-        ApiKey::OffsetCommit
+        | ApiKey::DescribeTopicPartitions
+        | ApiKey::OffsetCommit
         | ApiKey::OffsetFetch
         | ApiKey::FindCoordinator
         | ApiKey::JoinGroup
@@ -184,7 +199,11 @@ pub fn has_handler(api_key: ApiKey) -> bool {
         | ApiKey::SyncGroup
         | ApiKey::DescribeGroups
         | ApiKey::ListGroups
-        | ApiKey::SaslHandshake
+        | ApiKey::DeleteGroups
+        | ApiKey::OffsetDelete
+        | ApiKey::ConsumerGroupHeartbeat
+        | ApiKey::ConsumerGroupDescribe => true,
+        ApiKey::SaslHandshake
         | ApiKey::AddPartitionsToTxn
         | ApiKey::AddOffsetsToTxn
         | ApiKey::EndTxn
@@ -199,10 +218,8 @@ pub fn has_handler(api_key: ApiKey) -> bool {
         | ApiKey::RenewDelegationToken
         | ApiKey::ExpireDelegationToken
         | ApiKey::DescribeDelegationToken
-        | ApiKey::DeleteGroups
         | ApiKey::AlterPartitionReassignments
         | ApiKey::ListPartitionReassignments
-        | ApiKey::OffsetDelete
         | ApiKey::DescribeClientQuotas
         | ApiKey::AlterClientQuotas
         | ApiKey::DescribeUserScramCredentials
@@ -221,8 +238,6 @@ pub fn has_handler(api_key: ApiKey) -> bool {
         | ApiKey::DescribeTransactions
         | ApiKey::ListTransactions
         | ApiKey::AllocateProducerIds
-        | ApiKey::ConsumerGroupHeartbeat
-        | ApiKey::ConsumerGroupDescribe
         | ApiKey::ControllerRegistration
         | ApiKey::GetTelemetrySubscriptions
         | ApiKey::PushTelemetry

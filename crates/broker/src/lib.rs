@@ -6,7 +6,8 @@
 //! request size limits, in-order answers, the connection bound), dispatch of each
 //! request to its handler (one file per API under [`handlers`]), the table of API
 //! versions we advertise, the partitions this node leads (the replica manager), the
-//! purgatory where long-polling fetches wait, KIP-227 fetch sessions, and the wiring of
+//! purgatory where long-polling fetches wait, KIP-227 fetch sessions, the group
+//! coordinator's runtime (shards of `gregor-group` over `__consumer_offsets`), and the wiring of
 //! the metadata log: controller decisions from `gregor-metadata` are appended to the
 //! `__cluster_metadata` log and only then applied to the published image.
 //!
@@ -20,6 +21,7 @@ pub mod broker;
 pub mod config_resource;
 pub mod connection;
 pub mod controller;
+pub mod coordinator;
 pub mod dispatch;
 pub mod error;
 pub mod fetch_session;

@@ -34,6 +34,9 @@ impl RunningServer {
     /// then flushes and closes every log.
     pub async fn shutdown(mut self) -> Result<(), BrokerError> {
         let _ = self.shutdown.send(true);
+        // Requests parked in JoinGroup/SyncGroup would hold their connections open
+        // until a rebalance timeout; releasing them lets every connection finish now.
+        self.broker.groups.shutdown();
         let drain = async { while self.tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(Duration::from_secs(30), drain).await.is_err() {
             tracing::warn!("connections still busy after 30 s; closing the logs anyway");
@@ -102,6 +105,9 @@ pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
         let broker = Arc::clone(&broker);
         tokio::task::spawn_blocking(move || broker.load_metadata()).await??;
     }
+    // Group coordinator shards load in the background; their groups answer
+    // COORDINATOR_LOAD_IN_PROGRESS until then.
+    broker.groups.sync_with(&broker);
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -176,7 +182,8 @@ async fn accept_loop(
     while served.join_next().await.is_some() {}
 }
 
-/// Periodic work: retention, time-based flushes, checkpoints, fetch-session expiry.
+/// Periodic work: retention, time-based flushes, checkpoints, fetch-session expiry,
+/// committed-offset expiry.
 async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let config = broker.config();
     let retention_every =
@@ -190,6 +197,9 @@ async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let mut checkpoint = tokio::time::interval(checkpoint_every);
     let mut flush = tokio::time::interval(flush_every);
     let mut sessions = tokio::time::interval(Duration::from_secs(1));
+    let offsets_every =
+        Duration::from_millis(u64::try_from(config.offsets_retention_check_interval_ms).unwrap_or(600_000).max(1));
+    let mut offset_expiry = tokio::time::interval(offsets_every);
     loop {
         let logs = Arc::clone(&broker.logs);
         let work: Box<dyn FnOnce() + Send> = tokio::select! {
@@ -212,6 +222,10 @@ async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
             }),
             _ = sessions.tick() => {
                 broker.fetch_sessions.expire(now_ms());
+                continue;
+            }
+            _ = offset_expiry.tick() => {
+                broker.groups.expire_offsets().await;
                 continue;
             }
         };

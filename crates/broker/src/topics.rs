@@ -31,6 +31,10 @@ pub const TOPIC_AUTHORIZED_OPERATIONS: i32 = (1 << OPERATION_READ)
     | (1 << OPERATION_DESCRIBE_CONFIGS)
     | (1 << OPERATION_ALTER_CONFIGS);
 
+/// Without an authorizer every operation on a group is allowed.
+pub const GROUP_AUTHORIZED_OPERATIONS: i32 =
+    (1 << OPERATION_READ) | (1 << OPERATION_DELETE) | (1 << OPERATION_DESCRIBE);
+
 /// Without an authorizer every operation on the cluster is allowed.
 pub const CLUSTER_AUTHORIZED_OPERATIONS: i32 = (1 << OPERATION_CREATE)
     | (1 << OPERATION_ALTER)

@@ -24,9 +24,10 @@ mod tests;
 
 pub use controller::{
     allocate_producer_ids, alter_configs, bootstrap, create_partitions, create_topics, delete_topics, elect_leaders,
-    incremental_alter_configs, register_broker, supported_features, AlterOp, ApiError, ConfigChange, ConfigOutcome,
-    ConfigResource, ControllerContext, CreatePartitionsOutcome, CreateTopicOutcome, DeleteTopicOutcome,
-    ElectLeadersOutcome, ElectionOutcome, NewPartitions, NewTopic, ProducerIdBlock, SupportedFeature, TopicRef,
+    finalize_missing_features, incremental_alter_configs, register_broker, supported_features, AlterOp, ApiError,
+    ConfigChange, ConfigOutcome, ConfigResource, ControllerContext, CreatePartitionsOutcome, CreateTopicOutcome,
+    DeleteTopicOutcome, ElectLeadersOutcome, ElectionOutcome, NewPartitions, NewTopic, ProducerIdBlock,
+    SupportedFeature, TopicRef,
 };
 pub use error::{MetadataError, ReplayError};
 pub use image::{BrokerEndpoint, BrokerRegistration, MetadataImage, PartitionImage, TopicImage};

@@ -40,15 +40,45 @@ pub struct SupportedFeature {
     pub max_level: i16,
 }
 
-/// The features ApiVersions advertises. Features of later subsystems (group.version,
-/// transaction.version) join this list when those subsystems exist.
+/// `group.version`: level 1 enables the KIP-848 consumer group protocol.
+pub const GROUP_VERSION_FEATURE: &str = "group.version";
+pub const GROUP_VERSION: i16 = 1;
+
+/// The features ApiVersions advertises. transaction.version joins this list when
+/// transactions exist.
 pub fn supported_features() -> &'static [SupportedFeature] {
-    const FEATURES: &[SupportedFeature] = &[SupportedFeature {
-        name: METADATA_VERSION_FEATURE,
-        min_level: METADATA_VERSION_MIN,
-        max_level: METADATA_VERSION,
-    }];
+    const FEATURES: &[SupportedFeature] = &[
+        SupportedFeature {
+            name: METADATA_VERSION_FEATURE,
+            min_level: METADATA_VERSION_MIN,
+            max_level: METADATA_VERSION,
+        },
+        SupportedFeature { name: GROUP_VERSION_FEATURE, min_level: 0, max_level: GROUP_VERSION },
+    ];
     FEATURES
+}
+
+/// The level a feature is finalized at on a new cluster (or when an older cluster
+/// first starts with a version of Gregor that supports it).
+fn default_feature_level(feature: &SupportedFeature) -> i16 {
+    feature.max_level
+}
+
+/// FeatureLevel records for every supported feature the image has not finalized:
+/// written on the first start and on the first start after an upgrade that added a
+/// feature, so a cluster made by an older Gregor gains e.g. `group.version`.
+pub fn finalize_missing_features(image: &MetadataImage) -> Vec<MetadataRecord> {
+    supported_features()
+        .iter()
+        .filter(|feature| !image.features().contains_key(feature.name))
+        .map(|feature| {
+            MetadataRecord::FeatureLevel(FeatureLevelRecord {
+                name: feature.name.to_string(),
+                feature_level: default_feature_level(feature),
+                ..Default::default()
+            })
+        })
+        .collect()
 }
 /// 3.3-IV3, the oldest level Kafka 4 still reads.
 pub const METADATA_VERSION_MIN: i16 = 7;
@@ -115,11 +145,7 @@ fn security_protocol_of(listener: &str) -> i16 {
 /// (log-offset based) epochs do. Bootstrap has no random source, so the incarnation id
 /// is zero; [`register_broker`] records a real one on later starts.
 pub fn bootstrap(node_id: i32, listeners: &[(String, String, u16)], now_ms: i64) -> Vec<MetadataRecord> {
-    let mut records = vec![MetadataRecord::FeatureLevel(FeatureLevelRecord {
-        name: METADATA_VERSION_FEATURE.to_string(),
-        feature_level: METADATA_VERSION,
-        ..Default::default()
-    })];
+    let mut records = finalize_missing_features(&MetadataImage::empty());
     records.extend(register_broker(node_id, Uuid::ZERO, listeners, now_ms));
     records
 }
@@ -142,12 +168,15 @@ pub fn register_broker(
             ..Default::default()
         })
         .collect();
-    let features = vec![BrokerFeature {
-        name: METADATA_VERSION_FEATURE.to_string(),
-        min_supported_version: METADATA_VERSION_MIN,
-        max_supported_version: METADATA_VERSION,
-        ..Default::default()
-    }];
+    let features = supported_features()
+        .iter()
+        .map(|feature| BrokerFeature {
+            name: feature.name.to_string(),
+            min_supported_version: feature.min_level,
+            max_supported_version: feature.max_level,
+            ..Default::default()
+        })
+        .collect();
     vec![MetadataRecord::RegisterBroker(RegisterBrokerRecord {
         broker_id: node_id,
         incarnation_id,

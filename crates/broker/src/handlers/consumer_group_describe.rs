@@ -1,0 +1,41 @@
+//! ConsumerGroupDescribe (key 69), v0-v1.
+//!
+//! KIP-848 groups: epochs, assignor, members with their current and target
+//! assignments (`gregor_group::consumer`), each from the shard owning the group.
+
+use crate::broker::Broker;
+use crate::coordinator::ClientSource;
+use crate::topics::{AUTHORIZED_OPERATIONS_OMITTED, GROUP_AUTHORIZED_OPERATIONS};
+use gregor_protocol::messages::consumer_group_describe_request::ConsumerGroupDescribeRequest;
+use gregor_protocol::messages::consumer_group_describe_response::{ConsumerGroupDescribeResponse, DescribedGroup};
+use gregor_protocol::messages::RequestHeader;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    header: &RequestHeader,
+    peer: SocketAddr,
+    request: ConsumerGroupDescribeRequest,
+) -> ConsumerGroupDescribeResponse {
+    let client = ClientSource::new(header, peer);
+    let operations =
+        if request.include_authorized_operations { GROUP_AUTHORIZED_OPERATIONS } else { AUTHORIZED_OPERATIONS_OMITTED };
+    let groups = request
+        .group_ids
+        .into_iter()
+        .map(|group_id| {
+            let read = broker.groups.read(broker, &client.context(), &group_id, |shard, context, topics| {
+                shard.consumer_group_describe(context, &group_id, topics)
+            });
+            let mut described = read.unwrap_or_else(|code| DescribedGroup {
+                error_code: code.code(),
+                group_id: group_id.clone(),
+                ..DescribedGroup::default()
+            });
+            described.authorized_operations = operations;
+            described
+        })
+        .collect();
+    ConsumerGroupDescribeResponse { groups, ..ConsumerGroupDescribeResponse::default() }
+}

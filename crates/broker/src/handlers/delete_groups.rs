@@ -1,0 +1,35 @@
+//! DeleteGroups (key 42), v0-v2.
+//!
+//! Deletes empty groups and their committed offsets (tombstones in
+//! `__consumer_offsets`): GROUP_ID_NOT_FOUND for an unknown group, NON_EMPTY_GROUP for
+//! one with members. Each group is decided by the shard that owns it.
+
+use crate::broker::Broker;
+use crate::coordinator::ClientSource;
+use gregor_protocol::messages::delete_groups_request::DeleteGroupsRequest;
+use gregor_protocol::messages::delete_groups_response::{DeletableGroupResult, DeleteGroupsResponse};
+use gregor_protocol::messages::RequestHeader;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    header: &RequestHeader,
+    peer: SocketAddr,
+    request: DeleteGroupsRequest,
+) -> DeleteGroupsResponse {
+    let client = ClientSource::new(header, peer);
+    let mut results = Vec::with_capacity(request.groups_names.len());
+    for group_id in request.groups_names {
+        let id = group_id.clone();
+        let decided = broker
+            .groups
+            .decide_value(broker, &client.context(), &group_id, move |shard, context| shard.delete_group(context, &id))
+            .await;
+        let error_code = match decided {
+            Ok(code) | Err(code) => code.code(),
+        };
+        results.push(DeletableGroupResult { group_id, error_code, ..DeletableGroupResult::default() });
+    }
+    DeleteGroupsResponse { results, ..DeleteGroupsResponse::default() }
+}

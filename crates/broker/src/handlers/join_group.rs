@@ -1,0 +1,39 @@
+//! JoinGroup (key 11), v0-v9.
+//!
+//! Classic group membership: the answer is parked until the join phase of the
+//! rebalance ends (every known member rejoined, or the rebalance timeout passed), so
+//! this handler can wait for seconds. The group logic (member-id-required step of v4+,
+//! static members, protocol selection, initial rebalance delay) is
+//! `gregor_group::classic`; here the request goes to the shard owning the group.
+
+use crate::broker::Broker;
+use crate::coordinator::ClientSource;
+use gregor_protocol::messages::join_group_request::JoinGroupRequest;
+use gregor_protocol::messages::join_group_response::JoinGroupResponse;
+use gregor_protocol::messages::RequestHeader;
+use gregor_protocol::ResponseBody;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    header: &RequestHeader,
+    peer: SocketAddr,
+    request: JoinGroupRequest,
+) -> ResponseBody {
+    let client = ClientSource::new(header, peer);
+    let group_id = request.group_id.clone();
+    let member_id = request.member_id.clone();
+    let decided = broker
+        .groups
+        .decide(broker, &client.context(), &group_id, move |shard, context, _| shard.join_group(context, request))
+        .await;
+    decided.unwrap_or_else(|code| {
+        ResponseBody::JoinGroup(JoinGroupResponse {
+            error_code: code.code(),
+            generation_id: -1,
+            member_id,
+            ..JoinGroupResponse::default()
+        })
+    })
+}
