@@ -198,10 +198,24 @@ impl BrokerProcess {
 
     fn stderr_tail_block(&self) -> String {
         format!(
-            "\n--- broker stderr (last 40 lines, {}) ---\n{}\n---",
+            "{}\n--- broker stderr (last 40 lines, {}) ---\n{}\n---",
+            self.panics(),
             self.stderr_path.display(),
             self.stderr_tail(40)
         )
+    }
+
+    /// The broker's panic messages (a backtrace can push them out of the tail).
+    fn panics(&self) -> String {
+        let text = strip_ansi(&std::fs::read_to_string(&self.stderr_path).unwrap_or_default());
+        let lines: Vec<&str> = text.lines().collect();
+        let mut out = String::new();
+        for (i, line) in lines.iter().enumerate().filter(|(_, l)| l.contains("panicked at")).take(5) {
+            out.push_str("\n--- broker panic ---\n");
+            out.push_str(&lines[i..(i + 3).min(lines.len())].join("\n"));
+            let _ = line;
+        }
+        out
     }
 
     /// A context string for assertion messages: the broker's stderr tail.

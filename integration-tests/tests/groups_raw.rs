@@ -164,6 +164,42 @@ fn wait_for_coordinator(conn: &mut Conn, key: &str) -> Result<()> {
     }
 }
 
+/// Waits until the coordinator serves every group of `groups`, as clients do:
+/// FindCoordinator for each, then OffsetFetch until no group answers a
+/// retriable coordinator error (the shards of a just-created
+/// `__consumer_offsets` load one by one).
+fn ready(conn: &mut Conn, groups: &[&str]) -> Result<()> {
+    for group in groups {
+        wait_for_coordinator(conn, group)?;
+    }
+    let retriable = [
+        ErrorCode::CoordinatorNotAvailable.code(),
+        ErrorCode::CoordinatorLoadInProgress.code(),
+        ErrorCode::NotCoordinator.code(),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let request = OffsetFetchRequest {
+            groups: groups
+                .iter()
+                .map(|g| OffsetFetchRequestGroup { group_id: g.to_string(), topics: None, ..Default::default() })
+                .collect(),
+            ..Default::default()
+        };
+        let response = expect!(conn.call(request, 8)?, OffsetFetch);
+        let waiting: Vec<_> = response.groups.iter().filter(|g| retriable.contains(&g.error_code)).collect();
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "groups still unavailable after 30 s: {:?}",
+            waiting.iter().map(|g| (&g.group_id, name(g.error_code))).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// `ConsumerProtocolSubscription` v0 with its version prefix, as clients send it.
 fn subscription() -> Result<Bytes> {
     let body = ConsumerProtocolSubscription { topics: vec![TOPIC.into()], ..Default::default() };
@@ -329,6 +365,8 @@ fn check_joined(response: &JoinGroupResponse, version: i16) -> Result<()> {
 #[test]
 fn join_sync_heartbeat_leave_at_every_version() -> Result<()> {
     Fixture::start()?.run("join/sync/heartbeat/leave", |f| {
+        let groups: Vec<String> = (0..=9).map(|v| format!("join-v{v}")).collect();
+        ready(&mut f.conn, &groups.iter().map(String::as_str).collect::<Vec<_>>())?;
         for version in 0..=9i16 {
             let group = format!("join-v{version}");
             let (member, generation) =
@@ -354,6 +392,7 @@ fn join_sync_heartbeat_leave_at_every_version() -> Result<()> {
 fn generation_member_and_rebalance_errors() -> Result<()> {
     Fixture::start()?.run("generation/member/rebalance errors", |f| {
         let group = "errors";
+        ready(&mut f.conn, &[group])?;
         let (a, generation) = join_alone(&mut f.conn, group, 9)?;
         let wrong = generation + 1;
 
@@ -561,6 +600,8 @@ fn offset_commit_and_fetch_round_trip_at_every_version() -> Result<()> {
             "OffsetCommit/OffsetFetch max versions {commit_range:?}/{fetch_range:?}"
         );
         let topic_id = f.topic_id;
+        let groups: Vec<String> = (0..=10).map(|v| format!("offsets-v{v}")).collect();
+        ready(&mut f.conn, &groups.iter().map(String::as_str).collect::<Vec<_>>())?;
         for version in 0..=10i16 {
             let commit_version = version.clamp(commit_range.0, commit_range.1);
             let fetch_version = version.clamp(fetch_range.0, fetch_range.1);
@@ -602,6 +643,7 @@ fn offset_commit_and_fetch_round_trip_at_every_version() -> Result<()> {
 #[test]
 fn offset_fetch_of_several_groups_at_once() -> Result<()> {
     Fixture::start()?.run("offset fetch of several groups", |f| {
+        ready(&mut f.conn, &["multi-a", "multi-b", "multi-none"])?;
         for (group, offset) in [("multi-a", 11), ("multi-b", 22)] {
             let response =
                 expect!(f.conn.call(commit_request(group, -1, "", offset, Some(("m", 3))), 9)?, OffsetCommit);
@@ -698,6 +740,7 @@ fn consumer_group_leave(conn: &mut Conn, group: &str, member_id: &str, version: 
 #[test]
 fn consumer_group_heartbeat_join_and_leave() -> Result<()> {
     Fixture::start()?.run("ConsumerGroupHeartbeat", |f| {
+        ready(&mut f.conn, &["kip848-v0", "kip848-v1"])?;
         for version in 0..=1i16 {
             let group = format!("kip848-v{version}");
             // v0: the broker assigns the member id; v1 (KIP-1082): the client generates it.
@@ -760,6 +803,7 @@ fn consumer_group_heartbeat_join_and_leave() -> Result<()> {
 #[test]
 fn list_groups_with_state_and_type_filters() -> Result<()> {
     Fixture::start()?.run("ListGroups filters", |f| {
+        ready(&mut f.conn, &["listed-classic", "listed-empty", "listed-consumer"])?;
         // A classic group with a member (Stable), one with only offsets (Empty),
         // and a KIP-848 group with a member (Stable).
         join_alone(&mut f.conn, "listed-classic", 9)?;
@@ -840,6 +884,10 @@ fn find_coordinator_single_and_batched() -> Result<()> {
 #[test]
 fn offset_delete_and_delete_groups() -> Result<()> {
     Fixture::start()?.run("OffsetDelete and DeleteGroups", |f| {
+        ready(
+            &mut f.conn,
+            &["od-empty", "od-active", "od-unknown", "dg-empty-v0", "dg-empty-v1", "dg-empty-v2", "dg-unknown"],
+        )?;
         // An empty group's committed offset goes.
         let response = expect!(f.conn.call(commit_request("od-empty", -1, "", 9, None), 9)?, OffsetCommit);
         check_code(response.topics[0].partitions[0].error_code, ErrorCode::None, "OffsetCommit")?;
