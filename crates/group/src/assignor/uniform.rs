@@ -33,11 +33,7 @@ pub(super) fn assign(spec: &GroupSpec) -> BTreeMap<String, Assignment> {
     // Homogeneous groups: a member keeps at most its quota, so the extra partitions of
     // over-loaded members go to the under-loaded ones without a long rebalance phase.
     let total: usize = subscribers.keys().map(|topic| spec.partition_count(topic) as usize).sum();
-    let quota = if spec.is_homogeneous() && !members.is_empty() {
-        Some(total.div_ceil(members.len()))
-    } else {
-        None
-    };
+    let quota = if spec.is_homogeneous() && !members.is_empty() { Some(total.div_ceil(members.len())) } else { None };
 
     // 1. Stickiness.
     let mut assigned: BTreeSet<(Uuid, i32)> = BTreeSet::new();
@@ -119,12 +115,12 @@ pub(super) fn assign(spec: &GroupSpec) -> BTreeMap<String, Assignment> {
 mod tests {
     use super::super::test_support::*;
     use super::super::{partition_count, AssignorKind};
-    use super::*;
 
     #[test]
     fn homogeneous_is_balanced_and_complete() {
         let (a, b) = (topic(1), topic(2));
-        let spec = spec(vec![("m1", member(&[a, b])), ("m2", member(&[a, b])), ("m3", member(&[a, b]))], &[(a, 5), (b, 3)]);
+        let spec =
+            spec(vec![("m1", member(&[a, b])), ("m2", member(&[a, b])), ("m3", member(&[a, b]))], &[(a, 5), (b, 3)]);
         let result = AssignorKind::Uniform.assign(&spec);
         assert_valid(&spec, &result);
         assert!(spread(&result) <= 1);

@@ -1,9 +1,7 @@
 //! The state of a KIP-848 consumer group as rebuilt from its records, the replay of
 //! those records, and the queries the other APIs (offsets, admin) ask of it.
 
-use super::{
-    to_assignment, MemberState, LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH,
-};
+use super::{to_assignment, MemberState, LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH};
 use crate::assignor::{Assignment, AssignorKind};
 use crate::record::CoordinatorRecord;
 use crate::shard::{Group, GroupCoordinatorShard};
@@ -528,7 +526,8 @@ impl GroupCoordinatorShard {
                     TimerKey::ConsumerSession { group: group.group_id.clone(), member: member.member_id.clone() },
                     now_ms + session,
                 ));
-                if member.state == MemberState::UnrevokedPartitions && member.member_epoch != LEAVE_GROUP_STATIC_MEMBER_EPOCH
+                if member.state == MemberState::UnrevokedPartitions
+                    && member.member_epoch != LEAVE_GROUP_STATIC_MEMBER_EPOCH
                 {
                     schedule.push((
                         TimerKey::ConsumerRebalance { group: group.group_id.clone(), member: member.member_id.clone() },

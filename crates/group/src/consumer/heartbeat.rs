@@ -113,7 +113,8 @@ fn check_member_epoch(
             ),
         ));
     }
-    if received < member.member_epoch && (received != member.previous_member_epoch || !is_subset(owned, &member.assigned))
+    if received < member.member_epoch
+        && (received != member.previous_member_epoch || !is_subset(owned, &member.assigned))
     {
         return Err(err(
             ErrorCode::FencedMemberEpoch,
@@ -184,9 +185,16 @@ impl GroupCoordinatorShard {
     }
 
     /// Kafka's throwIfConsumerGroupHeartbeatRequestIsInvalid.
-    fn validate_heartbeat(&self, ctx: &RequestContext, request: &ConsumerGroupHeartbeatRequest) -> Result<(), HeartbeatError> {
+    fn validate_heartbeat(
+        &self,
+        ctx: &RequestContext,
+        request: &ConsumerGroupHeartbeatRequest,
+    ) -> Result<(), HeartbeatError> {
         let epoch = request.member_epoch;
-        if (ctx.api_version >= 1 || epoch > 0 || epoch == LEAVE_GROUP_MEMBER_EPOCH || epoch == LEAVE_GROUP_STATIC_MEMBER_EPOCH)
+        if (ctx.api_version >= 1
+            || epoch > 0
+            || epoch == LEAVE_GROUP_MEMBER_EPOCH
+            || epoch == LEAVE_GROUP_STATIC_MEMBER_EPOCH)
             && request.member_id.trim().is_empty()
         {
             return Err(err(ErrorCode::InvalidRequest, "MemberId can't be empty."));
@@ -318,7 +326,9 @@ impl GroupCoordinatorShard {
                 let existing = group.static_member(instance_id);
                 if joining {
                     match existing {
-                        None => group.members.get(&member_id).cloned().unwrap_or_else(|| ConsumerMember::new(&member_id)),
+                        None => {
+                            group.members.get(&member_id).cloned().unwrap_or_else(|| ConsumerMember::new(&member_id))
+                        }
                         Some(existing) if existing.member_id == member_id => {
                             check_member_epoch(existing, request.member_epoch, owned)?;
                             existing.clone()
@@ -420,7 +430,8 @@ impl GroupCoordinatorShard {
 
         // 2. The target assignment, recomputed when the group epoch moved past it.
         let (target_epoch, target) = if group_epoch > group.assignment_epoch() {
-            let mut preferred = members.values().filter_map(|member| member.server_assignor.clone()).collect::<Vec<_>>();
+            let mut preferred =
+                members.values().filter_map(|member| member.server_assignor.clone()).collect::<Vec<_>>();
             preferred.sort();
             let default = self.default_assignor();
             let assignor = preferred_assignor(&preferred).unwrap_or(default);
@@ -494,7 +505,8 @@ impl GroupCoordinatorShard {
             member_id: Some(member_id.clone()),
             member_epoch: reconciled.member_epoch,
             heartbeat_interval_ms: self.config.consumer_heartbeat_interval_ms,
-            assignment: (full_request || reconciled.assigned != member.assigned).then(|| response_assignment(&reconciled)),
+            assignment: (full_request || reconciled.assigned != member.assigned)
+                .then(|| response_assignment(&reconciled)),
             ..Default::default()
         };
         Ok(Outcome { records, response, timers })
@@ -615,7 +627,11 @@ impl TopicsView for ConsumerGroup {
 /// Kafka's consumerGroupFenceMember: tombstones for the member, the subscription
 /// metadata without it, and a group epoch bump (the target is recomputed by the next
 /// heartbeat of any member).
-fn fence_member(group: &ConsumerGroup, member: &ConsumerMember, topics: &dyn TopicsView) -> (Vec<CoordinatorRecord>, Vec<TimerOp>) {
+fn fence_member(
+    group: &ConsumerGroup,
+    member: &ConsumerMember,
+    topics: &dyn TopicsView,
+) -> (Vec<CoordinatorRecord>, Vec<TimerOp>) {
     let group_id = group.group_id();
     let mut records = vec![
         records::current_assignment_tombstone(group_id, &member.member_id),

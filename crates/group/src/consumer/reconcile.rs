@@ -164,9 +164,10 @@ mod tests {
         let target = tp(1, &[0, 1]);
         let owned = vec![(Uuid::from_u128(1), vec![0, 1, 2])];
         let free = |_: Uuid, _: i32| -1;
-        let next = Reconciler { member: &m, target_epoch: 2, target: &target, partition_epoch: &free, owned: Some(&owned) }
-            .build()
-            .unwrap();
+        let next =
+            Reconciler { member: &m, target_epoch: 2, target: &target, partition_epoch: &free, owned: Some(&owned) }
+                .build()
+                .unwrap();
         assert_eq!(next.state, MemberState::UnrevokedPartitions);
         assert_eq!(next.member_epoch, 1);
         assert_eq!(next.assigned, tp(1, &[0, 1]));
@@ -174,9 +175,10 @@ mod tests {
 
         // Once the member stops reporting partition 2 it moves on to epoch 2.
         let owned = vec![(Uuid::from_u128(1), vec![0, 1])];
-        let done = Reconciler { member: &next, target_epoch: 2, target: &target, partition_epoch: &free, owned: Some(&owned) }
-            .build()
-            .unwrap();
+        let done =
+            Reconciler { member: &next, target_epoch: 2, target: &target, partition_epoch: &free, owned: Some(&owned) }
+                .build()
+                .unwrap();
         assert_eq!(done.state, MemberState::Stable);
         assert_eq!((done.member_epoch, done.previous_member_epoch), (2, 1));
         assert!(done.pending_revocation.is_empty());
@@ -187,17 +189,19 @@ mod tests {
         let m = member(1, MemberState::Stable, Assignment::new(), Assignment::new());
         let target = tp(1, &[0, 1]);
         let held = |_: Uuid, p: i32| if p == 1 { 1 } else { -1 };
-        let next = Reconciler { member: &m, target_epoch: 2, target: &target, partition_epoch: &held, owned: Some(&[]) }
-            .build()
-            .unwrap();
+        let next =
+            Reconciler { member: &m, target_epoch: 2, target: &target, partition_epoch: &held, owned: Some(&[]) }
+                .build()
+                .unwrap();
         assert_eq!(next.state, MemberState::UnreleasedPartitions);
         assert_eq!(next.member_epoch, 2);
         assert_eq!(next.assigned, tp(1, &[0]));
 
         let free = |_: Uuid, _: i32| -1;
-        let done = Reconciler { member: &next, target_epoch: 2, target: &target, partition_epoch: &free, owned: Some(&[]) }
-            .build()
-            .unwrap();
+        let done =
+            Reconciler { member: &next, target_epoch: 2, target: &target, partition_epoch: &free, owned: Some(&[]) }
+                .build()
+                .unwrap();
         assert_eq!(done.state, MemberState::Stable);
         assert_eq!(done.assigned, tp(1, &[0, 1]));
     }
@@ -208,7 +212,8 @@ mod tests {
         let target = tp(1, &[0]);
         let free = |_: Uuid, _: i32| -1;
         let owned = vec![(Uuid::from_u128(1), vec![0])];
-        let r = Reconciler { member: &m, target_epoch: 2, target: &target, partition_epoch: &free, owned: Some(&owned) };
+        let r =
+            Reconciler { member: &m, target_epoch: 2, target: &target, partition_epoch: &free, owned: Some(&owned) };
         assert_eq!(r.build(), Err(UnknownState));
     }
 }

@@ -63,7 +63,11 @@ pub(crate) fn partition_metadata_tombstone(group_id: &str) -> CoordinatorRecord 
 }
 
 fn member_key(group_id: &str, member_id: &str) -> ConsumerGroupMemberMetadataKey {
-    ConsumerGroupMemberMetadataKey { group_id: group_id.to_string(), member_id: member_id.to_string(), ..Default::default() }
+    ConsumerGroupMemberMetadataKey {
+        group_id: group_id.to_string(),
+        member_id: member_id.to_string(),
+        ..Default::default()
+    }
 }
 
 pub(crate) fn member_metadata(group_id: &str, member: &ConsumerMember) -> CoordinatorRecord {

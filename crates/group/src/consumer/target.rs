@@ -1,7 +1,9 @@
 //! Subscription metadata (which subscribed topics exist and how many partitions they
 //! have) and the target assignment (Kafka's TargetAssignmentBuilder).
 
-use super::group::{compile_regex, ConsumerGroup, ConsumerMember, SubscriptionMetadata, TopicMetadata, INTERNAL_TOPICS};
+use super::group::{
+    compile_regex, ConsumerGroup, ConsumerMember, SubscriptionMetadata, TopicMetadata, INTERNAL_TOPICS,
+};
 use super::records;
 use crate::assignor::{Assignment, AssignorKind, GroupSpec, MemberSpec};
 use crate::record::CoordinatorRecord;
@@ -59,6 +61,7 @@ pub(crate) fn compute_subscription_metadata<'a>(
 
 /// Runs the assignor over `members` and returns the new target of every member and the
 /// records for the targets that changed plus the assignment epoch.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn compute_target_assignment(
     group: &ConsumerGroup,
     epoch: i32,
