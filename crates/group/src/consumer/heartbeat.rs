@@ -311,7 +311,12 @@ impl GroupCoordinatorShard {
         let member: ConsumerMember = match &request.instance_id {
             None => match group.members.get(&member_id) {
                 Some(member) => {
-                    check_member_epoch(member, request.member_epoch, owned)?;
+                    // A rejoin (epoch 0) of a known member is accepted: the client has
+                    // dropped its partitions (it reports none) and gets its assignment
+                    // again, instead of being fenced over and over.
+                    if !joining {
+                        check_member_epoch(member, request.member_epoch, owned)?;
+                    }
                     member.clone()
                 }
                 None if joining => ConsumerMember::new(&member_id),
@@ -329,10 +334,9 @@ impl GroupCoordinatorShard {
                         None => {
                             group.members.get(&member_id).cloned().unwrap_or_else(|| ConsumerMember::new(&member_id))
                         }
-                        Some(existing) if existing.member_id == member_id => {
-                            check_member_epoch(existing, request.member_epoch, owned)?;
-                            existing.clone()
-                        }
+                        // As in Kafka, a (re)join with an instance id in use is refused
+                        // unless its member left temporarily (epoch -2), even under
+                        // the same member id; then the member is replaced.
                         Some(existing) => {
                             if existing.member_epoch != LEAVE_GROUP_STATIC_MEMBER_EPOCH {
                                 return Err(err(

@@ -213,6 +213,13 @@ fn first_member_gets_every_partition_at_epoch_one() {
     let response = h.heartbeat("m1", 1, &[("foo", &[0, 1, 2])]);
     assert_eq!(response.member_epoch, 1);
     assert!(response.assignment.is_none());
+
+    // A rejoin under the same id (after a client-side error) gets the assignment again.
+    let response = h.join("m1", &["foo"]);
+    assert_eq!(error(&response), ErrorCode::None);
+    assert_eq!(response.member_epoch, 1);
+    assert_eq!(h.assigned(&response, "foo"), vec![0, 1, 2]);
+    assert_eq!(h.group().group_epoch, 1);
 }
 
 #[test]
@@ -361,6 +368,7 @@ fn static_member_rejoins_with_its_assignment() {
     let mut other = join.clone();
     other.member_id = "s2".into();
     assert_eq!(error(&h.send(1, other.clone())), ErrorCode::UnreleasedInstanceId);
+    assert_eq!(error(&h.send(1, join.clone())), ErrorCode::UnreleasedInstanceId);
 
     // s1 leaves temporarily: it keeps its partitions.
     let leave = h.send(
