@@ -357,3 +357,33 @@ pub fn varint(data: &[u8]) {
     assert_eq!(codec::read_uvarint(&mut written), Ok(narrow as u32));
     assert!(written.is_empty());
 }
+
+/// Target `coordinator_record`: a `__consumer_offsets` record as the group
+/// coordinator reads it while loading. The input is a 2-byte key length, the key,
+/// then the value (none when the input ends right after the key: a tombstone).
+/// A record that decodes and re-encodes must decode again to the same record.
+pub fn coordinator_record(data: &[u8]) {
+    use gregor_group::CoordinatorRecord;
+    if data.len() < 2 {
+        return;
+    }
+    let key_len = usize::from(u16::from_be_bytes([data[0], data[1]]));
+    let rest = &data[2..];
+    if rest.len() < key_len {
+        return;
+    }
+    let key = Bytes::copy_from_slice(&rest[..key_len]);
+    let value = (rest.len() > key_len).then(|| Bytes::copy_from_slice(&rest[key_len..]));
+    let Ok(Some(record)) = CoordinatorRecord::decode(key, value) else {
+        return;
+    };
+    // A value decoded at a newer version than we write may not fit the version we
+    // write (unknown tagged fields); that is an encode error, never a panic.
+    let Ok((key, value)) = record.encode() else {
+        return;
+    };
+    let again = CoordinatorRecord::decode(key, value)
+        .unwrap_or_else(|error| panic!("a re-encoded coordinator record does not decode: {error}"))
+        .unwrap_or_else(|| panic!("a re-encoded coordinator record is not recognised"));
+    assert_eq!(again.group_id(), record.group_id());
+}

@@ -216,3 +216,59 @@ fn varint() {
     ];
     run("varint", targets::varint, &seeds, 0);
 }
+
+#[test]
+fn coordinator_record() {
+    use gregor_group::CoordinatorRecord;
+    use gregor_protocol::messages::group_metadata_key::GroupMetadataKey;
+    use gregor_protocol::messages::group_metadata_value::{GroupMetadataValue, MemberMetadata};
+    use gregor_protocol::messages::offset_commit_key::OffsetCommitKey;
+    use gregor_protocol::messages::offset_commit_value::OffsetCommitValue;
+    let frame = |record: CoordinatorRecord| {
+        let (key, value) = record.encode().expect("seed records encode");
+        let mut out = (key.len() as u16).to_be_bytes().to_vec();
+        out.extend_from_slice(&key);
+        if let Some(value) = value {
+            out.extend_from_slice(&value);
+        }
+        out
+    };
+    let offset_key = OffsetCommitKey { group: "group".into(), topic: "topic".into(), partition: 7, ..Default::default() };
+    let seeds = vec![
+        frame(CoordinatorRecord::OffsetCommit {
+            key: offset_key.clone(),
+            value: Some(OffsetCommitValue {
+                offset: 42,
+                leader_epoch: 3,
+                metadata: "meta".into(),
+                commit_timestamp: 1_700_000_000_000,
+                expire_timestamp: -1,
+                ..Default::default()
+            }),
+        }),
+        frame(CoordinatorRecord::OffsetCommit { key: offset_key, value: None }),
+        frame(CoordinatorRecord::GroupMetadata {
+            key: GroupMetadataKey { group: "group".into(), ..Default::default() },
+            value: Some(GroupMetadataValue {
+                protocol_type: "consumer".into(),
+                generation: 5,
+                protocol: Some("range".into()),
+                leader: Some("member-1".into()),
+                current_state_timestamp: 1_700_000_000_000,
+                members: vec![MemberMetadata {
+                    member_id: "member-1".into(),
+                    group_instance_id: Some("instance".into()),
+                    client_id: "client".into(),
+                    client_host: "/127.0.0.1".into(),
+                    rebalance_timeout: 300_000,
+                    session_timeout: 45_000,
+                    subscription: Bytes::from_static(&[0, 1, 0, 0, 0, 1, 0, 1, b't']),
+                    assignment: Bytes::from_static(&[0, 1, 0, 0, 0, 0]),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+        }),
+    ];
+    run("coordinator_record", targets::coordinator_record, &seeds, 2);
+}

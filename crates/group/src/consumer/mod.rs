@@ -1,110 +1,80 @@
-//! KIP-848 consumer groups. STUB: replaced by the real implementation.
+//! KIP-848 consumer groups: ConsumerGroupHeartbeat and ConsumerGroupDescribe.
+//!
+//! As in Kafka's GroupMetadataManager, handlers never change a group: they compute the
+//! records that describe the change (member subscription, subscribed topic metadata,
+//! group epoch, target assignment, each member's current assignment) and the answer;
+//! the group changes when the records are replayed (`group.rs`). Timers (session and
+//! rebalance deadlines) are in-memory and set by the handlers.
+//!
+//! - `group.rs`: the group state, record replay, queries for offsets/admin code.
+//! - `heartbeat.rs`: ConsumerGroupHeartbeat (join, heartbeat, leave) and timers.
+//! - `target.rs`: subscription metadata and the target assignment (assignor run).
+//! - `reconcile.rs`: a member's next current assignment (Kafka's CurrentAssignmentBuilder).
+//! - `describe.rs`: ConsumerGroupDescribe.
+//! - `records.rs`: the records the handlers write.
 
-use crate::shard::{Effects, GroupCoordinatorShard, RequestContext, TopicsView};
-use crate::timer::TimerKey;
-use gregor_protocol::messages::consumer_group_current_member_assignment_key::ConsumerGroupCurrentMemberAssignmentKey;
-use gregor_protocol::messages::consumer_group_current_member_assignment_value::ConsumerGroupCurrentMemberAssignmentValue;
-use gregor_protocol::messages::consumer_group_describe_response::DescribedGroup;
-use gregor_protocol::messages::consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest;
-use gregor_protocol::messages::consumer_group_member_metadata_key::ConsumerGroupMemberMetadataKey;
-use gregor_protocol::messages::consumer_group_member_metadata_value::ConsumerGroupMemberMetadataValue;
-use gregor_protocol::messages::consumer_group_metadata_key::ConsumerGroupMetadataKey;
-use gregor_protocol::messages::consumer_group_metadata_value::ConsumerGroupMetadataValue;
-use gregor_protocol::messages::consumer_group_partition_metadata_key::ConsumerGroupPartitionMetadataKey;
-use gregor_protocol::messages::consumer_group_partition_metadata_value::ConsumerGroupPartitionMetadataValue;
-use gregor_protocol::messages::consumer_group_target_assignment_member_key::ConsumerGroupTargetAssignmentMemberKey;
-use gregor_protocol::messages::consumer_group_target_assignment_member_value::ConsumerGroupTargetAssignmentMemberValue;
-use gregor_protocol::messages::consumer_group_target_assignment_metadata_key::ConsumerGroupTargetAssignmentMetadataKey;
-use gregor_protocol::messages::consumer_group_target_assignment_metadata_value::ConsumerGroupTargetAssignmentMetadataValue;
-use gregor_protocol::ErrorCode;
+mod describe;
+mod group;
+mod heartbeat;
+mod reconcile;
+pub(crate) mod records;
+mod target;
+#[cfg(test)]
+mod tests;
 
-#[derive(Debug, Default)]
-pub struct ConsumerGroup {}
+pub use group::ConsumerGroup;
 
-impl ConsumerGroup {
-    pub(crate) fn validate_offset_commit(
-        &self,
-        _member_id: &str,
-        _member_epoch: i32,
-        _api_version: i16,
-    ) -> Result<(), ErrorCode> {
-        todo!()
+use crate::assignor::Assignment;
+use gregor_protocol::Uuid;
+
+/// The member epoch of a member leaving the group.
+pub(crate) const LEAVE_GROUP_MEMBER_EPOCH: i32 = -1;
+/// The member epoch of a static member leaving temporarily (it may come back with the
+/// same instance id within the session timeout and keep its partitions).
+pub(crate) const LEAVE_GROUP_STATIC_MEMBER_EPOCH: i32 = -2;
+
+/// A member's reconciliation state, stored as the `State` of
+/// ConsumerGroupCurrentMemberAssignmentValue with Kafka's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MemberState {
+    /// The member has its target assignment (or everything of it that is free).
+    Stable,
+    /// The member must revoke partitions before it gets its next epoch.
+    UnrevokedPartitions,
+    /// The member waits for partitions that others still have to release.
+    UnreleasedPartitions,
+    /// A state written by a newer coordinator.
+    Unknown,
+}
+
+impl MemberState {
+    pub(crate) fn value(self) -> i8 {
+        match self {
+            MemberState::Stable => 0,
+            MemberState::UnrevokedPartitions => 1,
+            MemberState::UnreleasedPartitions => 2,
+            MemberState::Unknown => 127,
+        }
     }
-    pub(crate) fn validate_offset_fetch(&self, _member_id: &str, _member_epoch: i32) -> Result<(), ErrorCode> {
-        todo!()
-    }
-    pub(crate) fn state_name(&self) -> &'static str {
-        todo!()
-    }
-    pub(crate) fn is_empty(&self) -> bool {
-        todo!()
-    }
-    pub(crate) fn is_subscribed_to_topic(&self, _topic: &str) -> bool {
-        todo!()
+
+    pub(crate) fn from_i8(value: i8) -> MemberState {
+        match value {
+            0 => MemberState::Stable,
+            1 => MemberState::UnrevokedPartitions,
+            2 => MemberState::UnreleasedPartitions,
+            _ => MemberState::Unknown,
+        }
     }
 }
 
-impl GroupCoordinatorShard {
-    pub fn consumer_group_heartbeat(
-        &mut self,
-        _ctx: &RequestContext,
-        _request: ConsumerGroupHeartbeatRequest,
-        _topics: &dyn TopicsView,
-    ) -> Effects {
-        todo!()
+/// Builds an assignment from (topic id, partitions) pairs, dropping empty topics.
+pub(crate) fn to_assignment(pairs: impl IntoIterator<Item = (Uuid, Vec<i32>)>) -> Assignment {
+    let mut out = Assignment::new();
+    for (topic, partitions) in pairs {
+        if partitions.is_empty() {
+            continue;
+        }
+        out.entry(topic).or_default().extend(partitions);
     }
-    pub fn consumer_group_describe(
-        &self,
-        _ctx: &RequestContext,
-        _group_id: &str,
-        _topics: &dyn TopicsView,
-    ) -> DescribedGroup {
-        todo!()
-    }
-    pub(crate) fn consumer_timer(&mut self, _key: TimerKey, _now_ms: i64, _effects: &mut Effects) {
-        todo!()
-    }
-    pub(crate) fn consumer_finish_load(&mut self, _now_ms: i64) {}
-    pub(crate) fn replay_consumer_group_metadata(
-        &mut self,
-        _key: ConsumerGroupMetadataKey,
-        _value: Option<ConsumerGroupMetadataValue>,
-    ) {
-        todo!()
-    }
-    pub(crate) fn replay_consumer_group_partition_metadata(
-        &mut self,
-        _key: ConsumerGroupPartitionMetadataKey,
-        _value: Option<ConsumerGroupPartitionMetadataValue>,
-    ) {
-        todo!()
-    }
-    pub(crate) fn replay_consumer_group_member_metadata(
-        &mut self,
-        _key: ConsumerGroupMemberMetadataKey,
-        _value: Option<ConsumerGroupMemberMetadataValue>,
-    ) {
-        todo!()
-    }
-    pub(crate) fn replay_consumer_group_target_assignment_metadata(
-        &mut self,
-        _key: ConsumerGroupTargetAssignmentMetadataKey,
-        _value: Option<ConsumerGroupTargetAssignmentMetadataValue>,
-    ) {
-        todo!()
-    }
-    pub(crate) fn replay_consumer_group_target_assignment_member(
-        &mut self,
-        _key: ConsumerGroupTargetAssignmentMemberKey,
-        _value: Option<ConsumerGroupTargetAssignmentMemberValue>,
-    ) {
-        todo!()
-    }
-    pub(crate) fn replay_consumer_group_current_member_assignment(
-        &mut self,
-        _key: ConsumerGroupCurrentMemberAssignmentKey,
-        _value: Option<ConsumerGroupCurrentMemberAssignmentValue>,
-    ) {
-        todo!()
-    }
+    out
 }
