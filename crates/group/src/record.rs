@@ -52,9 +52,18 @@ pub const GROUP_METADATA_VALUE_VERSION: i16 = 3;
 /// a value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CoordinatorRecord {
-    OffsetCommit { key: OffsetCommitKey, value: Option<OffsetCommitValue> },
-    GroupMetadata { key: GroupMetadataKey, value: Option<GroupMetadataValue> },
-    ConsumerGroupMetadata { key: ConsumerGroupMetadataKey, value: Option<ConsumerGroupMetadataValue> },
+    OffsetCommit {
+        key: OffsetCommitKey,
+        value: Option<OffsetCommitValue>,
+    },
+    GroupMetadata {
+        key: GroupMetadataKey,
+        value: Option<GroupMetadataValue>,
+    },
+    ConsumerGroupMetadata {
+        key: ConsumerGroupMetadataKey,
+        value: Option<ConsumerGroupMetadataValue>,
+    },
     ConsumerGroupPartitionMetadata {
         key: ConsumerGroupPartitionMetadataKey,
         value: Option<ConsumerGroupPartitionMetadataValue>,
