@@ -114,3 +114,6 @@ impl GroupCoordinatorShard {
         (records, ErrorCode::None)
     }
 }
+
+#[cfg(test)]
+mod tests;

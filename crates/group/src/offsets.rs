@@ -498,3 +498,6 @@ fn fetched(partition: i32, offset: Option<&CommittedOffset>) -> OffsetFetchRespo
         },
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -106,6 +106,21 @@ impl ClassicMember {
     }
 }
 
+/// The bookkeeping of rebalances in progress.
+#[derive(Debug, Default)]
+pub struct RebalanceState {
+    /// Member ids handed out with MEMBER_ID_REQUIRED, not yet back.
+    pub(crate) pending_members: BTreeSet<String>,
+    /// Members of the current generation whose SyncGroup has not arrived yet.
+    pub(crate) pending_sync: BTreeSet<String>,
+    /// The initial rebalance of an empty group: a member joined during the delay.
+    pub(crate) new_member_added: bool,
+    /// The initial rebalance delay in progress: (this delay, remaining budget).
+    pub(crate) initial_delay: Option<(i64, i64)>,
+    /// The generation the pending-sync timer was armed for.
+    pub(crate) sync_generation: i32,
+}
+
 /// A classic (JoinGroup/SyncGroup) group.
 #[derive(Debug, Default)]
 pub struct ClassicGroup {
@@ -119,16 +134,8 @@ pub struct ClassicGroup {
     pub(crate) leader_id: Option<String>,
     /// Members in the order they joined.
     pub(crate) members: Vec<ClassicMember>,
-    /// Member ids handed out with MEMBER_ID_REQUIRED, not yet back.
-    pub(crate) pending_members: BTreeSet<String>,
-    /// Members of the current generation whose SyncGroup has not arrived yet.
-    pub(crate) pending_sync: BTreeSet<String>,
-    /// The initial rebalance of an empty group: a member joined during the delay.
-    pub(crate) new_member_added: bool,
-    /// The initial rebalance delay in progress: (this delay, remaining budget).
-    pub(crate) initial_delay: Option<(i64, i64)>,
-    /// The generation the pending-sync timer was armed for.
-    pub(crate) sync_generation: i32,
+    /// Rebalance bookkeeping (boxed: most groups are stable most of the time).
+    pub(crate) rebalance: Box<RebalanceState>,
     /// Set once handlers own the group (after loading, or created by a request):
     /// from then on its `GroupMetadata` records only echo what the handlers did, and
     /// replaying them changes nothing. A group that is not live (being loaded) is
@@ -237,7 +244,7 @@ impl ClassicGroup {
     }
 
     pub fn is_pending_member(&self, member_id: &str) -> bool {
-        self.pending_members.contains(member_id)
+        self.rebalance.pending_members.contains(member_id)
     }
 
     pub fn static_member_id(&self, instance_id: &str) -> Option<&str> {
@@ -261,7 +268,7 @@ impl ClassicGroup {
     }
 
     pub(crate) fn has_all_members_joined(&self) -> bool {
-        self.members.iter().all(ClassicMember::is_awaiting_join) && self.pending_members.is_empty()
+        self.members.iter().all(ClassicMember::is_awaiting_join) && self.rebalance.pending_members.is_empty()
     }
 
     /// The group's rebalance timeout: the largest of its members'.
@@ -290,7 +297,7 @@ impl ClassicGroup {
         if self.leader_id.is_none() {
             self.leader_id = Some(member.member_id.clone());
         }
-        self.pending_members.remove(&member.member_id);
+        self.rebalance.pending_members.remove(&member.member_id);
         self.members.push(member);
     }
 
@@ -305,8 +312,8 @@ impl ClassicGroup {
         if self.is_leader(member_id) {
             self.leader_id = self.members.first().map(|member| member.member_id.clone());
         }
-        self.pending_members.remove(member_id);
-        self.pending_sync.remove(member_id);
+        self.rebalance.pending_members.remove(member_id);
+        self.rebalance.pending_sync.remove(member_id);
         removed
     }
 
@@ -349,7 +356,7 @@ impl ClassicGroup {
         }
         let mut best: Option<(&str, usize)> = None;
         for (name, count) in votes {
-            if best.map_or(true, |(_, best_count)| count > best_count) {
+            if best.is_none_or(|(_, best_count)| count > best_count) {
                 best = Some((name, count));
             }
         }
@@ -479,7 +486,7 @@ impl ClassicGroup {
             let low = splitmix64(high ^ self.id_counter.wrapping_mul(0x9e37_79b9_7f4a_7c15));
             let uuid = Uuid::from_u128(((high as u128) << 64) | low as u128);
             let member_id = format!("{prefix}-{uuid}");
-            if !self.has_member(&member_id) && !self.pending_members.contains(&member_id) {
+            if !self.has_member(&member_id) && !self.rebalance.pending_members.contains(&member_id) {
                 return member_id;
             }
         }

@@ -140,7 +140,7 @@ impl ClassicGroup {
             },
             None if request.api_version >= 4 => {
                 // KIP-394: the member must come back with the id it is given.
-                self.pending_members.insert(new_member_id.clone());
+                self.rebalance.pending_members.insert(new_member_id.clone());
                 ops.timers
                     .schedule(Ops::pending_key(self, &new_member_id), ops.now_ms + request.session_timeout_ms as i64);
                 reply_join(ops.effects, request.parked, join_error(ErrorCode::MemberIdRequired, &new_member_id));
@@ -222,7 +222,7 @@ impl ClassicGroup {
             is_new: true,
         };
         if self.state == ClassicGroupState::PreparingRebalance && self.previous_state == ClassicGroupState::Empty {
-            self.new_member_added = true;
+            self.rebalance.new_member_added = true;
         }
         self.add_member(member);
         ops.timers.cancel(&Ops::pending_key(self, &member_id));
@@ -300,8 +300,8 @@ impl ClassicGroup {
         if self.is_leader(old_member_id) {
             self.leader_id = Some(new_member_id.to_string());
         }
-        if self.pending_sync.remove(old_member_id) {
-            self.pending_sync.insert(new_member_id.to_string());
+        if self.rebalance.pending_sync.remove(old_member_id) {
+            self.rebalance.pending_sync.insert(new_member_id.to_string());
         }
         ops.timers.cancel(&Ops::session_key(self, old_member_id));
     }

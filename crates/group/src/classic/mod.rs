@@ -50,7 +50,7 @@ impl GroupCoordinatorShard {
                 // since the tombstone was decided (an empty group was expired or
                 // deleted while a JoinGroup raced it).
                 let remove = match self.groups.get(&key.group) {
-                    Some(Group::Classic(group)) => !(group.live && !group.members.is_empty()),
+                    Some(Group::Classic(group)) => !group.live || group.members.is_empty(),
                     _ => false,
                 };
                 if remove {

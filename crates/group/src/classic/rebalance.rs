@@ -93,8 +93,8 @@ impl ClassicGroup {
         if initial {
             let delay = ops.config.initial_rebalance_delay_ms.max(0);
             let remaining = (self.rebalance_timeout_ms() - delay).max(0);
-            self.initial_delay = Some((delay, remaining));
-            self.new_member_added = false;
+            self.rebalance.initial_delay = Some((delay, remaining));
+            self.rebalance.new_member_added = false;
             ops.timers.schedule(Ops::join_key(self), ops.now_ms + delay);
         }
         self.transition_to(ClassicGroupState::PreparingRebalance, ops.now_ms);
@@ -107,7 +107,7 @@ impl ClassicGroup {
         if self.has_all_members_joined() {
             self.complete_join(ops);
         } else {
-            self.initial_delay = None;
+            self.rebalance.initial_delay = None;
             ops.timers.schedule(Ops::join_key(self), ops.now_ms + self.rebalance_timeout_ms());
         }
     }
@@ -130,12 +130,12 @@ impl ClassicGroup {
         if self.state != ClassicGroupState::PreparingRebalance {
             return;
         }
-        if let Some((delay, remaining)) = self.initial_delay {
-            if self.new_member_added && remaining != 0 {
-                self.new_member_added = false;
+        if let Some((delay, remaining)) = self.rebalance.initial_delay {
+            if self.rebalance.new_member_added && remaining != 0 {
+                self.rebalance.new_member_added = false;
                 let next_delay = ops.config.initial_rebalance_delay_ms.max(0).min(remaining);
                 let next_remaining = (remaining - delay).max(0);
-                self.initial_delay = Some((next_delay, next_remaining));
+                self.rebalance.initial_delay = Some((next_delay, next_remaining));
                 ops.timers.schedule(Ops::join_key(self), ops.now_ms + next_delay);
                 return;
             }
@@ -148,7 +148,7 @@ impl ClassicGroup {
     /// JoinGroup answer (the leader with the member list).
     pub(crate) fn complete_join(&mut self, ops: &mut Ops) {
         ops.timers.cancel(&Ops::join_key(self));
-        self.initial_delay = None;
+        self.rebalance.initial_delay = None;
         let not_rejoined: Vec<String> = self
             .members
             .iter()
@@ -191,9 +191,9 @@ impl ClassicGroup {
                 }
             }
             self.reschedule_session(&member_id, None, ops);
-            self.pending_sync.insert(member_id);
+            self.rebalance.pending_sync.insert(member_id);
         }
-        self.sync_generation = self.generation_id;
+        self.rebalance.sync_generation = self.generation_id;
         ops.timers.schedule(Ops::sync_key(self), ops.now_ms + self.rebalance_timeout_ms());
     }
 
@@ -222,7 +222,7 @@ impl ClassicGroup {
             self.protocol_name = self.select_protocol();
             self.transition_to(ClassicGroupState::CompletingRebalance, now_ms);
         }
-        self.pending_sync.clear();
+        self.rebalance.pending_sync.clear();
     }
 
     /// Answers every member parked in SyncGroup with its assignment (or the error).
@@ -273,7 +273,7 @@ impl ClassicGroup {
 
     /// A member's session deadline passed (Kafka's `expireClassicGroupMemberHeartbeat`).
     pub(crate) fn on_session_expired(&mut self, member_id: &str, ops: &mut Ops) {
-        if self.pending_members.contains(member_id) {
+        if self.rebalance.pending_members.contains(member_id) {
             self.on_pending_member_expired(member_id, ops);
             return;
         }
@@ -285,7 +285,7 @@ impl ClassicGroup {
 
     /// A member id handed out with MEMBER_ID_REQUIRED was never used.
     pub(crate) fn on_pending_member_expired(&mut self, member_id: &str, ops: &mut Ops) {
-        if !self.pending_members.remove(member_id) {
+        if !self.rebalance.pending_members.remove(member_id) {
             return;
         }
         if self.state == ClassicGroupState::PreparingRebalance && self.has_all_members_joined() {
@@ -297,16 +297,16 @@ impl ClassicGroup {
     /// join phase (Kafka's `expirePendingSync`): the members that did not sync are
     /// removed and the group rebalances.
     pub(crate) fn on_sync_timer(&mut self, ops: &mut Ops) {
-        if self.sync_generation != self.generation_id {
+        if self.rebalance.sync_generation != self.generation_id {
             return;
         }
         if !matches!(self.state, ClassicGroupState::CompletingRebalance | ClassicGroupState::Stable) {
             return;
         }
-        if self.pending_sync.is_empty() {
+        if self.rebalance.pending_sync.is_empty() {
             return;
         }
-        let pending: Vec<String> = self.pending_sync.iter().cloned().collect();
+        let pending: Vec<String> = self.rebalance.pending_sync.iter().cloned().collect();
         for member_id in pending {
             self.drop_member(&member_id, ops);
         }

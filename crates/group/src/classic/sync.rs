@@ -79,13 +79,13 @@ impl ClassicGroup {
                         reply_sync(ops.effects, superseded, sync_error(ErrorCode::RebalanceInProgress));
                     }
                 }
-                self.pending_sync.remove(&member_id);
+                self.rebalance.pending_sync.remove(&member_id);
                 if self.is_leader(&member_id) {
                     self.complete_sync(request, ops);
                 }
             }
             ClassicGroupState::Stable => {
-                self.pending_sync.remove(&member_id);
+                self.rebalance.pending_sync.remove(&member_id);
                 let assignment = self.member(&member_id).map(|member| member.assignment.clone()).unwrap_or_default();
                 let response = SyncGroupResponse {
                     protocol_type: self.protocol_type.clone(),
