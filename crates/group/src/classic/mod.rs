@@ -1,36 +1,85 @@
-//! Classic groups (JoinGroup, SyncGroup, Heartbeat, LeaveGroup). STUB: replaced by the
-//! real implementation before this crate is used.
+//! Classic groups (JoinGroup, SyncGroup, Heartbeat, LeaveGroup), after Kafka's
+//! `GroupMetadataManager` and `ClassicGroup`.
+//!
+//! As in Kafka, the transient state of a classic group (who waits in JoinGroup or
+//! SyncGroup, pending member ids, session deadlines) and its rebalance state are
+//! changed by the handlers directly; what must survive a restart is written as a
+//! `GroupMetadata` record (the generation, its members and their assignments when the
+//! leader syncs; an empty generation when the last member leaves). Replaying such a
+//! record into the group that produced it changes nothing (Kafka does not replay
+//! them either); replaying it while loading rebuilds the group: Stable with the
+//! recorded members and assignments, or Empty.
 
-use crate::shard::{Effects, GroupCoordinatorShard, RequestContext};
+mod group;
+mod heartbeat;
+mod join;
+mod rebalance;
+mod sync;
+
+#[cfg(test)]
+pub(crate) mod testkit;
+#[cfg(test)]
+mod tests;
+
+pub use group::{ClassicGroup, ClassicGroupState, ClassicMember, ParkedReply, CONSUMER_PROTOCOL_TYPE};
+
+use crate::shard::{Effects, Group, GroupCoordinatorShard};
 use crate::timer::TimerKey;
 use gregor_protocol::messages::group_metadata_key::GroupMetadataKey;
 use gregor_protocol::messages::group_metadata_value::GroupMetadataValue;
-use gregor_protocol::messages::heartbeat_request::HeartbeatRequest;
-use gregor_protocol::messages::join_group_request::JoinGroupRequest;
-use gregor_protocol::messages::leave_group_request::LeaveGroupRequest;
-use gregor_protocol::messages::sync_group_request::SyncGroupRequest;
-
-#[derive(Debug, Default)]
-pub struct ClassicGroup {}
+use rebalance::Ops;
 
 impl GroupCoordinatorShard {
-    pub fn join_group(&mut self, _ctx: &RequestContext, _request: JoinGroupRequest) -> Effects {
-        todo!()
+    pub(crate) fn classic_timer(&mut self, key: TimerKey, now_ms: i64, effects: &mut Effects) {
+        let Some(Group::Classic(group)) = self.groups.get_mut(key.group()) else { return };
+        let mut ops =
+            Ops { timers: &mut self.timers, config: &self.config, effects, now_ms, partition: self.partition };
+        match &key {
+            TimerKey::ClassicJoin { .. } => group.on_join_timer(&mut ops),
+            TimerKey::ClassicSync { .. } => group.on_sync_timer(&mut ops),
+            TimerKey::ClassicSession { member, .. } => group.on_session_expired(member, &mut ops),
+            TimerKey::ClassicPendingMember { member, .. } => group.on_pending_member_expired(member, &mut ops),
+            _ => {}
+        }
     }
-    pub fn sync_group(&mut self, _ctx: &RequestContext, _request: SyncGroupRequest) -> Effects {
-        todo!()
+
+    pub(crate) fn replay_group_metadata(&mut self, key: GroupMetadataKey, value: Option<GroupMetadataValue>) {
+        match value {
+            None => {
+                // A tombstone removes the classic group, unless members joined it
+                // since the tombstone was decided (an empty group was expired or
+                // deleted while a JoinGroup raced it).
+                let remove = match self.groups.get(&key.group) {
+                    Some(Group::Classic(group)) => !group.live || group.members.is_empty(),
+                    _ => false,
+                };
+                if remove {
+                    self.groups.remove(&key.group);
+                    self.timers.cancel_group(&key.group);
+                }
+            }
+            Some(value) => {
+                if let Some(Group::Classic(group)) = self.groups.get(&key.group) {
+                    if group.live {
+                        return;
+                    }
+                }
+                self.timers.cancel_group(&key.group);
+                self.groups.insert(key.group.clone(), Group::Classic(ClassicGroup::from_record(&key.group, &value)));
+            }
+        }
     }
-    pub fn heartbeat(&mut self, _ctx: &RequestContext, _request: HeartbeatRequest) -> Effects {
-        todo!()
+
+    pub(crate) fn classic_finish_load(&mut self, now_ms: i64) {
+        for group in self.groups.values_mut() {
+            let Group::Classic(group) = group else { continue };
+            group.live = true;
+            for member in &group.members {
+                self.timers.schedule(
+                    TimerKey::ClassicSession { group: group.group_id.clone(), member: member.member_id.clone() },
+                    now_ms + member.session_timeout_ms as i64,
+                );
+            }
+        }
     }
-    pub fn leave_group(&mut self, _ctx: &RequestContext, _request: LeaveGroupRequest) -> Effects {
-        todo!()
-    }
-    pub(crate) fn classic_timer(&mut self, _key: TimerKey, _now_ms: i64, _effects: &mut Effects) {
-        todo!()
-    }
-    pub(crate) fn replay_group_metadata(&mut self, _key: GroupMetadataKey, _value: Option<GroupMetadataValue>) {
-        todo!()
-    }
-    pub(crate) fn classic_finish_load(&mut self, _now_ms: i64) {}
 }

@@ -43,11 +43,8 @@ struct Outcome {
 
 /// Whether a classic group may be replaced by a consumer group: Kafka converts only
 /// empty classic groups when the upgrade policy is off.
-///
-/// The classic group's state lives in `classic/`, which this module does not read;
-/// until it exposes its emptiness, a classic group is treated as in use.
-fn classic_group_is_empty(_group: &ClassicGroup) -> bool {
-    false
+fn classic_group_is_empty(group: &ClassicGroup) -> bool {
+    group.is_empty()
 }
 
 fn session_key(group: &str, member: &str) -> TimerKey {
