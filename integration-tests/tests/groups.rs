@@ -875,13 +875,40 @@ fn resume_at(bootstrap: &str, group: &str, topic: &str, expected: &[i64]) -> Res
     Ok(consumer)
 }
 
-/// Commits `offsets` synchronously as a member of the group.
+/// The commit metadata of `partition` at `offset` (non-ASCII on purpose).
+fn commit_metadata(partition: usize, offset: i64) -> String {
+    format!("p{partition} @ {offset} ✓")
+}
+
+/// Commits `offsets` synchronously as a member of the group, with metadata.
 fn commit(consumer: &BaseConsumer, topic: &str, offsets: &[i64]) -> Result<()> {
     let mut list = TopicPartitionList::new();
     for (partition, offset) in offsets.iter().enumerate() {
         list.add_partition_offset(topic, partition as i32, Offset::Offset(*offset))?;
+        list.find_partition(topic, partition as i32)
+            .context("just added")?
+            .set_metadata(commit_metadata(partition, *offset));
     }
     consumer.commit(&list, CommitMode::Sync).context("commit")
+}
+
+/// `committed()` also returns the metadata of the commit.
+fn check_commit_metadata(consumer: &BaseConsumer, topic: &str, offsets: &[i64]) -> Result<()> {
+    let mut list = TopicPartitionList::new();
+    for partition in 0..offsets.len() as i32 {
+        list.add_partition(topic, partition);
+    }
+    let committed = consumer.committed_offsets(list, Duration::from_secs(30))?;
+    for (partition, offset) in offsets.iter().enumerate() {
+        let element = committed.find_partition(topic, partition as i32).context("partition missing")?;
+        ensure!(
+            element.metadata() == commit_metadata(partition, *offset),
+            "partition {partition}: committed metadata {:?}, expected {:?}",
+            element.metadata(),
+            commit_metadata(partition, *offset)
+        );
+    }
+    Ok(())
 }
 
 #[test]
@@ -917,6 +944,7 @@ fn offsets_across_restarts(broker: &mut BrokerProcess) -> Result<()> {
     broker.restart().context("SIGTERM restart")?;
     let bootstrap = broker.bootstrap();
     let consumer = resume_at(&bootstrap, group, topic, &first).context("after the SIGTERM restart")?;
+    check_commit_metadata(&consumer, topic, &first)?;
     let second = [61, 70, 99];
     commit(&consumer, topic, &second)?;
     drop(consumer);
@@ -924,6 +952,7 @@ fn offsets_across_restarts(broker: &mut BrokerProcess) -> Result<()> {
     broker.kill9()?;
     broker.start_again().context("start after kill -9")?;
     let bootstrap = broker.bootstrap();
-    resume_at(&bootstrap, group, topic, &second).context("after kill -9")?;
+    let consumer = resume_at(&bootstrap, group, topic, &second).context("after kill -9")?;
+    check_commit_metadata(&consumer, topic, &second)?;
     Ok(())
 }
