@@ -39,10 +39,19 @@ impl GroupCoordinatorShard {
             reply_join(&mut effects, parked, join_error(ErrorCode::InvalidSessionTimeout, &request.member_id));
             return effects;
         }
-        if let Some(Group::Consumer(_)) = self.groups.get(&request.group_id) {
-            // Classic members do not join KIP-848 groups here (no online migration).
-            reply_join(&mut effects, parked, join_error(ErrorCode::InconsistentGroupProtocol, ""));
-            return effects;
+        if let Some(Group::Consumer(group)) = self.groups.get(&request.group_id) {
+            if !group.is_empty() {
+                // Classic members do not join a live KIP-848 group (no online migration).
+                reply_join(&mut effects, parked, join_error(ErrorCode::InconsistentGroupProtocol, ""));
+                return effects;
+            }
+            // An empty consumer group becomes a classic one, as Kafka converts it: its
+            // records are tombstoned (their replay finds a classic group and leaves it
+            // alone) and the join goes on as the first join of a new group. Committed
+            // offsets belong to the group id and stay.
+            effects.records.extend(group.tombstone_records());
+            self.groups.remove(&request.group_id);
+            self.timers.cancel_group(&request.group_id);
         }
         let is_unknown_member = request.member_id.is_empty();
         let is_new_group = !self.groups.contains_key(&request.group_id);

@@ -501,3 +501,39 @@ fn replaying_the_log_rebuilds_the_stable_group() {
     assert!(!fresh.classic(G).has_member(&members[1]));
     assert_eq!(fresh.classic(G).state(), ClassicGroupState::PreparingRebalance);
 }
+
+#[test]
+fn an_empty_consumer_group_becomes_classic_and_a_live_one_refuses_classic_members() {
+    use gregor_protocol::messages::consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest;
+    let mut h = Harness::new(crate::config::GroupConfig { initial_rebalance_delay_ms: 0, ..config() });
+    let heartbeat = |member_epoch: i32| ConsumerGroupHeartbeatRequest {
+        group_id: G.into(),
+        member_id: "AAAAAAAAAAAAAAAAAAAAAA".into(),
+        member_epoch,
+        rebalance_timeout_ms: 60_000,
+        subscribed_topic_names: (member_epoch == 0).then(|| vec!["t1".to_string()]),
+        topic_partitions: (member_epoch == 0).then(Vec::new),
+        ..Default::default()
+    };
+    let ctx = h.ctx(1, "client");
+    let effects = h.shard.consumer_group_heartbeat(&ctx, heartbeat(0), &h.topics);
+    h.apply(effects);
+    assert!(matches!(h.shard.group(G), Some(crate::shard::Group::Consumer(_))));
+
+    // A classic member may not join while the consumer group has members.
+    let refused = h.join(5, G, "", protocols(&[("range", b"m1")]));
+    assert_eq!(h.join_response(refused).error_code, code(ErrorCode::InconsistentGroupProtocol));
+
+    let ctx = h.ctx(1, "client");
+    let effects = h.shard.consumer_group_heartbeat(&ctx, heartbeat(-1), &h.topics);
+    h.apply(effects);
+
+    // Empty now: the classic join converts the group and proceeds as a first join.
+    let (member, parked) = h.join_new(5, G, protocols(&[("range", b"m1")]));
+    h.advance(1);
+    let response = h.join_response(parked);
+    assert_eq!(response.error_code, 0);
+    assert_eq!(response.member_id, member);
+    assert_eq!(h.classic(G).state(), ClassicGroupState::CompletingRebalance);
+    assert!(h.log.iter().any(|record| matches!(record, CoordinatorRecord::ConsumerGroupMetadata { value: None, .. })));
+}
