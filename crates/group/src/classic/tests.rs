@@ -537,3 +537,35 @@ fn an_empty_consumer_group_becomes_classic_and_a_live_one_refuses_classic_member
     assert_eq!(h.classic(G).state(), ClassicGroupState::CompletingRebalance);
     assert!(h.log.iter().any(|record| matches!(record, CoordinatorRecord::ConsumerGroupMetadata { value: None, .. })));
 }
+
+#[test]
+fn an_empty_classic_group_becomes_a_consumer_group() {
+    use gregor_protocol::messages::consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest;
+    use gregor_protocol::ResponseBody;
+    let mut h = Harness::new(crate::config::GroupConfig { initial_rebalance_delay_ms: 0, ..config() });
+    let (members, _) = h.stable_group(G, 1, &["t1"]);
+    let join = ConsumerGroupHeartbeatRequest {
+        group_id: G.into(),
+        member_id: "BBBBBBBBBBBBBBBBBBBBBB".into(),
+        member_epoch: 0,
+        rebalance_timeout_ms: 60_000,
+        subscribed_topic_names: Some(vec!["t1".to_string()]),
+        topic_partitions: Some(Vec::new()),
+        ..Default::default()
+    };
+    let ctx = h.ctx(1, "client");
+    let effects = h.shard.consumer_group_heartbeat(&ctx, join.clone(), &h.topics);
+    h.apply(effects);
+    let ResponseBody::ConsumerGroupHeartbeat(refused) = h.take(ctx.reply) else { panic!("not a heartbeat answer") };
+    assert_eq!(refused.error_code, code(ErrorCode::GroupIdNotFound), "a classic group with members is in use");
+
+    h.leave(2, G, &members[0], Vec::new());
+    assert_eq!(h.classic(G).state(), ClassicGroupState::Empty);
+    let ctx = h.ctx(1, "client");
+    let effects = h.shard.consumer_group_heartbeat(&ctx, join, &h.topics);
+    h.apply(effects);
+    let ResponseBody::ConsumerGroupHeartbeat(joined) = h.take(ctx.reply) else { panic!("not a heartbeat answer") };
+    assert_eq!(joined.error_code, 0, "{joined:?}");
+    assert_eq!(joined.member_epoch, 1);
+    assert!(matches!(h.shard.group(G), Some(crate::shard::Group::Consumer(_))));
+}
