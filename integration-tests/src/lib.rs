@@ -16,6 +16,7 @@ use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+pub mod group_wire;
 pub mod raw;
 pub mod rdk;
 

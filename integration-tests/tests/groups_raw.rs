@@ -6,361 +6,23 @@
 //! single and batched, and KIP-848's ConsumerGroupHeartbeat join and leave.
 
 use anyhow::{bail, ensure, Context, Result};
-use bytes::{BufMut, Bytes, BytesMut};
-use gregor_integration_tests::raw::RawConn;
-use gregor_integration_tests::rdk;
-use gregor_integration_tests::BrokerProcess;
+use gregor_integration_tests::expect_response;
+use gregor_integration_tests::group_wire::*;
 use gregor_protocol::messages::api_versions_request::ApiVersionsRequest;
-use gregor_protocol::messages::consumer_group_describe_request::ConsumerGroupDescribeRequest;
 use gregor_protocol::messages::consumer_group_heartbeat_request::{
     ConsumerGroupHeartbeatRequest, TopicPartitions as HeartbeatTopicPartitions,
 };
 use gregor_protocol::messages::consumer_group_heartbeat_response::ConsumerGroupHeartbeatResponse;
-use gregor_protocol::messages::consumer_protocol_assignment::{
-    ConsumerProtocolAssignment, TopicPartition as AssignedTopicPartition,
-};
-use gregor_protocol::messages::consumer_protocol_subscription::ConsumerProtocolSubscription;
 use gregor_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
-use gregor_protocol::messages::heartbeat_request::HeartbeatRequest;
-use gregor_protocol::messages::join_group_request::{JoinGroupRequest, JoinGroupRequestProtocol};
-use gregor_protocol::messages::join_group_response::JoinGroupResponse;
-use gregor_protocol::messages::leave_group_request::{LeaveGroupRequest, MemberIdentity};
 use gregor_protocol::messages::list_groups_request::ListGroupsRequest;
-use gregor_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
 use gregor_protocol::messages::offset_commit_request::{
     OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use gregor_protocol::messages::offset_fetch_request::{
     OffsetFetchRequest, OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
-use gregor_protocol::messages::sync_group_request::{SyncGroupRequest, SyncGroupRequestAssignment};
-use gregor_protocol::{ApiKey, ErrorCode, Message as _, RequestBody, ResponseBody, Uuid};
+use gregor_protocol::{ApiKey, ErrorCode, Uuid};
 use std::time::{Duration, Instant};
-
-const TOPIC: &str = "raw-groups";
-const TOPIC_PARTITIONS: i32 = 3;
-const SESSION_MS: i32 = 10_000;
-const REBALANCE_MS: i32 = 30_000;
-
-/// Extracts one response variant or fails with what came instead.
-macro_rules! expect {
-    ($body:expr, $variant:ident) => {
-        match $body {
-            ResponseBody::$variant(response) => response,
-            other => bail!("expected a {} response, got {other:?}", stringify!($variant)),
-        }
-    };
-}
-
-fn name(code: i16) -> String {
-    match ErrorCode::from_code(code) {
-        Some(error) => format!("{} ({code})", error.name()),
-        None => format!("unknown error code {code}"),
-    }
-}
-
-/// Fails unless `got` is `want`, naming both.
-fn check_code(got: i16, want: ErrorCode, what: &str) -> Result<()> {
-    ensure!(got == want.code(), "{what}: got {}, expected {}", name(got), name(want.code()));
-    Ok(())
-}
-
-/// A raw connection with its own correlation ids.
-struct Conn {
-    conn: RawConn,
-    correlation: i32,
-}
-
-impl Conn {
-    fn new(bootstrap: &str) -> Result<Conn> {
-        Ok(Conn { conn: RawConn::connect(bootstrap)?, correlation: 0 })
-    }
-
-    fn call(&mut self, body: impl Into<RequestBody>, version: i16) -> Result<ResponseBody> {
-        let body = body.into();
-        let key = body.api_key();
-        self.correlation += 1;
-        self.conn.round_trip(body, version, self.correlation).with_context(|| format!("{key:?} v{version}"))
-    }
-
-    /// Sends without reading (for a request the broker parks, like a JoinGroup
-    /// that waits for the rest of the group).
-    fn send(&mut self, body: impl Into<RequestBody>, version: i16) -> Result<()> {
-        self.correlation += 1;
-        self.conn.send(body, version, self.correlation)
-    }
-
-    fn receive(&mut self, key: ApiKey, version: i16, timeout: Duration) -> Result<ResponseBody> {
-        let (header, body) = self.conn.read_response(key, version, timeout)?;
-        ensure!(header.correlation_id == self.correlation, "correlation id {}", header.correlation_id);
-        Ok(body)
-    }
-}
-
-struct Fixture {
-    broker: BrokerProcess,
-    conn: Conn,
-    topic_id: Uuid,
-}
-
-impl Fixture {
-    fn start() -> Result<Fixture> {
-        let broker = BrokerProcess::start(&[
-            ("group.initial.rebalance.delay.ms", "0"),
-            ("group.consumer.min.session.timeout.ms", "5000"),
-            ("group.consumer.session.timeout.ms", "10000"),
-            ("group.consumer.min.heartbeat.interval.ms", "500"),
-            ("group.consumer.heartbeat.interval.ms", "1000"),
-            ("offsets.topic.num.partitions", "10"),
-        ])?;
-        let setup = (|| -> Result<(Conn, Uuid)> {
-            rdk::create_topic(&broker.bootstrap(), TOPIC, TOPIC_PARTITIONS, &[])?;
-            let mut conn = Conn::new(&broker.bootstrap())?;
-            wait_for_coordinator(&mut conn, "warm-up")?;
-            let metadata = expect!(
-                conn.call(
-                    MetadataRequest {
-                        topics: Some(vec![MetadataRequestTopic { name: Some(TOPIC.into()), ..Default::default() }]),
-                        ..Default::default()
-                    },
-                    12
-                )?,
-                Metadata
-            );
-            let topic = metadata.topics.first().context("no topic in Metadata")?;
-            ensure!(topic.topic_id != Uuid::ZERO, "{TOPIC} has no topic id");
-            Ok((conn, topic.topic_id))
-        })();
-        let (conn, topic_id) = broker.with_diag(setup)?;
-        Ok(Fixture { broker, conn, topic_id })
-    }
-
-    fn run(self, name: &str, test: impl FnOnce(&mut Fixture) -> Result<()>) -> Result<()> {
-        let started = Instant::now();
-        let mut fixture = self;
-        let result = test(&mut fixture);
-        eprintln!("{name} took {:?}", started.elapsed());
-        fixture.broker.with_diag(result)
-    }
-}
-
-/// FindCoordinator until the coordinator is there: the first request creates
-/// `__consumer_offsets`, and Kafka answers COORDINATOR_NOT_AVAILABLE meanwhile.
-fn wait_for_coordinator(conn: &mut Conn, key: &str) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let request = FindCoordinatorRequest { key: key.into(), ..Default::default() };
-        let response = expect!(conn.call(request, 3)?, FindCoordinator);
-        if response.error_code == 0 {
-            return Ok(());
-        }
-        ensure!(
-            [ErrorCode::CoordinatorNotAvailable.code(), ErrorCode::CoordinatorLoadInProgress.code()]
-                .contains(&response.error_code),
-            "FindCoordinator: {}",
-            name(response.error_code)
-        );
-        ensure!(Instant::now() < deadline, "no coordinator within 30 s: {}", name(response.error_code));
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Waits until the coordinator serves every group of `groups`, as clients do:
-/// FindCoordinator for each, then ConsumerGroupDescribe until no group answers a
-/// retriable coordinator error (the shards of a just-created
-/// `__consumer_offsets` load one by one).
-fn ready(conn: &mut Conn, groups: &[&str]) -> Result<()> {
-    for group in groups {
-        wait_for_coordinator(conn, group)?;
-    }
-    let retriable = [
-        ErrorCode::CoordinatorNotAvailable.code(),
-        ErrorCode::CoordinatorLoadInProgress.code(),
-        ErrorCode::NotCoordinator.code(),
-    ];
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        // ConsumerGroupDescribe answers GROUP_ID_NOT_FOUND for a group it does
-        // not know (or one of another type) once the group's shard is loaded.
-        let request = ConsumerGroupDescribeRequest {
-            group_ids: groups.iter().map(|g| g.to_string()).collect(),
-            ..Default::default()
-        };
-        let response = expect!(conn.call(request, 0)?, ConsumerGroupDescribe);
-        let waiting: Vec<_> = response.groups.iter().filter(|g| retriable.contains(&g.error_code)).collect();
-        if waiting.is_empty() {
-            return Ok(());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "groups still unavailable after 30 s: {:?}",
-            waiting.iter().map(|g| (&g.group_id, name(g.error_code))).collect::<Vec<_>>()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// `ConsumerProtocolSubscription` v0 with its version prefix, as clients send it.
-fn subscription() -> Result<Bytes> {
-    let body = ConsumerProtocolSubscription { topics: vec![TOPIC.into()], ..Default::default() };
-    let mut bytes = BytesMut::new();
-    bytes.put_i16(0);
-    bytes.extend_from_slice(&body.encode_to_bytes(0)?);
-    Ok(bytes.freeze())
-}
-
-fn assignment(partitions: &[i32]) -> Result<Bytes> {
-    let body = ConsumerProtocolAssignment {
-        assigned_partitions: vec![AssignedTopicPartition {
-            topic: TOPIC.into(),
-            partitions: partitions.to_vec(),
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let mut bytes = BytesMut::new();
-    bytes.put_i16(0);
-    bytes.extend_from_slice(&body.encode_to_bytes(0)?);
-    Ok(bytes.freeze())
-}
-
-fn join_request(group: &str, member_id: &str) -> Result<JoinGroupRequest> {
-    Ok(JoinGroupRequest {
-        group_id: group.into(),
-        session_timeout_ms: SESSION_MS,
-        rebalance_timeout_ms: REBALANCE_MS,
-        member_id: member_id.into(),
-        protocol_type: "consumer".into(),
-        protocols: vec![JoinGroupRequestProtocol {
-            name: "range".into(),
-            metadata: subscription()?,
-            ..Default::default()
-        }],
-        ..Default::default()
-    })
-}
-
-/// JoinGroup v0 needs its rebalance timeout left at the default (v0 has none).
-fn join_request_at(group: &str, member_id: &str, version: i16) -> Result<JoinGroupRequest> {
-    let mut request = join_request(group, member_id)?;
-    if version == 0 {
-        request.rebalance_timeout_ms = -1;
-    }
-    Ok(request)
-}
-
-/// The SyncGroup, Heartbeat and LeaveGroup versions used with a JoinGroup
-/// version, spread so every version of each is used at least once.
-fn companions(join_version: i16) -> (i16, i16, i16) {
-    match join_version {
-        0 => (0, 0, 0),
-        1 => (0, 1, 0),
-        2 => (1, 1, 1),
-        3 => (1, 2, 1),
-        4 => (2, 2, 2),
-        5 => (3, 3, 3),
-        6 => (4, 4, 4),
-        7 => (4, 4, 4),
-        8 => (5, 4, 5),
-        _ => (5, 4, 5),
-    }
-}
-
-fn sync_request(group: &str, generation: i32, member_id: &str, assignments: &[(&str, Bytes)]) -> SyncGroupRequest {
-    SyncGroupRequest {
-        group_id: group.into(),
-        generation_id: generation,
-        member_id: member_id.into(),
-        assignments: assignments
-            .iter()
-            .map(|(member, bytes)| SyncGroupRequestAssignment {
-                member_id: member.to_string(),
-                assignment: bytes.clone(),
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    }
-}
-
-/// SyncGroup v5 carries the protocol type and name.
-fn sync_at(mut request: SyncGroupRequest, version: i16) -> SyncGroupRequest {
-    if version >= 5 {
-        request.protocol_type = Some("consumer".into());
-        request.protocol_name = Some("range".into());
-    }
-    request
-}
-
-fn heartbeat(group: &str, generation: i32, member_id: &str) -> HeartbeatRequest {
-    HeartbeatRequest {
-        group_id: group.into(),
-        generation_id: generation,
-        member_id: member_id.into(),
-        ..Default::default()
-    }
-}
-
-fn leave(group: &str, member_id: &str, version: i16) -> LeaveGroupRequest {
-    if version >= 3 {
-        LeaveGroupRequest {
-            group_id: group.into(),
-            members: vec![MemberIdentity { member_id: member_id.into(), ..Default::default() }],
-            ..Default::default()
-        }
-    } else {
-        LeaveGroupRequest { group_id: group.into(), member_id: member_id.into(), ..Default::default() }
-    }
-}
-
-/// Joins a new group at `version` (with the MEMBER_ID_REQUIRED round at v4+),
-/// syncs as its leader, and returns (member id, generation).
-fn join_alone(conn: &mut Conn, group: &str, version: i16) -> Result<(String, i32)> {
-    let first = expect!(conn.call(join_request_at(group, "", version)?, version)?, JoinGroup);
-    let member_id = if version >= 4 {
-        check_code(first.error_code, ErrorCode::MemberIdRequired, &format!("JoinGroup v{version} without member id"))?;
-        ensure!(!first.member_id.is_empty(), "MEMBER_ID_REQUIRED without a member id (v{version})");
-        ensure!(first.generation_id == -1, "MEMBER_ID_REQUIRED with generation {}", first.generation_id);
-        let second = expect!(conn.call(join_request_at(group, &first.member_id, version)?, version)?, JoinGroup);
-        check_code(second.error_code, ErrorCode::None, &format!("JoinGroup v{version} with the given member id"))?;
-        ensure!(second.member_id == first.member_id, "rejoined as {}, given {}", second.member_id, first.member_id);
-        check_joined(&second, version)?;
-        second
-    } else {
-        check_code(first.error_code, ErrorCode::None, &format!("JoinGroup v{version}"))?;
-        ensure!(!first.member_id.is_empty(), "JoinGroup v{version} assigned no member id");
-        check_joined(&first, version)?;
-        first
-    };
-    let (sync_version, _, _) = companions(version);
-    let assigned = assignment(&[0, 1, 2])?;
-    let request = sync_at(
-        sync_request(group, member_id.generation_id, &member_id.member_id, &[(&member_id.member_id, assigned.clone())]),
-        sync_version,
-    );
-    let synced = expect!(conn.call(request, sync_version)?, SyncGroup);
-    check_code(synced.error_code, ErrorCode::None, &format!("SyncGroup v{sync_version}"))?;
-    ensure!(synced.assignment == assigned, "SyncGroup v{sync_version} returned {:?}", synced.assignment);
-    Ok((member_id.member_id, member_id.generation_id))
-}
-
-/// A lone member's completed join: generation 1+, it leads, it is the only member.
-fn check_joined(response: &JoinGroupResponse, version: i16) -> Result<()> {
-    ensure!(response.generation_id >= 1, "JoinGroup v{version}: generation {}", response.generation_id);
-    ensure!(response.leader == response.member_id, "JoinGroup v{version}: leader {:?}", response.leader);
-    ensure!(
-        response.protocol_name.as_deref() == Some("range"),
-        "JoinGroup v{version}: protocol {:?}",
-        response.protocol_name
-    );
-    ensure!(
-        response.members.len() == 1 && response.members[0].member_id == response.member_id,
-        "JoinGroup v{version}: the leader sees members {:?}",
-        response.members.iter().map(|m| &m.member_id).collect::<Vec<_>>()
-    );
-    ensure!(response.members[0].metadata == subscription()?, "JoinGroup v{version}: member metadata changed");
-    Ok(())
-}
 
 #[test]
 fn join_sync_heartbeat_leave_at_every_version() -> Result<()> {
@@ -372,16 +34,18 @@ fn join_sync_heartbeat_leave_at_every_version() -> Result<()> {
             let (member, generation) =
                 join_alone(&mut f.conn, &group, version).with_context(|| format!("JoinGroup v{version}"))?;
             let (_, heartbeat_version, leave_version) = companions(version);
-            let beat = expect!(f.conn.call(heartbeat(&group, generation, &member), heartbeat_version)?, Heartbeat);
+            let beat =
+                expect_response!(f.conn.call(heartbeat(&group, generation, &member), heartbeat_version)?, Heartbeat);
             check_code(beat.error_code, ErrorCode::None, &format!("Heartbeat v{heartbeat_version}"))?;
-            let left = expect!(f.conn.call(leave(&group, &member, leave_version), leave_version)?, LeaveGroup);
+            let left = expect_response!(f.conn.call(leave(&group, &member, leave_version), leave_version)?, LeaveGroup);
             check_code(left.error_code, ErrorCode::None, &format!("LeaveGroup v{leave_version}"))?;
             if leave_version >= 3 {
                 ensure!(left.members.len() == 1, "LeaveGroup v{leave_version}: {} members", left.members.len());
                 check_code(left.members[0].error_code, ErrorCode::None, "LeaveGroup member")?;
             }
             // Gone: its heartbeat is now refused.
-            let beat = expect!(f.conn.call(heartbeat(&group, generation, &member), heartbeat_version)?, Heartbeat);
+            let beat =
+                expect_response!(f.conn.call(heartbeat(&group, generation, &member), heartbeat_version)?, Heartbeat);
             check_code(beat.error_code, ErrorCode::UnknownMemberId, "Heartbeat after LeaveGroup")?;
         }
         Ok(())
@@ -396,49 +60,53 @@ fn generation_member_and_rebalance_errors() -> Result<()> {
         let (a, generation) = join_alone(&mut f.conn, group, 9)?;
         let wrong = generation + 1;
 
-        let beat = expect!(f.conn.call(heartbeat(group, wrong, &a), 4)?, Heartbeat);
+        let beat = expect_response!(f.conn.call(heartbeat(group, wrong, &a), 4)?, Heartbeat);
         check_code(beat.error_code, ErrorCode::IllegalGeneration, "Heartbeat with a wrong generation")?;
         let request = sync_at(sync_request(group, wrong, &a, &[(&a, assignment(&[0, 1, 2])?)]), 5);
-        let synced = expect!(f.conn.call(request, 5)?, SyncGroup);
+        let synced = expect_response!(f.conn.call(request, 5)?, SyncGroup);
         check_code(synced.error_code, ErrorCode::IllegalGeneration, "SyncGroup with a wrong generation")?;
-        let committed = expect!(f.conn.call(commit_request(group, wrong, &a, 5, None), 8)?, OffsetCommit);
+        let committed = expect_response!(f.conn.call(commit_request(group, wrong, &a, 5, None), 8)?, OffsetCommit);
         check_code(
             committed.topics[0].partitions[0].error_code,
             ErrorCode::IllegalGeneration,
             "OffsetCommit with a wrong generation",
         )?;
 
-        let beat = expect!(f.conn.call(heartbeat(group, generation, "no-such-member"), 4)?, Heartbeat);
+        let beat = expect_response!(f.conn.call(heartbeat(group, generation, "no-such-member"), 4)?, Heartbeat);
         check_code(beat.error_code, ErrorCode::UnknownMemberId, "Heartbeat of an unknown member")?;
-        let synced =
-            expect!(f.conn.call(sync_at(sync_request(group, generation, "no-such-member", &[]), 5), 5)?, SyncGroup);
+        let synced = expect_response!(
+            f.conn.call(sync_at(sync_request(group, generation, "no-such-member", &[]), 5), 5)?,
+            SyncGroup
+        );
         check_code(synced.error_code, ErrorCode::UnknownMemberId, "SyncGroup of an unknown member")?;
-        let committed =
-            expect!(f.conn.call(commit_request(group, generation, "no-such-member", 5, None), 8)?, OffsetCommit);
+        let committed = expect_response!(
+            f.conn.call(commit_request(group, generation, "no-such-member", 5, None), 8)?,
+            OffsetCommit
+        );
         check_code(
             committed.topics[0].partitions[0].error_code,
             ErrorCode::UnknownMemberId,
             "OffsetCommit of an unknown member",
         )?;
-        let left = expect!(f.conn.call(leave(group, "no-such-member", 0), 0)?, LeaveGroup);
+        let left = expect_response!(f.conn.call(leave(group, "no-such-member", 0), 0)?, LeaveGroup);
         check_code(left.error_code, ErrorCode::UnknownMemberId, "LeaveGroup v0 of an unknown member")?;
-        let left = expect!(f.conn.call(leave(group, "no-such-member", 5), 5)?, LeaveGroup);
+        let left = expect_response!(f.conn.call(leave(group, "no-such-member", 5), 5)?, LeaveGroup);
         check_code(left.error_code, ErrorCode::None, "LeaveGroup v5 (errors are per member)")?;
         check_code(left.members[0].error_code, ErrorCode::UnknownMemberId, "LeaveGroup v5 of an unknown member")?;
         // The right generation and member still work.
-        let committed = expect!(f.conn.call(commit_request(group, generation, &a, 5, None), 8)?, OffsetCommit);
+        let committed = expect_response!(f.conn.call(commit_request(group, generation, &a, 5, None), 8)?, OffsetCommit);
         check_code(committed.topics[0].partitions[0].error_code, ErrorCode::None, "OffsetCommit of the member")?;
 
         // A second member joins: the group rebalances, and the first member's
         // heartbeat says so until it rejoins.
         let mut b_conn = Conn::new(&f.broker.bootstrap())?;
-        let first = expect!(b_conn.call(join_request(group, "")?, 9)?, JoinGroup);
+        let first = expect_response!(b_conn.call(join_request(group, "")?, 9)?, JoinGroup);
         check_code(first.error_code, ErrorCode::MemberIdRequired, "second member's first JoinGroup")?;
         let b = first.member_id;
         b_conn.send(join_request(group, &b)?, 9)?;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let beat = expect!(f.conn.call(heartbeat(group, generation, &a), 4)?, Heartbeat);
+            let beat = expect_response!(f.conn.call(heartbeat(group, generation, &a), 4)?, Heartbeat);
             if beat.error_code == ErrorCode::RebalanceInProgress.code() {
                 break;
             }
@@ -446,9 +114,9 @@ fn generation_member_and_rebalance_errors() -> Result<()> {
             ensure!(Instant::now() < deadline, "no REBALANCE_IN_PROGRESS within 10 s of a second member joining");
             std::thread::sleep(Duration::from_millis(50));
         }
-        let rejoined = expect!(f.conn.call(join_request(group, &a)?, 9)?, JoinGroup);
+        let rejoined = expect_response!(f.conn.call(join_request(group, &a)?, 9)?, JoinGroup);
         check_code(rejoined.error_code, ErrorCode::None, "the first member's rejoin")?;
-        let b_joined = expect!(b_conn.receive(ApiKey::JoinGroup, 9, Duration::from_secs(15))?, JoinGroup);
+        let b_joined = expect_response!(b_conn.receive(ApiKey::JoinGroup, 9, Duration::from_secs(15))?, JoinGroup);
         check_code(b_joined.error_code, ErrorCode::None, "the second member's JoinGroup")?;
         let next = rejoined.generation_id;
         ensure!(next == generation + 1, "generation {next} after the rebalance, expected {}", generation + 1);
@@ -461,20 +129,20 @@ fn generation_member_and_rebalance_errors() -> Result<()> {
         ensure!(rejoined.members.len() == 2, "the leader sees {} members", rejoined.members.len());
         ensure!(b_joined.members.is_empty(), "a follower got the member list");
 
-        let beat = expect!(f.conn.call(heartbeat(group, generation, &a), 4)?, Heartbeat);
+        let beat = expect_response!(f.conn.call(heartbeat(group, generation, &a), 4)?, Heartbeat);
         check_code(beat.error_code, ErrorCode::IllegalGeneration, "Heartbeat with the previous generation")?;
 
         // The follower's SyncGroup waits for the leader's.
         b_conn.send(sync_at(sync_request(group, next, &b, &[]), 5), 5)?;
         let plan = [(a.as_str(), assignment(&[0, 1])?), (b.as_str(), assignment(&[2])?)];
-        let synced = expect!(f.conn.call(sync_at(sync_request(group, next, &a, &plan), 5), 5)?, SyncGroup);
+        let synced = expect_response!(f.conn.call(sync_at(sync_request(group, next, &a, &plan), 5), 5)?, SyncGroup);
         check_code(synced.error_code, ErrorCode::None, "the leader's SyncGroup")?;
         ensure!(synced.assignment == plan[0].1, "the leader got {:?}", synced.assignment);
-        let b_synced = expect!(b_conn.receive(ApiKey::SyncGroup, 5, Duration::from_secs(15))?, SyncGroup);
+        let b_synced = expect_response!(b_conn.receive(ApiKey::SyncGroup, 5, Duration::from_secs(15))?, SyncGroup);
         check_code(b_synced.error_code, ErrorCode::None, "the follower's SyncGroup")?;
         ensure!(b_synced.assignment == plan[1].1, "the follower got {:?}", b_synced.assignment);
         for (conn, member) in [(&mut f.conn, &a), (&mut b_conn, &b)] {
-            let beat = expect!(conn.call(heartbeat(group, next, member), 4)?, Heartbeat);
+            let beat = expect_response!(conn.call(heartbeat(group, next, member), 4)?, Heartbeat);
             check_code(beat.error_code, ErrorCode::None, "Heartbeat after the rebalance")?;
         }
         Ok(())
@@ -516,7 +184,7 @@ fn advertised(conn: &mut Conn, key: ApiKey) -> Result<(i16, i16)> {
         client_software_version: "1.0".into(),
         ..Default::default()
     };
-    let response = expect!(conn.call(request, 3)?, ApiVersions);
+    let response = expect_response!(conn.call(request, 3)?, ApiVersions);
     let found =
         response.api_keys.iter().find(|k| k.api_key == key.key()).with_context(|| format!("{key:?} not advertised"))?;
     Ok((found.min_version, found.max_version))
@@ -543,7 +211,7 @@ fn fetch_offsets(
             }]),
             ..Default::default()
         };
-        let response = expect!(conn.call(request, version)?, OffsetFetch);
+        let response = expect_response!(conn.call(request, version)?, OffsetFetch);
         let partitions = response
             .topics
             .iter()
@@ -569,7 +237,7 @@ fn fetch_offsets(
             .collect(),
         ..Default::default()
     };
-    let response = expect!(conn.call(request, version)?, OffsetFetch);
+    let response = expect_response!(conn.call(request, version)?, OffsetFetch);
     Ok(response
         .groups
         .iter()
@@ -616,7 +284,7 @@ fn offset_commit_and_fetch_round_trip_at_every_version() -> Result<()> {
                 request.topics[0].name = String::new();
                 request.topics[0].topic_id = topic_id;
             }
-            let response = expect!(f.conn.call(request, commit_version)?, OffsetCommit);
+            let response = expect_response!(f.conn.call(request, commit_version)?, OffsetCommit);
             let [topic] = response.topics.as_slice() else { bail!("OffsetCommit v{commit_version}: {response:?}") };
             let [partition] = topic.partitions.as_slice() else {
                 bail!("OffsetCommit v{commit_version}: {response:?}")
@@ -646,7 +314,7 @@ fn offset_fetch_of_several_groups_at_once() -> Result<()> {
         ready(&mut f.conn, &["multi-a", "multi-b", "multi-none"])?;
         for (group, offset) in [("multi-a", 11), ("multi-b", 22)] {
             let response =
-                expect!(f.conn.call(commit_request(group, -1, "", offset, Some(("m", 3))), 9)?, OffsetCommit);
+                expect_response!(f.conn.call(commit_request(group, -1, "", offset, Some(("m", 3))), 9)?, OffsetCommit);
             check_code(response.topics[0].partitions[0].error_code, ErrorCode::None, "OffsetCommit")?;
         }
         for version in 8..=10i16 {
@@ -680,7 +348,7 @@ fn list_groups(
         types_filter: types.iter().map(|s| s.to_string()).collect(),
         ..Default::default()
     };
-    let response = expect!(conn.call(request, version)?, ListGroups);
+    let response = expect_response!(conn.call(request, version)?, ListGroups);
     check_code(response.error_code, ErrorCode::None, &format!("ListGroups v{version}"))?;
     let mut groups: Vec<_> =
         response.groups.into_iter().map(|g| (g.group_id, g.protocol_type, g.group_state, g.group_type)).collect();
@@ -705,7 +373,7 @@ fn consumer_group_join(
         topic_partitions: Some(Vec::new()),
         ..Default::default()
     };
-    let mut response = expect!(conn.call(request, version)?, ConsumerGroupHeartbeat);
+    let mut response = expect_response!(conn.call(request, version)?, ConsumerGroupHeartbeat);
     check_code(response.error_code, ErrorCode::None, &format!("ConsumerGroupHeartbeat v{version} join"))?;
     let deadline = Instant::now() + Duration::from_secs(15);
     while response.assignment.is_none() {
@@ -717,7 +385,7 @@ fn consumer_group_join(
             member_epoch: response.member_epoch,
             ..Default::default()
         };
-        let next = expect!(conn.call(request, version)?, ConsumerGroupHeartbeat);
+        let next = expect_response!(conn.call(request, version)?, ConsumerGroupHeartbeat);
         check_code(next.error_code, ErrorCode::None, &format!("ConsumerGroupHeartbeat v{version}"))?;
         response = ConsumerGroupHeartbeatResponse { member_id: next.member_id.or(response.member_id), ..next };
     }
@@ -731,7 +399,7 @@ fn consumer_group_leave(conn: &mut Conn, group: &str, member_id: &str, version: 
         member_epoch: -1,
         ..Default::default()
     };
-    let response = expect!(conn.call(request, version)?, ConsumerGroupHeartbeat);
+    let response = expect_response!(conn.call(request, version)?, ConsumerGroupHeartbeat);
     check_code(response.error_code, ErrorCode::None, &format!("ConsumerGroupHeartbeat v{version} leave"))?;
     ensure!(response.member_epoch == -1, "leaving answered member epoch {}, expected -1", response.member_epoch);
     Ok(())
@@ -780,7 +448,7 @@ fn consumer_group_heartbeat_join_and_leave() -> Result<()> {
                 }]),
                 ..Default::default()
             };
-            let beat = expect!(f.conn.call(request, version)?, ConsumerGroupHeartbeat);
+            let beat = expect_response!(f.conn.call(request, version)?, ConsumerGroupHeartbeat);
             check_code(beat.error_code, ErrorCode::None, "steady heartbeat")?;
             ensure!(beat.member_epoch == joined.member_epoch, "epoch moved to {} without a change", beat.member_epoch);
             // A stale epoch is fenced.
@@ -790,7 +458,7 @@ fn consumer_group_heartbeat_join_and_leave() -> Result<()> {
                 member_epoch: joined.member_epoch + 5,
                 ..Default::default()
             };
-            let fenced = expect!(f.conn.call(request, version)?, ConsumerGroupHeartbeat);
+            let fenced = expect_response!(f.conn.call(request, version)?, ConsumerGroupHeartbeat);
             check_code(fenced.error_code, ErrorCode::FencedMemberEpoch, "heartbeat with a wrong member epoch")?;
 
             consumer_group_join(&mut f.conn, &group, &member_id, version)?;
@@ -807,7 +475,7 @@ fn list_groups_with_state_and_type_filters() -> Result<()> {
         // A classic group with a member (Stable), one with only offsets (Empty),
         // and a KIP-848 group with a member (Stable).
         join_alone(&mut f.conn, "listed-classic", 9)?;
-        let response = expect!(f.conn.call(commit_request("listed-empty", -1, "", 1, None), 9)?, OffsetCommit);
+        let response = expect_response!(f.conn.call(commit_request("listed-empty", -1, "", 1, None), 9)?, OffsetCommit);
         check_code(response.topics[0].partitions[0].error_code, ErrorCode::None, "OffsetCommit")?;
         let joined = consumer_group_join(&mut f.conn, "listed-consumer", "", 0)?;
 
@@ -856,7 +524,7 @@ fn find_coordinator_single_and_batched() -> Result<()> {
         for version in 0..=6i16 {
             if version < 4 {
                 let request = FindCoordinatorRequest { key: format!("fc-v{version}"), ..Default::default() };
-                let response = expect!(f.conn.call(request, version)?, FindCoordinator);
+                let response = expect_response!(f.conn.call(request, version)?, FindCoordinator);
                 check_code(response.error_code, ErrorCode::None, &format!("FindCoordinator v{version}"))?;
                 ensure!(
                     (response.node_id, response.host.as_str(), response.port) == (1, "127.0.0.1", port),
@@ -869,7 +537,7 @@ fn find_coordinator_single_and_batched() -> Result<()> {
                 let keys: Vec<String> = (0..3).map(|i| format!("fc-v{version}-{i}")).collect();
                 let request =
                     FindCoordinatorRequest { key_type: 0, coordinator_keys: keys.clone(), ..Default::default() };
-                let response = expect!(f.conn.call(request, version)?, FindCoordinator);
+                let response = expect_response!(f.conn.call(request, version)?, FindCoordinator);
                 let mut got: Vec<_> = response
                     .coordinators
                     .iter()
@@ -892,9 +560,9 @@ fn offset_delete_and_delete_groups() -> Result<()> {
             &["od-empty", "od-active", "od-unknown", "dg-empty-v0", "dg-empty-v1", "dg-empty-v2", "dg-unknown"],
         )?;
         // An empty group's committed offset goes.
-        let response = expect!(f.conn.call(commit_request("od-empty", -1, "", 9, None), 9)?, OffsetCommit);
+        let response = expect_response!(f.conn.call(commit_request("od-empty", -1, "", 9, None), 9)?, OffsetCommit);
         check_code(response.topics[0].partitions[0].error_code, ErrorCode::None, "OffsetCommit")?;
-        let deleted = expect!(f.conn.call(offset_delete("od-empty"), 0)?, OffsetDelete);
+        let deleted = expect_response!(f.conn.call(offset_delete("od-empty"), 0)?, OffsetDelete);
         check_code(deleted.error_code, ErrorCode::None, "OffsetDelete of an empty group")?;
         check_code(deleted.topics[0].partitions[0].error_code, ErrorCode::None, "OffsetDelete partition")?;
         let fetched = fetch_offsets(&mut f.conn, 8, &["od-empty"], f.topic_id)?;
@@ -906,28 +574,28 @@ fn offset_delete_and_delete_groups() -> Result<()> {
         // A group whose member subscribes to the topic keeps it.
         let (member, generation) = join_alone(&mut f.conn, "od-active", 9)?;
         let response =
-            expect!(f.conn.call(commit_request("od-active", generation, &member, 9, None), 9)?, OffsetCommit);
+            expect_response!(f.conn.call(commit_request("od-active", generation, &member, 9, None), 9)?, OffsetCommit);
         check_code(response.topics[0].partitions[0].error_code, ErrorCode::None, "OffsetCommit of the member")?;
-        let refused = expect!(f.conn.call(offset_delete("od-active"), 0)?, OffsetDelete);
+        let refused = expect_response!(f.conn.call(offset_delete("od-active"), 0)?, OffsetDelete);
         check_code(refused.error_code, ErrorCode::None, "OffsetDelete of a subscribed group (top level)")?;
         check_code(
             refused.topics[0].partitions[0].error_code,
             ErrorCode::GroupSubscribedToTopic,
             "OffsetDelete of a topic the group subscribes to",
         )?;
-        let unknown = expect!(f.conn.call(offset_delete("od-unknown"), 0)?, OffsetDelete);
+        let unknown = expect_response!(f.conn.call(offset_delete("od-unknown"), 0)?, OffsetDelete);
         check_code(unknown.error_code, ErrorCode::GroupIdNotFound, "OffsetDelete of an unknown group")?;
 
         // DeleteGroups: per-group results at every version.
         for version in 0..=2i16 {
             let empty = format!("dg-empty-v{version}");
-            let response = expect!(f.conn.call(commit_request(&empty, -1, "", 1, None), 9)?, OffsetCommit);
+            let response = expect_response!(f.conn.call(commit_request(&empty, -1, "", 1, None), 9)?, OffsetCommit);
             check_code(response.topics[0].partitions[0].error_code, ErrorCode::None, "OffsetCommit")?;
             let request = gregor_protocol::messages::DeleteGroupsRequest {
                 groups_names: vec![empty.clone(), "od-active".into(), "dg-unknown".into()],
                 ..Default::default()
             };
-            let response = expect!(f.conn.call(request, version)?, DeleteGroups);
+            let response = expect_response!(f.conn.call(request, version)?, DeleteGroups);
             let mut got: Vec<(String, i16)> =
                 response.results.iter().map(|r| (r.group_id.clone(), r.error_code)).collect();
             got.sort();
@@ -942,7 +610,7 @@ fn offset_delete_and_delete_groups() -> Result<()> {
             ensure!(fetched[0].2.iter().all(|p| p.0 == -1), "offsets of a deleted group: {fetched:?}");
         }
         // The member is still there.
-        let beat = expect!(f.conn.call(heartbeat("od-active", generation, &member), 4)?, Heartbeat);
+        let beat = expect_response!(f.conn.call(heartbeat("od-active", generation, &member), 4)?, Heartbeat);
         check_code(beat.error_code, ErrorCode::None, "Heartbeat of the member of a group DeleteGroups refused")?;
         Ok(())
     })
