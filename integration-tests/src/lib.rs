@@ -17,6 +17,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub mod group_wire;
+pub mod groups;
 pub mod raw;
 pub mod rdk;
 
