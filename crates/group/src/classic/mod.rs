@@ -17,6 +17,8 @@ mod rebalance;
 mod sync;
 
 #[cfg(test)]
+mod sim;
+#[cfg(test)]
 pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
