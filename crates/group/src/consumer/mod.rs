@@ -18,6 +18,8 @@ mod group;
 mod heartbeat;
 mod reconcile;
 pub(crate) mod records;
+#[cfg(test)]
+mod sim;
 mod target;
 #[cfg(test)]
 mod tests;
