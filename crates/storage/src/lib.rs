@@ -39,6 +39,6 @@ mod segment;
 
 pub use config::{LogConfig, TopicPartition};
 pub use error::{AppendError, ReadError, RecordErrors, StorageError};
-pub use log::{AppendInfo, Log, OpenOptions, ReadInfo, TimestampOffset};
+pub use log::{AppendInfo, CompactionStats, Log, OpenOptions, ReadInfo, TimestampOffset};
 pub use manager::{LogDirInfo, LogManager, PartitionSize};
 pub use producer::ProducerStateEntry;
