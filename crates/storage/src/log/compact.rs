@@ -230,12 +230,7 @@ impl Filter<'_> {
         !(record.value.is_none() && tombstones_expired)
     }
 
-    fn batch(
-        &self,
-        segment: &Segment,
-        batch: &BatchAt,
-        tombstones_expired: bool,
-    ) -> Result<Filtered, StorageError> {
+    fn batch(&self, segment: &Segment, batch: &BatchAt, tombstones_expired: bool) -> Result<Filtered, StorageError> {
         let header = &batch.header;
         if header.is_control() || header.is_transactional() {
             return Ok(Filtered::Keep);
@@ -449,10 +444,8 @@ impl Log {
         let _appender = self.lock_appender();
         let current = self.view();
         let present: HashSet<*const Segment> = current.segments.iter().map(Arc::as_ptr).collect();
-        let sources: Vec<&Arc<Segment>> = written
-            .iter()
-            .flat_map(|w| view.segments.get(w.sources.clone()).unwrap_or_default())
-            .collect();
+        let sources: Vec<&Arc<Segment>> =
+            written.iter().flat_map(|w| view.segments.get(w.sources.clone()).unwrap_or_default()).collect();
         if sources.iter().any(|s| !present.contains(&Arc::as_ptr(s))) {
             return Ok(false);
         }

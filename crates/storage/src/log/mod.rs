@@ -108,8 +108,7 @@ impl Log {
         let mut iter = bases.iter().copied().peekable();
         while let Some(base) = iter.next() {
             let next_base = iter.peek().copied().unwrap_or(i64::MAX);
-            let recover =
-                (!options.clean_shutdown && next_base > options.recovery_point) || swapped.contains(&base);
+            let recover = (!options.clean_shutdown && next_base > options.recovery_point) || swapped.contains(&base);
             let (segment, truncated) = Segment::open(
                 io.as_ref(),
                 dir,
