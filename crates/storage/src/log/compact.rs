@@ -301,7 +301,7 @@ impl Log {
             Ok(true) => {
                 self.cleaner_checkpoint.store(plan.end_offset, Ordering::Release);
                 if !stats.is_empty() {
-                    tracing::info!(
+                    tracing::debug!(
                         partition = %self.tp,
                         segments = stats.segments_rewritten,
                         bytes_before = stats.bytes_before,
