@@ -32,7 +32,7 @@ fn read_all(bootstrap: &str) -> Result<Vec<Consumed>> {
     rdk::assign(&consumer, TOPIC, 0, Offset::Offset(0))?;
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut out: Vec<Consumed> = Vec::new();
-    while out.last().is_none_or(|c| c.offset < high - 1) {
+    while !out.last().is_some_and(|c| c.offset >= high - 1) {
         if Instant::now() > deadline {
             bail!("read {} records up to offset {:?} of {high}", out.len(), out.last().map(|c| c.offset));
         }
