@@ -235,6 +235,12 @@ impl Filter<'_> {
         if header.is_control() || header.is_transactional() {
             return Ok(Filtered::Keep);
         }
+        let last_of_producer =
+            header.producer_id >= 0 && self.producer_last.get(&header.producer_id) == Some(&header.last_offset());
+        if header.records_count == 0 {
+            // An empty batch kept for its producer's sequence goes once a later one exists.
+            return Ok(if last_of_producer { Filtered::Keep } else { Filtered::Dropped { removed: 0 } });
+        }
         let decoded = decode(segment, batch)?;
         let records = decoded.records(DECOMPRESSED_BYTES_MAX).map_err(|e| corrupt(segment, e))?;
         let total = records.len();
@@ -244,8 +250,6 @@ impl Filter<'_> {
         }
         let removed = (total - kept.len()) as u64;
         if kept.is_empty() {
-            let last_of_producer =
-                header.producer_id >= 0 && self.producer_last.get(&header.producer_id) == Some(&header.last_offset());
             if !last_of_producer {
                 return Ok(Filtered::Dropped { removed });
             }

@@ -373,6 +373,21 @@ fn producer_state_and_duplicate_detection_survive_compaction() {
     assert_eq!(log.producer_states(), states);
     let dup = log.append_as_leader(retry, 0, NOW).unwrap();
     assert_eq!((dup.base_offset, dup.records_count), (18, 0));
+
+    // Once the producer writes again, its old empty batch goes and the new last one stays.
+    let next = batch_of(&[("p0", Some("again"))], NOW, Compression::None, Some((7, 1, 20)));
+    let next_offset = log.append_as_leader(next, 0, NOW).unwrap().base_offset;
+    for i in 0..20 {
+        put(&log, "p0", Some(&format!("final{i}-{}", "w".repeat(60))));
+    }
+    log.roll(NOW).unwrap();
+    put(&log, "tail", Some("t"));
+    let states = log.producer_states();
+    log.compact(NOW).unwrap();
+    let mine: Vec<_> = read_batches(&log, 0).into_iter().filter(|b| b.header().producer_id == 7).collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!((mine[0].header().base_offset, mine[0].header().records_count), (next_offset, 0));
+    assert_eq!(log.producer_states(), states);
 }
 
 #[test]
