@@ -6,6 +6,7 @@ use gregor_protocol::records::split_record_set;
 
 use super::*;
 use crate::config::TopicPartition;
+use crate::error::ReadError;
 use crate::io::{FileIo, OsFileIo};
 use crate::log::OpenOptions;
 use crate::manager::LogManager;
@@ -536,4 +537,73 @@ fn the_manager_cleans_due_logs_and_checkpoints_the_dirty_offset() {
     let log = manager.get_or_create(&tp, config(), NOW).unwrap();
     assert_eq!(log.cleaner_checkpoint(), Some(active));
     assert!(manager.compact_due(NOW).is_empty(), "nothing new is dirty after a restart");
+}
+
+#[test]
+fn compaction_runs_alongside_appends_reads_and_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let log =
+        Arc::new(open_with(dir.path(), LogConfig { cleanup_policy_delete: true, retention_ms: -1, ..config() }, true));
+    let writer = {
+        let log = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for i in 0..1500 {
+                put(&log, &format!("key{}", i % 13), Some(&format!("value-{i}-{}", "x".repeat(40))));
+            }
+        })
+    };
+    let reader = {
+        let log = Arc::clone(&log);
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            while log.log_end_offset() < 1500 {
+                // DeleteRecords may move the start under a read: start over then.
+                let mut offset = log.log_start_offset();
+                let mut previous = -1;
+                while offset < log.log_end_offset() {
+                    let info = match log.read(offset, 4096, true, i64::MAX) {
+                        Ok(info) => info,
+                        Err(ReadError::OffsetOutOfRange { .. }) => break,
+                        Err(e) => panic!("read at {offset}: {e}"),
+                    };
+                    let bs = batches(&info.records);
+                    let Some(last) = bs.last() else { break };
+                    offset = last.header().last_offset() + 1;
+                    for batch in bs {
+                        for r in batch.records(1 << 24).unwrap() {
+                            let at = batch.header().record_offset(&r);
+                            assert!(at > previous);
+                            previous = at;
+                            let value = String::from_utf8(r.value.unwrap().to_vec()).unwrap();
+                            assert!(value.starts_with(&format!("value-{at}-")), "offset {at} holds {value}");
+                        }
+                    }
+                }
+                reads += 1;
+            }
+            reads
+        })
+    };
+    let mut cleanings = 0;
+    while !writer.is_finished() {
+        if !log.compact(NOW).unwrap().is_empty() {
+            cleanings += 1;
+        }
+        log.enforce_retention(NOW).unwrap();
+        let high_watermark = log.high_watermark();
+        if high_watermark > 400 {
+            log.delete_records_before(high_watermark - 300).unwrap();
+        }
+    }
+    writer.join().unwrap();
+    assert!(reader.join().unwrap() > 0);
+    assert!(cleanings > 0);
+    log.roll(NOW).unwrap();
+    log.compact(NOW).unwrap();
+    let records = read_records(&log);
+    assert_eq!(records.len(), 13, "{records:?}");
+    for r in &records {
+        assert!(r.offset >= 1500 - 13);
+    }
+    assert!(!log.is_offline());
 }
