@@ -166,7 +166,8 @@ impl LogManager {
         };
         let path = dir.path.join(tp.to_string());
         let log = Arc::new(Log::open(Arc::clone(&self.io), &path, tp.clone(), config, options)?);
-        if let Some(&offset) = dir.cleaner_offsets.get(tp) {
+        // Only a partition found on disk continues where its cleaner stopped.
+        if let (Some(_), Some(&offset)) = (existing, dir.cleaner_offsets.get(tp)) {
             log.set_cleaner_checkpoint(offset);
         }
         if existing.is_none() {

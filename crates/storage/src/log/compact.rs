@@ -278,9 +278,12 @@ impl Log {
         (offset >= 0).then_some(offset)
     }
 
-    /// Restores the first dirty offset from `cleaner-offset-checkpoint`.
+    /// Restores the first dirty offset from `cleaner-offset-checkpoint`; one
+    /// beyond the log end (a stale entry) is ignored, so everything is dirty.
     pub fn set_cleaner_checkpoint(&self, offset: i64) {
-        self.cleaner_checkpoint.store(offset, Ordering::Release);
+        if offset <= self.log_end_offset() {
+            self.cleaner_checkpoint.store(offset, Ordering::Release);
+        }
     }
 
     /// Cleans the log when its policy is compact and it is due (dirty ratio,
