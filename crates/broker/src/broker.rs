@@ -217,5 +217,9 @@ pub fn log_config_of(config: &BrokerConfig, topic: &TopicConfig) -> LogConfig {
         cleanup_policy_delete: topic.cleanup_policy.delete,
         file_delete_delay_ms: topic.file_delete_delay_ms,
         producer_id_expiration_ms: i64::from(config.producer_id_expiration_ms),
+        delete_retention_ms: topic.delete_retention_ms,
+        min_compaction_lag_ms: topic.min_compaction_lag_ms,
+        max_compaction_lag_ms: topic.max_compaction_lag_ms,
+        min_cleanable_dirty_ratio: topic.min_cleanable_dirty_ratio,
     }
 }

@@ -200,6 +200,8 @@ async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let offsets_every =
         Duration::from_millis(u64::try_from(config.offsets_retention_check_interval_ms).unwrap_or(600_000).max(1));
     let mut offset_expiry = tokio::time::interval(offsets_every);
+    let cleaner_every = Duration::from_millis(u64::try_from(config.log_cleaner_backoff_ms).unwrap_or(15_000).max(1));
+    let mut cleaner = tokio::time::interval(cleaner_every);
     loop {
         let logs = Arc::clone(&broker.logs);
         let work: Box<dyn FnOnce() + Send> = tokio::select! {
@@ -213,6 +215,18 @@ async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
             _ = checkpoint.tick() => Box::new(move || {
                 if let Err(error) = logs.checkpoint() {
                     tracing::warn!("checkpoint failed: {error}");
+                }
+            }),
+            _ = cleaner.tick(), if config.log_cleaner_enable => Box::new(move || {
+                for (tp, stats) in logs.compact_due(now_ms()) {
+                    tracing::info!(
+                        "log cleaner: {tp} rewrote {} segments into {}, {} -> {} bytes, {} records removed",
+                        stats.segments_rewritten,
+                        stats.segments_written,
+                        stats.bytes_before,
+                        stats.bytes_after,
+                        stats.records_removed
+                    );
                 }
             }),
             _ = flush.tick() => Box::new(move || {

@@ -1,6 +1,6 @@
 //! Kafka's text checkpoint files: a version line (0), an entry-count line, then
 //! one entry per line. Used for `recovery-point-offset-checkpoint`,
-//! `log-start-offset-checkpoint` (`topic partition offset`) and
+//! `log-start-offset-checkpoint`, `cleaner-offset-checkpoint` (`topic partition offset`) and
 //! `leader-epoch-checkpoint` (`epoch start_offset`).
 
 use std::collections::HashMap;
@@ -13,6 +13,7 @@ use crate::io::write_atomically;
 
 pub(crate) const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
 pub(crate) const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
+pub(crate) const CLEANER_OFFSET_CHECKPOINT: &str = "cleaner-offset-checkpoint";
 pub(crate) const LEADER_EPOCH_CHECKPOINT: &str = "leader-epoch-checkpoint";
 const VERSION: u32 = 0;
 

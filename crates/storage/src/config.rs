@@ -36,7 +36,7 @@ impl fmt::Display for TopicPartition {
 }
 
 /// A topic's log settings, resolved by the broker from Kafka's topic configs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`
     pub segment_bytes: u64,
@@ -71,6 +71,14 @@ pub struct LogConfig {
     /// `producer.id.expiration.ms` (a broker setting, carried here so each log
     /// can expire its own producers).
     pub producer_id_expiration_ms: i64,
+    /// `delete.retention.ms`: how long the cleaner keeps tombstones.
+    pub delete_retention_ms: i64,
+    /// `min.compaction.lag.ms`: records younger than this are not cleaned.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: dirty records older than this force a cleaning.
+    pub max_compaction_lag_ms: i64,
+    /// `min.cleanable.dirty.ratio`
+    pub min_cleanable_dirty_ratio: f64,
 }
 
 impl Default for LogConfig {
@@ -93,6 +101,10 @@ impl Default for LogConfig {
             cleanup_policy_delete: true,
             file_delete_delay_ms: 60 * 1000,
             producer_id_expiration_ms: 24 * 60 * 60 * 1000,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            min_cleanable_dirty_ratio: 0.5,
         }
     }
 }

@@ -6,7 +6,8 @@
 //! (`<20-digit base offset>.log` with its sparse `.index` and `.timeindex`), appending
 //! validated batches with offsets assigned in the header, reading stored bytes back
 //! without re-encoding, rolling, crash recovery of a torn tail, retention, the log start
-//! offset, the leader-epoch cache, idempotent-producer state and its snapshots, the
+//! offset, log compaction for `cleanup.policy=compact` (see `log/compact.rs`), the
+//! leader-epoch cache, idempotent-producer state and its snapshots, the
 //! checkpoint files, and the flush policy.
 //!
 //! **Never:** sockets, async runtimes, coordinators or cluster metadata. Every call is
@@ -14,7 +15,8 @@
 //!
 //! On disk, per partition directory:
 //! - `<offset>.log`: the batches exactly as appended (offsets, leader epoch and, for
-//!   log-append-time topics, the max timestamp stamped in the header).
+//!   log-append-time topics, the max timestamp stamped in the header), or as the
+//!   cleaner rewrote them (same offsets, superseded records gone).
 //! - `<offset>.index`: 8-byte big-endian entries (relative offset u32, position u32),
 //!   one per `index.interval.bytes`, exactly as many bytes as entries.
 //! - `<offset>.timeindex`: 12-byte entries (timestamp i64, relative offset u32), only
@@ -22,9 +24,13 @@
 //! - `<offset>.snapshot`: producer state at that offset (version u16, CRC-32C u32 of
 //!   the rest, then the producers), written on roll and shutdown.
 //! - `leader-epoch-checkpoint`: Kafka's text format.
+//! - `<offset>.log.cleaned` / `.swap` (and their indexes): the cleaner's output
+//!   before and while it replaces old segments; an open discards `.cleaned` and
+//!   completes a `.swap`.
 //!
-//! Per log directory: `recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`
-//! (Kafka's text format), `.lock` and the `.kafka_cleanshutdown` marker.
+//! Per log directory: `recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`,
+//! `cleaner-offset-checkpoint` (Kafka's text format), `.lock` and the
+//! `.kafka_cleanshutdown` marker.
 
 mod checkpoint;
 mod config;
@@ -39,6 +45,6 @@ mod segment;
 
 pub use config::{LogConfig, TopicPartition};
 pub use error::{AppendError, ReadError, RecordErrors, StorageError};
-pub use log::{AppendInfo, Log, OpenOptions, ReadInfo, TimestampOffset};
+pub use log::{AppendInfo, CompactionStats, Log, OpenOptions, ReadInfo, TimestampOffset};
 pub use manager::{LogDirInfo, LogManager, PartitionSize};
 pub use producer::ProducerStateEntry;

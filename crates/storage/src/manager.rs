@@ -10,12 +10,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::checkpoint::{read_offsets, write_offsets, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT};
+use crate::checkpoint::{
+    read_offsets, write_offsets, CLEANER_OFFSET_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
+};
 use crate::config::{LogConfig, TopicPartition};
 use crate::error::StorageError;
 use crate::index::{read_lock, write_lock};
 use crate::io::{sync_dir, write_atomically, FileIo, OsFileIo};
-use crate::log::{Log, OpenOptions};
+use crate::log::{CompactionStats, Log, OpenOptions};
 
 const CLEAN_SHUTDOWN_MARKER: &str = ".kafka_cleanshutdown";
 const LOCK_FILE: &str = ".lock";
@@ -44,6 +46,7 @@ struct LogDir {
     clean_shutdown: bool,
     recovery_points: HashMap<TopicPartition, i64>,
     log_start_offsets: HashMap<TopicPartition, i64>,
+    cleaner_offsets: HashMap<TopicPartition, i64>,
 }
 
 #[derive(Debug)]
@@ -113,6 +116,7 @@ impl LogManager {
                 clean_shutdown,
                 recovery_points: read_checkpoint_or_empty(&path.join(RECOVERY_POINT_CHECKPOINT)),
                 log_start_offsets: read_checkpoint_or_empty(&path.join(LOG_START_OFFSET_CHECKPOINT)),
+                cleaner_offsets: read_checkpoint_or_empty(&path.join(CLEANER_OFFSET_CHECKPOINT)),
             });
         }
         Ok(Self {
@@ -162,6 +166,10 @@ impl LogManager {
         };
         let path = dir.path.join(tp.to_string());
         let log = Arc::new(Log::open(Arc::clone(&self.io), &path, tp.clone(), config, options)?);
+        // Only a partition found on disk continues where its cleaner stopped.
+        if let (Some(_), Some(&offset)) = (existing, dir.cleaner_offsets.get(tp)) {
+            log.set_cleaner_checkpoint(offset);
+        }
         if existing.is_none() {
             sync_dir(&dir.path)?;
         }
@@ -256,7 +264,48 @@ impl LogManager {
             write_offsets(&dir.path.join(RECOVERY_POINT_CHECKPOINT), &recovery)?;
             write_offsets(&dir.path.join(LOG_START_OFFSET_CHECKPOINT), &starts)?;
         }
+        self.write_cleaner_checkpoints()
+    }
+
+    /// Writes `cleaner-offset-checkpoint` in every log directory.
+    fn write_cleaner_checkpoints(&self) -> Result<(), StorageError> {
+        let logs = self.all();
+        let found = lock(&self.found).clone();
+        for (index, dir) in self.dirs.iter().enumerate() {
+            let mut cleaned: Vec<(TopicPartition, i64)> = logs
+                .iter()
+                .filter(|l| self.dir_index_of(l) == Some(index) && !l.is_offline())
+                .filter_map(|l| l.cleaner_checkpoint().map(|o| (l.topic_partition().clone(), o)))
+                .collect();
+            for tp in found.iter().filter(|&(_, &i)| i == index).map(|(tp, _)| tp) {
+                if let Some(&o) = dir.cleaner_offsets.get(tp) {
+                    cleaned.push((tp.clone(), o));
+                }
+            }
+            cleaned.sort();
+            write_offsets(&dir.path.join(CLEANER_OFFSET_CHECKPOINT), &cleaned)?;
+        }
         Ok(())
+    }
+
+    /// Runs the log cleaner over every online log with cleanup.policy=compact
+    /// that is due, and checkpoints the cleaner offsets when anything was
+    /// cleaned. Returns what each cleaned log's cleaning did.
+    pub fn compact_due(&self, now_ms: i64) -> Vec<(TopicPartition, CompactionStats)> {
+        let mut cleaned = Vec::new();
+        for log in self.all().iter().filter(|l| !l.is_offline()) {
+            match log.compact(now_ms) {
+                Ok(stats) if !stats.is_empty() => cleaned.push((log.topic_partition().clone(), stats)),
+                Ok(_) => {}
+                Err(e) => tracing::error!(partition = %log.topic_partition(), error = %e, "log cleaning failed"),
+            }
+        }
+        if !cleaned.is_empty() {
+            if let Err(e) = self.write_cleaner_checkpoints() {
+                tracing::warn!(error = %e, "writing the cleaner checkpoint failed");
+            }
+        }
+        cleaned
     }
 
     /// Flushes logs whose flush.ms has elapsed. An offline log is skipped;

@@ -72,11 +72,25 @@ impl Segment {
         segment_index_bytes: u64,
         created_ms: i64,
     ) -> Result<Self, StorageError> {
-        let log_path = dir.join(file_name(base_offset, LOG_SUFFIX));
+        Self::open_files_with_suffix(io, dir, base_offset, "", segment_index_bytes, created_ms)
+    }
+
+    /// Opens the files `<base>.log<extra>`, `<base>.index<extra>` and
+    /// `<base>.timeindex<extra>` (an empty `extra` for a live segment).
+    fn open_files_with_suffix(
+        io: &dyn FileIo,
+        dir: &Path,
+        base_offset: i64,
+        extra: &str,
+        segment_index_bytes: u64,
+        created_ms: i64,
+    ) -> Result<Self, StorageError> {
+        let name = |suffix: &str| dir.join(format!("{}{extra}", file_name(base_offset, suffix)));
+        let log_path = name(LOG_SUFFIX);
         let log = io.open(&log_path, true).map_err(|e| StorageError::io(&log_path, e))?;
         let size_bytes = log.len_bytes().map_err(|e| StorageError::io(&log_path, e))?;
-        let offset_index = Index::open(io, &dir.join(file_name(base_offset, INDEX_SUFFIX)), segment_index_bytes)?;
-        let time_index = Index::open(io, &dir.join(file_name(base_offset, TIME_INDEX_SUFFIX)), segment_index_bytes)?;
+        let offset_index = Index::open(io, &name(INDEX_SUFFIX), segment_index_bytes)?;
+        let time_index = Index::open(io, &name(TIME_INDEX_SUFFIX), segment_index_bytes)?;
         Ok(Self {
             base_offset,
             log_path,
@@ -150,6 +164,27 @@ impl Segment {
                 Ok((segment, truncated))
             }
         }
+    }
+
+    /// Indexes a segment the cleaner wrote as `<base>.log<extra>`: every batch
+    /// is checked and both index files (`<base>.index<extra>`,
+    /// `<base>.timeindex<extra>`) are built and fsynced. Fails when any byte
+    /// of the written log does not check out.
+    pub fn index_written(
+        io: &dyn FileIo,
+        dir: &Path,
+        base_offset: i64,
+        extra: &str,
+        segment_index_bytes: u64,
+        index_interval_bytes: u64,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        let segment = Self::open_files_with_suffix(io, dir, base_offset, extra, segment_index_bytes, now_ms)?;
+        let truncated = segment.recover(index_interval_bytes)?;
+        if truncated > 0 {
+            return Err(StorageError::corrupt(&segment.log_path, format!("cleaned segment lost {truncated} bytes")));
+        }
+        segment.flush()
     }
 
     pub fn base_offset(&self) -> i64 {

@@ -4,12 +4,13 @@
 //! to copy the segment list and offsets, then read files without any lock.
 
 mod append;
+mod compact;
 mod read;
 mod retention;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use crate::config::{LogConfig, TopicPartition};
@@ -21,6 +22,7 @@ use crate::producer::{ProducerStateEntry, ProducerStateManager};
 use crate::segment::{parse_file_name, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 
 pub use append::AppendInfo;
+pub use compact::CompactionStats;
 pub use read::{ReadInfo, TimestampOffset};
 
 /// What readers copy under the view lock.
@@ -65,6 +67,10 @@ pub struct Log {
     view: RwLock<View>,
     epochs: RwLock<LeaderEpochCache>,
     offline: AtomicBool,
+    /// The cleaner's first dirty offset (everything below it was cleaned), -1 when unknown.
+    cleaner_checkpoint: AtomicI64,
+    /// Serializes cleanings of this log.
+    cleaner: Mutex<()>,
 }
 
 /// Files a crash or an interrupted operation can leave behind.
@@ -83,6 +89,7 @@ impl Log {
         options: OpenOptions,
     ) -> Result<Self, StorageError> {
         fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+        let swapped = compact::complete_swaps(dir)?;
         let mut bases = Vec::new();
         for entry in fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))? {
             let entry = entry.map_err(|e| StorageError::io(dir, e))?;
@@ -101,7 +108,7 @@ impl Log {
         let mut iter = bases.iter().copied().peekable();
         while let Some(base) = iter.next() {
             let next_base = iter.peek().copied().unwrap_or(i64::MAX);
-            let recover = !options.clean_shutdown && next_base > options.recovery_point;
+            let recover = (!options.clean_shutdown && next_base > options.recovery_point) || swapped.contains(&base);
             let (segment, truncated) = Segment::open(
                 io.as_ref(),
                 dir,
@@ -183,6 +190,8 @@ impl Log {
             }),
             epochs: RwLock::new(epochs),
             offline: AtomicBool::new(false),
+            cleaner_checkpoint: AtomicI64::new(-1),
+            cleaner: Mutex::new(()),
         })
     }
 
