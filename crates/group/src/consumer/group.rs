@@ -335,7 +335,7 @@ impl GroupCoordinatorShard {
         }
         match self.groups.get_mut(group_id) {
             Some(Group::Consumer(group)) => group,
-            _ => unreachable!("inserted above"),
+            _ => unreachable!("inserted above"), // ok: the slot was made a consumer group two lines up
         }
     }
 
