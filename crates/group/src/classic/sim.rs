@@ -284,8 +284,13 @@ impl Sim {
     }
 }
 
+/// 64 cases in CI; `GREGOR_SIM_CASES=1500` for a longer run.
+fn sim_cases() -> u32 {
+    std::env::var("GREGOR_SIM_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(64)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: sim_cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn classic_group_simulation(
