@@ -63,6 +63,12 @@ pub enum AppendError {
     InvalidProducerEpoch { producer_id: i64, epoch: i16, current_epoch: i16 },
     #[error("unknown producer id {producer_id}")]
     UnknownProducerId { producer_id: i64 },
+    #[error("invalid transaction state for producer {producer_id}: {message}")]
+    InvalidTxnState { producer_id: i64, message: String },
+    #[error(
+        "marker for producer {producer_id} from coordinator epoch {coordinator_epoch}, older than {current_coordinator_epoch}"
+    )]
+    TransactionCoordinatorFenced { producer_id: i64, coordinator_epoch: i32, current_coordinator_epoch: i32 },
     #[error("magic {magic} is not supported for appends")]
     UnsupportedMagic { magic: i8 },
     #[error("offset {offset} is outside [{log_start_offset}, {high_watermark}]")]
@@ -82,6 +88,8 @@ impl AppendError {
             Self::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
             Self::InvalidProducerEpoch { .. } => ErrorCode::InvalidProducerEpoch,
             Self::UnknownProducerId { .. } => ErrorCode::UnknownProducerId,
+            Self::InvalidTxnState { .. } => ErrorCode::InvalidTxnState,
+            Self::TransactionCoordinatorFenced { .. } => ErrorCode::TransactionCoordinatorFenced,
             Self::UnsupportedMagic { .. } => ErrorCode::UnsupportedForMessageFormat,
             Self::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             Self::Storage(e) => e.error_code(),
@@ -147,6 +155,15 @@ mod tests {
                 ErrorCode::InvalidProducerEpoch,
             ),
             (AppendError::UnknownProducerId { producer_id: 1 }, ErrorCode::UnknownProducerId),
+            (AppendError::InvalidTxnState { producer_id: 1, message: String::new() }, ErrorCode::InvalidTxnState),
+            (
+                AppendError::TransactionCoordinatorFenced {
+                    producer_id: 1,
+                    coordinator_epoch: 0,
+                    current_coordinator_epoch: 1,
+                },
+                ErrorCode::TransactionCoordinatorFenced,
+            ),
             (AppendError::UnsupportedMagic { magic: 1 }, ErrorCode::UnsupportedForMessageFormat),
             (
                 AppendError::OffsetOutOfRange { offset: 9, log_start_offset: 0, high_watermark: 1 },

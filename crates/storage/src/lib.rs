@@ -21,8 +21,11 @@
 //!   one per `index.interval.bytes`, exactly as many bytes as entries.
 //! - `<offset>.timeindex`: 12-byte entries (timestamp i64, relative offset u32), only
 //!   when the segment's max timestamp grows.
+//! - `<offset>.txnindex`: aborted transactions whose abort marker is in the segment,
+//!   34-byte entries in Kafka's format (see `txn_index.rs`); only once there is one.
 //! - `<offset>.snapshot`: producer state at that offset (version u16, CRC-32C u32 of
-//!   the rest, then the producers), written on roll and shutdown.
+//!   the rest, then the producers with their open transactions), written on roll
+//!   and shutdown.
 //! - `leader-epoch-checkpoint`: Kafka's text format.
 //! - `<offset>.log.cleaned` / `.swap` (and their indexes): the cleaner's output
 //!   before and while it replaces old segments; an open discards `.cleaned` and
@@ -42,9 +45,10 @@ mod log;
 mod manager;
 mod producer;
 mod segment;
+mod txn_index;
 
 pub use config::{LogConfig, TopicPartition};
 pub use error::{AppendError, ReadError, RecordErrors, StorageError};
-pub use log::{AppendInfo, CompactionStats, Log, OpenOptions, ReadInfo, TimestampOffset};
+pub use log::{AbortedTxn, AppendInfo, CompactionStats, Log, OpenOptions, ReadInfo, TimestampOffset, TxnMarker};
 pub use manager::{LogDirInfo, LogManager, PartitionSize};
 pub use producer::ProducerStateEntry;

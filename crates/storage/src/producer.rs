@@ -1,6 +1,9 @@
-//! Idempotent-producer state (Kafka's ProducerStateManager semantics): per
-//! producer id the epoch and the last five batches, sequence checks, duplicate
-//! detection, snapshots to `<20-digit offset>.snapshot` and expiration.
+//! Idempotent and transactional producer state (Kafka's ProducerStateManager
+//! semantics): per producer id the epoch, the last five batches, the
+//! coordinator epoch of the last marker and the first offset of the open
+//! transaction; sequence and epoch checks, duplicate detection, transaction
+//! markers, snapshots to `<20-digit offset>.snapshot` (every field above, so
+//! open transactions survive a restart) and expiration.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs;
@@ -83,13 +86,47 @@ impl Producer {
             }
         }
         self.last_timestamp_ms = header.max_timestamp;
-        if header.is_control() {
-            // Only transaction markers carry a producer id among control batches.
-            self.txn_start_offset = -1;
-        } else if header.is_transactional() && self.txn_start_offset < 0 {
+        if header.is_transactional() && self.txn_start_offset < 0 {
             self.txn_start_offset = header.base_offset;
         }
     }
+
+    /// Applies a commit or abort marker (Kafka's appendEndTxnMarker): a new
+    /// epoch forgets the old batches, the coordinator epoch is remembered and
+    /// the open transaction, if any, is completed.
+    fn end_txn(&mut self, producer_id: i64, header: &RecordBatchHeader, marker: Marker) -> Option<CompletedTxn> {
+        let completed = (self.txn_start_offset >= 0).then(|| CompletedTxn {
+            producer_id,
+            first_offset: self.txn_start_offset,
+            last_offset: header.base_offset,
+            aborted: !marker.commit,
+        });
+        if header.producer_epoch != self.epoch {
+            self.epoch = header.producer_epoch;
+            self.batches.clear();
+        }
+        self.coordinator_epoch = marker.coordinator_epoch;
+        self.last_timestamp_ms = header.max_timestamp;
+        self.txn_start_offset = -1;
+        completed
+    }
+}
+
+/// What a commit or abort marker says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Marker {
+    pub commit: bool,
+    pub coordinator_epoch: i32,
+}
+
+/// A transaction a marker ended (Kafka's CompletedTxn): `last_offset` is the
+/// marker's offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CompletedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub aborted: bool,
 }
 
 /// Sequences wrap from i32::MAX to 0.
@@ -193,18 +230,85 @@ impl ProducerStateManager {
                 });
             }
         }
+        if entry.txn_start_offset >= 0 && !header.is_transactional() {
+            return Err(AppendError::InvalidTxnState {
+                producer_id,
+                message: format!(
+                    "expected a transactional write from producer {producer_id} at offset {}: its transaction \
+                     from offset {} is open",
+                    header.base_offset, entry.txn_start_offset
+                ),
+            });
+        }
         entry.add(header);
         Ok(SequenceCheck::Append)
+    }
+
+    /// Checks a commit or abort marker (its header, offsets assigned) for
+    /// `header.producer_id` and stages it. Kafka's checks: an epoch older
+    /// than the producer's is INVALID_PRODUCER_EPOCH, a coordinator epoch
+    /// older than the last marker's is TRANSACTION_COORDINATOR_FENCED.
+    /// Returns the transaction it completes, if one was open.
+    pub fn check_marker(
+        &self,
+        header: &RecordBatchHeader,
+        marker: Marker,
+        staged: &mut StagedProducers,
+    ) -> Result<Option<CompletedTxn>, AppendError> {
+        let producer_id = header.producer_id;
+        let entry = staged
+            .producers
+            .entry(producer_id)
+            .or_insert_with(|| self.producers.get(&producer_id).cloned().unwrap_or_else(Producer::empty));
+        if header.producer_epoch < entry.epoch {
+            return Err(AppendError::InvalidProducerEpoch {
+                producer_id,
+                epoch: header.producer_epoch,
+                current_epoch: entry.epoch,
+            });
+        }
+        if marker.coordinator_epoch < entry.coordinator_epoch {
+            return Err(AppendError::TransactionCoordinatorFenced {
+                producer_id,
+                coordinator_epoch: marker.coordinator_epoch,
+                current_coordinator_epoch: entry.coordinator_epoch,
+            });
+        }
+        Ok(entry.end_txn(producer_id, header, marker))
+    }
+
+    /// The LSO recorded with an aborted transaction in the txn index (Kafka's
+    /// lastStableOffset(completedTxn)): the first offset of the oldest other
+    /// open transaction, else the offset after the marker. Call it once the
+    /// marker is applied.
+    pub fn stable_offset_after(&self, completed: &CompletedTxn) -> i64 {
+        self.producers
+            .iter()
+            .filter(|(&id, p)| id != completed.producer_id && p.txn_start_offset >= 0)
+            .map(|(_, p)| p.txn_start_offset)
+            .min()
+            .unwrap_or(completed.last_offset + 1)
     }
 
     pub fn commit(&mut self, staged: StagedProducers) {
         self.producers.extend(staged.producers);
     }
 
-    /// Replays a batch read back from the log, without checks.
-    pub fn replay(&mut self, header: &RecordBatchHeader) {
-        if header.producer_id >= 0 {
-            self.producers.entry(header.producer_id).or_insert_with(Producer::empty).add(header);
+    /// Replays a batch read back from the log, without checks; `marker` is
+    /// the decoded marker of a control batch. Returns the transaction a
+    /// marker completed.
+    pub fn replay(&mut self, header: &RecordBatchHeader, marker: Option<Marker>) -> Option<CompletedTxn> {
+        if header.producer_id < 0 {
+            return None;
+        }
+        let producer = self.producers.entry(header.producer_id).or_insert_with(Producer::empty);
+        match marker {
+            Some(marker) => producer.end_txn(header.producer_id, header, marker),
+            None if header.is_control() => None,
+            None => {
+                producer.add(header);
+                None
+            }
         }
     }
 

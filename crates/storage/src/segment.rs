@@ -1,4 +1,5 @@
-//! One segment: `<20-digit base offset>.log` with its `.index` and `.timeindex`.
+//! One segment: `<20-digit base offset>.log` with its `.index`, `.timeindex`
+//! and, once it holds an abort marker, `.txnindex`.
 //! Appends come from the log's single appender; readers use positional reads
 //! bounded by the committed size, so they never see a half-written batch.
 
@@ -12,6 +13,7 @@ use gregor_protocol::records::{validate_batch, RecordBatchHeader, BATCH_HEADER_B
 use crate::error::StorageError;
 use crate::index::{Index, OffsetEntry, TimeEntry};
 use crate::io::{read_fully_at, DataFile, FileIo};
+use crate::txn_index::{TxnIndex, TXN_INDEX_SUFFIX};
 
 pub(crate) const LOG_SUFFIX: &str = ".log";
 pub(crate) const INDEX_SUFFIX: &str = ".index";
@@ -55,6 +57,11 @@ pub(crate) struct Segment {
     size_bytes: AtomicU64,
     pub(crate) offset_index: Index<OffsetEntry>,
     pub(crate) time_index: Index<TimeEntry>,
+    /// Aborted transactions whose abort marker lies in this segment.
+    pub(crate) txn_index: TxnIndex,
+    /// Set by `open` when the txn index was reset (recovery, or an unusable
+    /// file): the log rebuilds it by replaying producer state.
+    pub(crate) txn_index_needs_rebuild: bool,
     max_timestamp_ms: AtomicI64,
     /// Last offset of the batch that carried `max_timestamp_ms`.
     offset_of_max_timestamp: AtomicI64,
@@ -91,6 +98,7 @@ impl Segment {
         let size_bytes = log.len_bytes().map_err(|e| StorageError::io(&log_path, e))?;
         let offset_index = Index::open(io, &name(INDEX_SUFFIX), segment_index_bytes)?;
         let time_index = Index::open(io, &name(TIME_INDEX_SUFFIX), segment_index_bytes)?;
+        let txn_index = TxnIndex::new(name(TXN_INDEX_SUFFIX));
         Ok(Self {
             base_offset,
             log_path,
@@ -98,6 +106,8 @@ impl Segment {
             size_bytes: AtomicU64::new(size_bytes),
             offset_index,
             time_index,
+            txn_index,
+            txn_index_needs_rebuild: false,
             max_timestamp_ms: AtomicI64::new(-1),
             offset_of_max_timestamp: AtomicI64::new(-1),
             bytes_since_last_index_entry: AtomicU64::new(0),
@@ -119,6 +129,7 @@ impl Segment {
         segment.size_bytes.store(0, Ordering::Release);
         segment.offset_index.install_rebuilt(Vec::new())?;
         segment.time_index.install_rebuilt(Vec::new())?;
+        segment.txn_index.reset()?;
         Ok(segment)
     }
 
@@ -134,7 +145,14 @@ impl Segment {
         recover: bool,
         now_ms: i64,
     ) -> Result<(Self, u64), StorageError> {
-        let segment = Self::open_files(io, dir, base_offset, segment_index_bytes, now_ms)?;
+        let mut segment = Self::open_files(io, dir, base_offset, segment_index_bytes, now_ms)?;
+        if recover || !segment.txn_index.load(io)? {
+            if !recover {
+                tracing::warn!(segment = %segment.log_path.display(), "rebuilding invalid transaction index");
+            }
+            segment.txn_index.reset()?;
+            segment.txn_index_needs_rebuild = true;
+        }
         if recover {
             let truncated = segment.recover(index_interval_bytes)?;
             return Ok((segment, truncated));
@@ -408,7 +426,8 @@ impl Segment {
     pub fn flush(&self) -> Result<(), StorageError> {
         self.log.sync_data().map_err(|e| StorageError::io(&self.log_path, e))?;
         self.offset_index.persist(true)?;
-        self.time_index.persist(true)
+        self.time_index.persist(true)?;
+        self.txn_index.flush()
     }
 
     /// Called when the segment stops being active or the log closes: the
@@ -421,7 +440,13 @@ impl Segment {
     /// Renames the files to `.deleted` and removes them; open readers keep
     /// their descriptors, so in-flight reads of this segment still succeed.
     pub fn delete_files(&self) -> Result<(), StorageError> {
-        for path in [&self.log_path, &self.offset_index.path().to_path_buf(), &self.time_index.path().to_path_buf()] {
+        let paths = [
+            self.log_path.clone(),
+            self.offset_index.path().to_path_buf(),
+            self.time_index.path().to_path_buf(),
+            self.txn_index.path().to_path_buf(),
+        ];
+        for path in &paths {
             let mut deleted = path.as_os_str().to_owned();
             deleted.push(".deleted");
             let deleted = PathBuf::from(deleted);

@@ -31,11 +31,11 @@ pub struct AppendInfo {
 /// compacted-topic key check, so a compression bomb cannot exhaust memory.
 const DECOMPRESSED_BYTES_MAX: usize = 256 * 1024 * 1024;
 
-fn corrupt(error: RecordsError) -> AppendError {
+pub(super) fn corrupt(error: RecordsError) -> AppendError {
     AppendError::Corrupt(error)
 }
 
-fn invalid(message: impl Into<String>) -> AppendError {
+pub(super) fn invalid(message: impl Into<String>) -> AppendError {
     AppendError::InvalidRecord { message: message.into(), record_errors: Vec::new() }
 }
 
@@ -216,13 +216,14 @@ impl Log {
 
         let result =
             self.write_locked(&mut appender, &view, &records, &batches, leader_epoch, last_offset, &config, now_ms);
-        self.offline_on_error(result)?;
+        self.offline_on_error(result.map(|_| ()))?;
         appender.producers.commit(staged);
         let log_start_offset = {
             let mut shared = write_lock(&self.view);
             shared.log_end_offset = next_offset;
             shared.high_watermark = next_offset;
-            shared.last_stable_offset = appender.producers.first_unstable_offset().unwrap_or(next_offset);
+            shared.first_unstable_offset = appender.producers.first_unstable_offset();
+            shared.update_last_stable_offset();
             shared.log_start_offset
         };
         appender.unflushed_messages = appender.unflushed_messages.saturating_add(records_count as i64);
@@ -233,8 +234,9 @@ impl Log {
     }
 
     /// Rolls if due, records a new leader epoch, writes and indexes the bytes.
+    /// Returns the segment written to.
     #[allow(clippy::too_many_arguments)]
-    fn write_locked(
+    pub(super) fn write_locked(
         &self,
         appender: &mut Appender,
         view: &View,
@@ -244,7 +246,7 @@ impl Log {
         last_offset: i64,
         config: &LogConfig,
         now_ms: i64,
-    ) -> Result<(), StorageError> {
+    ) -> Result<Arc<Segment>, StorageError> {
         let mut active = view.segments.last().cloned();
         if let Some(segment) = &active {
             if should_roll(segment, bytes.len() as u64, last_offset, config, now_ms) {
@@ -256,7 +258,8 @@ impl Log {
             None => self.roll_locked(appender, view.log_end_offset, now_ms)?,
         };
         write_lock(&self.epochs).assign(leader_epoch, view.log_end_offset)?;
-        active.append(bytes, batches, config.index_interval_bytes)
+        active.append(bytes, batches, config.index_interval_bytes)?;
+        Ok(active)
     }
 
     /// Seals the active segment, snapshots producer state and starts a new

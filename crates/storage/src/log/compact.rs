@@ -10,6 +10,14 @@
 //! codec, so reads see gaps and the read path returns the next batch after one.
 //! Control and transactional batches are copied unchanged.
 //!
+//! Aborted-transaction indexes: since offsets never change and every
+//! transactional and control batch is kept, the sources' `.txnindex` entries
+//! stay exactly true for the merged output, so they are concatenated (in
+//! segment order) into `<base>.txnindex.cleaned` and travel with the other
+//! files through `.swap` to the final name. An open completing an interrupted
+//! swap drops that segment's txn index and rebuilds it by replay, like any
+//! recovered segment.
+//!
 //! Consecutive small segments are merged while the output stays under
 //! `segment.bytes`. Each output is written as `<base>.log.cleaned` (with its
 //! indexes), fsynced, renamed to `.swap`, then the old segments are deleted and
@@ -38,6 +46,7 @@ use crate::error::StorageError;
 use crate::index::write_lock;
 use crate::io::sync_dir;
 use crate::segment::{file_name, parse_file_name, BatchAt, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use crate::txn_index::{write_index_file, TXN_INDEX_SUFFIX};
 
 const CLEANED: &str = ".cleaned";
 const SWAP: &str = ".swap";
@@ -119,6 +128,21 @@ fn remove_if_exists(path: &Path) -> Result<(), StorageError> {
 
 fn rename(from: &Path, to: &Path) -> Result<(), StorageError> {
     fs::rename(from, to).map_err(|e| StorageError::io(from, e))
+}
+
+/// Renames the files of one cleaner output from `<name><from>` to
+/// `<name><to>`, the log last (so a `.log.swap` means its indexes are
+/// complete). Only outputs with aborted transactions have a txn index; the
+/// other files always exist, so their absence is an error.
+fn rename_output(dir: &Path, base_offset: i64, from: &str, to: &str) -> Result<(), StorageError> {
+    for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX, LOG_SUFFIX] {
+        let source = with_suffix(dir, base_offset, suffix, from);
+        match fs::rename(&source, with_suffix(dir, base_offset, suffix, to)) {
+            Err(e) if suffix == TXN_INDEX_SUFFIX && e.kind() == std::io::ErrorKind::NotFound => {}
+            other => other.map_err(|e| StorageError::io(&source, e))?,
+        }
+    }
+    Ok(())
 }
 
 /// Decides whether the log is due and what it covers (Kafka's cleanable
@@ -333,7 +357,7 @@ impl Log {
     /// Best-effort removal of cleaner output that will not be used.
     fn discard(&self, written: &[Written], extra: &str) {
         for w in written {
-            for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX] {
                 let _ = remove_if_exists(&with_suffix(&self.dir, w.base_offset, suffix, extra));
             }
         }
@@ -433,6 +457,16 @@ impl Log {
                 config.index_interval_bytes,
                 now_ms,
             )?;
+            let aborted: Vec<_> = segments
+                .get(group.clone())
+                .unwrap_or_default()
+                .iter()
+                .flat_map(|segment| segment.txn_index.entries())
+                .collect();
+            if !aborted.is_empty() {
+                let txn_path = with_suffix(&self.dir, base_offset, TXN_INDEX_SUFFIX, CLEANED);
+                write_index_file(self.io.as_ref(), &txn_path, &aborted)?;
+            }
             if let Some(w) = written.last_mut() {
                 w.size_bytes = position;
             }
@@ -462,12 +496,7 @@ impl Log {
         // From here on a failure leaves files a reopen sorts out, so the log goes offline.
         let result = (|| {
             for w in written {
-                for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX, LOG_SUFFIX] {
-                    rename(
-                        &with_suffix(&self.dir, w.base_offset, suffix, CLEANED),
-                        &with_suffix(&self.dir, w.base_offset, suffix, SWAP),
-                    )?;
-                }
+                rename_output(&self.dir, w.base_offset, CLEANED, SWAP)?;
             }
             sync_dir(&self.dir)?;
             let mut replacements: HashMap<*const Segment, Option<Arc<Segment>>> = HashMap::new();
@@ -476,12 +505,7 @@ impl Log {
                 for segment in old {
                     segment.delete_files()?;
                 }
-                for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX, LOG_SUFFIX] {
-                    rename(
-                        &with_suffix(&self.dir, w.base_offset, suffix, SWAP),
-                        &with_suffix(&self.dir, w.base_offset, suffix, ""),
-                    )?;
-                }
+                rename_output(&self.dir, w.base_offset, SWAP, "")?;
                 let (segment, _) = Segment::open(
                     self.io.as_ref(),
                     &self.dir,
@@ -548,11 +572,12 @@ pub(super) fn complete_swaps(dir: &Path) -> Result<Vec<i64>, StorageError> {
         let swap = with_suffix(dir, base, LOG_SUFFIX, SWAP);
         let last = last_offset_in(&swap)?.unwrap_or(base).max(base);
         for &old in logs.iter().filter(|&&b| b >= base && b <= last) {
-            for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX] {
                 remove_if_exists(&with_suffix(dir, old, suffix, ""))?;
             }
         }
-        for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+        // Indexes, the txn index included, are rebuilt when the segment is recovered.
+        for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX] {
             remove_if_exists(&with_suffix(dir, base, suffix, ""))?;
             remove_if_exists(&with_suffix(dir, base, suffix, SWAP))?;
         }

@@ -7,6 +7,7 @@ mod append;
 mod compact;
 mod read;
 mod retention;
+mod txn;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,10 +21,12 @@ use crate::index::{read_lock, write_lock};
 use crate::io::FileIo;
 use crate::producer::{ProducerStateEntry, ProducerStateManager};
 use crate::segment::{parse_file_name, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use crate::txn_index::TXN_INDEX_SUFFIX;
 
 pub use append::AppendInfo;
 pub use compact::CompactionStats;
 pub use read::{ReadInfo, TimestampOffset};
+pub use txn::{AbortedTxn, TxnMarker};
 
 /// What readers copy under the view lock.
 #[derive(Debug, Clone)]
@@ -32,7 +35,19 @@ struct View {
     log_start_offset: i64,
     log_end_offset: i64,
     high_watermark: i64,
+    /// First offset of the oldest open transaction.
+    first_unstable_offset: Option<i64>,
     last_stable_offset: i64,
+}
+
+impl View {
+    /// Kafka's LSO: the oldest open transaction's first offset (never below
+    /// the log start), bounded by the high watermark.
+    fn update_last_stable_offset(&mut self) {
+        self.last_stable_offset = self
+            .first_unstable_offset
+            .map_or(self.high_watermark, |first| first.max(self.log_start_offset).min(self.high_watermark));
+    }
 }
 
 /// State only the appender touches.
@@ -157,18 +172,17 @@ impl Log {
         epochs.truncate_from_end(log_end_offset)?;
         epochs.truncate_from_start(log_start_offset)?;
 
-        let (mut producers, snapshot_offset) = ProducerStateManager::load_latest(dir, log_end_offset)?;
+        // Segments whose txn index was reset are rebuilt by replaying producer
+        // state from a snapshot taken at or before the first of them.
+        let rebuild_from = segments.iter().filter(|s| s.txn_index_needs_rebuild).map(|s| s.base_offset()).min();
+        let snapshot_limit = rebuild_from.unwrap_or(log_end_offset).min(log_end_offset);
+        let (mut producers, snapshot_offset) = ProducerStateManager::load_latest(dir, snapshot_limit)?;
         let replay_from = snapshot_offset.unwrap_or(first_base);
         for segment in &segments {
-            let Some(found) = segment.find_batch(replay_from)? else { continue };
-            for batch in segment.headers_from(found.position)? {
-                if batch.header.base_offset >= replay_from {
-                    producers.replay(&batch.header);
-                }
-            }
+            txn::replay_segment(io.as_ref(), segment, replay_from, &mut producers)?;
         }
         producers.expire(options.now_ms, config.producer_id_expiration_ms);
-        let last_stable_offset = producers.first_unstable_offset().unwrap_or(log_end_offset);
+        let first_unstable_offset = producers.first_unstable_offset();
 
         Ok(Self {
             tp,
@@ -181,12 +195,17 @@ impl Log {
                 last_flush_ms: options.now_ms,
                 recovery_point: log_end_offset,
             }),
-            view: RwLock::new(View {
-                segments: Arc::new(segments),
-                log_start_offset,
-                log_end_offset,
-                high_watermark: log_end_offset,
-                last_stable_offset,
+            view: RwLock::new({
+                let mut view = View {
+                    segments: Arc::new(segments),
+                    log_start_offset,
+                    log_end_offset,
+                    high_watermark: log_end_offset,
+                    first_unstable_offset,
+                    last_stable_offset: log_end_offset,
+                };
+                view.update_last_stable_offset();
+                view
             }),
             epochs: RwLock::new(epochs),
             offline: AtomicBool::new(false),
@@ -258,9 +277,10 @@ impl Log {
     pub fn set_high_watermark(&self, high_watermark: i64) {
         let mut view = write_lock(&self.view);
         view.high_watermark = high_watermark.clamp(view.log_start_offset, view.log_end_offset);
-        view.last_stable_offset = view.last_stable_offset.min(view.high_watermark);
+        view.update_last_stable_offset();
     }
 
+    /// The last stable offset: read_committed fetches read below it.
     pub fn last_stable_offset(&self) -> i64 {
         read_lock(&self.view).last_stable_offset
     }
@@ -361,7 +381,9 @@ fn remove_orphan_indexes(dir: &Path, bases: &[i64]) -> Result<(), StorageError> 
         let entry = entry.map_err(|e| StorageError::io(dir, e))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let base = parse_file_name(name, INDEX_SUFFIX).or_else(|| parse_file_name(name, TIME_INDEX_SUFFIX));
+        let base = parse_file_name(name, INDEX_SUFFIX)
+            .or_else(|| parse_file_name(name, TIME_INDEX_SUFFIX))
+            .or_else(|| parse_file_name(name, TXN_INDEX_SUFFIX));
         if base.is_some_and(|b| bases.binary_search(&b).is_err()) {
             fs::remove_file(entry.path()).map_err(|e| StorageError::io(entry.path(), e))?;
         }

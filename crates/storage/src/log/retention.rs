@@ -24,7 +24,11 @@ impl Log {
             });
         }
         if target > view.log_start_offset {
-            write_lock(&self.view).log_start_offset = target;
+            {
+                let mut shared = write_lock(&self.view);
+                shared.log_start_offset = target;
+                shared.update_last_stable_offset();
+            }
             let result = write_lock(&self.epochs).truncate_from_start(target);
             self.offline_on_error(result)?;
         }
@@ -91,6 +95,7 @@ impl Log {
             let mut shared = write_lock(&self.view);
             shared.segments = Arc::new(kept);
             shared.log_start_offset = new_start;
+            shared.update_last_stable_offset();
         }
         let result = (|| {
             write_lock(&self.epochs).truncate_from_start(new_start)?;
