@@ -95,7 +95,7 @@ impl Producer {
     /// epoch forgets the old batches, the coordinator epoch is remembered and
     /// the open transaction, if any, is completed.
     fn end_txn(&mut self, producer_id: i64, header: &RecordBatchHeader, marker: Marker) -> Option<CompletedTxn> {
-        let completed = (self.txn_start_offset >= 0).then(|| CompletedTxn {
+        let completed = (self.txn_start_offset >= 0).then_some(CompletedTxn {
             producer_id,
             first_offset: self.txn_start_offset,
             last_offset: header.base_offset,

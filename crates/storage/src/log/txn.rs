@@ -195,3 +195,6 @@ impl Log {
         entries.into_iter().map(|e| AbortedTxn { producer_id: e.producer_id, first_offset: e.first_offset }).collect()
     }
 }
+
+#[cfg(test)]
+mod tests;
