@@ -179,6 +179,11 @@ impl Segment {
             _ => {
                 tracing::warn!(segment = %segment.log_path.display(), "rebuilding invalid index");
                 let truncated = segment.recover(index_interval_bytes)?;
+                if truncated > 0 && !segment.txn_index_needs_rebuild {
+                    // Entries may name markers that were cut off.
+                    segment.txn_index.reset()?;
+                    segment.txn_index_needs_rebuild = true;
+                }
                 Ok((segment, truncated))
             }
         }

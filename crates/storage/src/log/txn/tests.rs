@@ -464,4 +464,16 @@ fn compaction_keeps_transactional_data_and_moves_txn_indexes() {
         assert_eq!(txn_state(&log).aborted, before.aborted, "clean {clean}");
         assert_eq!(txn_state(&log).index_files, after.index_files, "clean {clean}");
     }
+
+    // A crash mid-swap: the output is still `.log.swap` and its txn index is
+    // not in place. The open completes the swap and rebuilds the index.
+    let (name, _) = after.index_files.iter().find(|(_, b)| b.len() > 34).unwrap();
+    let base: i64 = name.trim_end_matches(TXN_INDEX_SUFFIX).parse().unwrap();
+    let part = dir.path().join("t-0");
+    fs::rename(part.join(file_name(base, ".log")), part.join(format!("{}.swap", file_name(base, ".log")))).unwrap();
+    fs::rename(part.join(name), part.join(format!("{name}.swap"))).unwrap();
+    let log = open_at(dir.path(), config.clone(), true, 0);
+    let reopened = txn_state(&log);
+    assert_eq!(reopened.aborted, before.aborted);
+    assert_eq!(reopened.index_files, after.index_files);
 }
