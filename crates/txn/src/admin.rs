@@ -39,7 +39,10 @@ impl TxnCoordinatorShard {
                 && (request.producer_id_filters.is_empty() || request.producer_id_filters.contains(&txn.producer_id))
                 && (request.state_filters.is_empty() || states.contains(&txn.state))
                 && (request.duration_filter < 0 || now_ms - txn.start_timestamp_ms > request.duration_filter)
-                && pattern.as_ref().map_or(true, |regex| regex.is_match(&txn.transactional_id))
+                && match &pattern {
+                    Some(regex) => regex.is_match(&txn.transactional_id),
+                    None => true,
+                }
         };
         response.transaction_states = self
             .txns
