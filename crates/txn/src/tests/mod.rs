@@ -1,3 +1,4 @@
 mod harness;
 mod records;
+mod sim;
 mod txn;
