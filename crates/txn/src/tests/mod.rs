@@ -1,0 +1,4 @@
+mod harness;
+mod records;
+mod sim;
+mod txn;
