@@ -41,6 +41,12 @@ pub struct RequestContext {
 pub struct Effects {
     pub records: Vec<CoordinatorRecord>,
     pub replies: Vec<(ReplyId, ResponseBody)>,
+    /// `Some((producer id, producer epoch))` when every record belongs to that producer's
+    /// transaction (TxnOffsetCommit): the caller appends them as one transactional batch
+    /// of that producer and replays each with
+    /// [`GroupCoordinatorShard::replay_transactional`]. A transactional decision never
+    /// carries non-transactional records.
+    pub transactional: Option<(i64, i16)>,
 }
 
 impl Effects {
@@ -52,7 +58,16 @@ impl Effects {
         self.records.push(record);
     }
 
+    /// Adds `other`'s records and answers. Transactional and non-transactional records
+    /// never meet in one `Effects`: extending across the two is a bug.
     pub fn extend(&mut self, other: Effects) {
+        debug_assert!(
+            other.records.is_empty() || self.records.is_empty() || self.transactional == other.transactional,
+            "transactional and non-transactional records mixed in one Effects"
+        );
+        if self.records.is_empty() && !other.records.is_empty() {
+            self.transactional = other.transactional;
+        }
         self.records.extend(other.records);
         self.replies.extend(other.replies);
     }
@@ -139,6 +154,28 @@ impl GroupCoordinatorShard {
                 self.replay_consumer_group_current_member_assignment(key, value)
             }
         }
+    }
+
+    /// Applies one record of a transactional batch of `producer_id` that is now durable
+    /// (Kafka's replay with a producer id): an offset commit becomes *pending* for that
+    /// producer, invisible to OffsetFetch until
+    /// [`replay_end_transaction_marker`](Self::replay_end_transaction_marker) commits it.
+    /// Other records (and offset tombstones) apply as [`replay`](Self::replay) does.
+    pub fn replay_transactional(&mut self, producer_id: i64, record: CoordinatorRecord) {
+        match record {
+            CoordinatorRecord::OffsetCommit { key, value } if producer_id >= 0 => {
+                self.replay_transactional_offset_commit(producer_id, key, value)
+            }
+            other => self.replay(other),
+        }
+    }
+
+    /// Applies a COMMIT (`commit`) or ABORT marker of `producer_id` written to this
+    /// partition: the producer's pending offsets become committed (each unless a commit
+    /// later in the log already replaced it) or are dropped. Either way the producer
+    /// has no pending offsets afterwards. A marker without pending offsets does nothing.
+    pub fn replay_end_transaction_marker(&mut self, producer_id: i64, commit: bool) {
+        self.replay_offsets_end_transaction(producer_id, commit);
     }
 
     /// Called once after the partition's log has been replayed: loaded members get

@@ -100,7 +100,7 @@ fn delete_group_writes_tombstones_for_the_offsets_and_the_group() {
     assert_eq!(records.len(), 2);
     assert!(matches!(records[0], CoordinatorRecord::OffsetCommit { value: None, .. }));
     assert!(matches!(records[1], CoordinatorRecord::GroupMetadata { value: None, .. }));
-    h.apply(crate::shard::Effects { records, replies: Vec::new() });
+    h.apply(crate::shard::Effects { records, ..Default::default() });
     assert!(h.shard.group("simple").is_none());
     assert!(h.shard.offsets.group("simple").is_none());
 
@@ -109,6 +109,6 @@ fn delete_group_writes_tombstones_for_the_offsets_and_the_group() {
     assert_eq!(h.classic("busy").state(), ClassicGroupState::Empty);
     let (records, error) = h.shard.delete_group(&ctx, "busy");
     assert_eq!(error, ErrorCode::None);
-    h.apply(crate::shard::Effects { records, replies: Vec::new() });
+    h.apply(crate::shard::Effects { records, ..Default::default() });
     assert!(h.shard.group("busy").is_none());
 }

@@ -404,6 +404,30 @@ impl ClassicGroup {
         Ok(())
     }
 
+    /// Kafka's `ClassicGroup.validateOffsetCommit` for a TxnOffsetCommit: member,
+    /// instance id and generation are checked only when the request carries any of them
+    /// (v3+, KIP-447), and the group's state does not matter beyond Dead.
+    pub(crate) fn validate_txn_offset_commit(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation_id: i32,
+    ) -> Result<(), ErrorCode> {
+        if self.state == ClassicGroupState::Dead {
+            return Err(ErrorCode::CoordinatorNotAvailable);
+        }
+        if generation_id < 0 && self.state == ClassicGroupState::Empty {
+            return Ok(());
+        }
+        if generation_id >= 0 || !member_id.is_empty() || instance_id.is_some() {
+            self.validate_member(member_id, instance_id)?;
+            if generation_id != self.generation_id {
+                return Err(ErrorCode::IllegalGeneration);
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn uses_consumer_protocol(&self) -> bool {
         self.protocol_type.as_deref() == Some(CONSUMER_PROTOCOL_TYPE)
     }

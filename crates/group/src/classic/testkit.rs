@@ -51,11 +51,21 @@ impl TopicsView for FakeTopics {
     }
 }
 
+/// One entry of the partition's log as the harness keeps it: a record (with the
+/// producer id of its batch when transactional) or a transaction marker.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum LogEntry {
+    Record { producer_id: Option<i64>, record: CoordinatorRecord },
+    Marker { producer_id: i64, commit: bool },
+}
+
 pub(crate) struct Harness {
     pub shard: GroupCoordinatorShard,
     pub now: i64,
     /// Every record appended, in order (the partition's log).
     pub log: Vec<CoordinatorRecord>,
+    /// The partition's log with transactional batches and markers, in order.
+    pub entries: Vec<LogEntry>,
     pub topics: FakeTopics,
     replies: HashMap<ReplyId, ResponseBody>,
     versions: HashMap<ReplyId, i16>,
@@ -108,6 +118,7 @@ impl Harness {
             shard: GroupCoordinatorShard::new(7, config),
             now: 1_000_000,
             log: Vec::new(),
+            entries: Vec::new(),
             topics: FakeTopics::with(&[("t1", 3), ("t2", 2), ("t3", 1)]),
             replies: HashMap::new(),
             versions: HashMap::new(),
@@ -135,7 +146,12 @@ impl Harness {
             let decoded = CoordinatorRecord::decode(key, value).expect("record decodes").expect("known record");
             assert_eq!(decoded, record, "record round-trips");
             self.log.push(record.clone());
-            self.shard.replay(record);
+            let producer_id = effects.transactional.map(|(producer_id, _)| producer_id);
+            self.entries.push(LogEntry::Record { producer_id, record: record.clone() });
+            match producer_id {
+                Some(producer_id) => self.shard.replay_transactional(producer_id, record),
+                None => self.shard.replay(record),
+            }
         }
         for (reply, body) in effects.replies {
             let version = *self.versions.get(&reply).expect("reply to a request we sent");
@@ -143,6 +159,29 @@ impl Harness {
             body.encode(&mut buf, version).unwrap_or_else(|error| panic!("{body:?} encodes at v{version}: {error}"));
             assert!(self.replies.insert(reply, body).is_none(), "request {reply} answered twice");
         }
+    }
+
+    /// A COMMIT or ABORT marker of `producer_id` written to the partition.
+    pub fn end_txn(&mut self, producer_id: i64, commit: bool) {
+        self.entries.push(LogEntry::Marker { producer_id, commit });
+        self.shard.replay_end_transaction_marker(producer_id, commit);
+    }
+
+    /// A fresh shard loaded from the log (records and markers in log order), as the
+    /// broker loads one on start.
+    pub fn reload(&self) -> GroupCoordinatorShard {
+        let mut shard = GroupCoordinatorShard::new(self.shard.partition(), self.shard.config().clone());
+        for entry in self.entries.clone() {
+            match entry {
+                LogEntry::Record { producer_id: Some(producer_id), record } => {
+                    shard.replay_transactional(producer_id, record)
+                }
+                LogEntry::Record { producer_id: None, record } => shard.replay(record),
+                LogEntry::Marker { producer_id, commit } => shard.replay_end_transaction_marker(producer_id, commit),
+            }
+        }
+        shard.finish_load(self.now);
+        shard
     }
 
     /// Moves the clock, firing every timer due on the way at its deadline.

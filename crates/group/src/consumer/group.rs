@@ -241,6 +241,30 @@ impl ConsumerGroup {
         Ok(())
     }
 
+    /// Kafka's `ConsumerGroup.validateOffsetCommit` for a TxnOffsetCommit: an empty
+    /// group takes commits with epoch -1, and a request without member id, epoch and
+    /// instance id (v0-v2, or a producer outside the group) is not checked; otherwise
+    /// the member must exist and the epoch be its current one (STALE_MEMBER_EPOCH,
+    /// which TxnOffsetCommit answers as ILLEGAL_GENERATION).
+    pub(crate) fn validate_txn_offset_commit(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        member_epoch: i32,
+    ) -> Result<(), ErrorCode> {
+        if member_epoch < 0 && self.members.is_empty() {
+            return Ok(());
+        }
+        if member_epoch == -1 && member_id.is_empty() && instance_id.is_none() {
+            return Ok(());
+        }
+        let member = self.members.get(member_id).ok_or(ErrorCode::UnknownMemberId)?;
+        if member_epoch != member.member_epoch {
+            return Err(ErrorCode::StaleMemberEpoch);
+        }
+        Ok(())
+    }
+
     /// OffsetFetch with a member id and epoch (v9+).
     pub(crate) fn validate_offset_fetch(&self, member_id: &str, member_epoch: i32) -> Result<(), ErrorCode> {
         // No member id and epoch -1: an admin or a client outside the group.

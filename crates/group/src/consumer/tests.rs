@@ -622,6 +622,52 @@ fn deleting_the_group_with_its_tombstones() {
         },
     );
     let tombstones = h.group().tombstone_records();
-    h.apply(Effects { records: tombstones, replies: Vec::new() });
+    h.apply(Effects { records: tombstones, ..Default::default() });
     assert!(h.shard.group("g").is_none());
+}
+
+#[test]
+fn txn_offset_commit_checks_member_epochs() {
+    use gregor_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequest, TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    let mut h = Harness::new(&[("foo", 1)]);
+    h.join("m1", &["foo"]);
+    let group = h.group();
+    // v0-v2 (no member fields): not checked.
+    assert_eq!(group.validate_txn_offset_commit("", None, -1), Ok(()));
+    assert_eq!(group.validate_txn_offset_commit("m1", None, 1), Ok(()));
+    assert_eq!(group.validate_txn_offset_commit("zz", None, 1), Err(ErrorCode::UnknownMemberId));
+    assert_eq!(group.validate_txn_offset_commit("", Some("i"), -1), Err(ErrorCode::UnknownMemberId));
+    assert_eq!(group.validate_txn_offset_commit("m1", None, 0), Err(ErrorCode::StaleMemberEpoch));
+    let mut send = |epoch: i32, member: &str| {
+        let ctx = h.ctx(3);
+        let request = TxnOffsetCommitRequest {
+            group_id: "g".into(),
+            producer_id: 9,
+            producer_epoch: 1,
+            generation_id: epoch,
+            member_id: member.into(),
+            topics: vec![TxnOffsetCommitRequestTopic {
+                name: "foo".into(),
+                partitions: vec![TxnOffsetCommitRequestPartition { partition_index: 0, ..Default::default() }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let effects = h.shard.txn_offset_commit(&ctx, request, &h.topics);
+        assert_eq!(effects.transactional, Some((9, 1)));
+        let records = effects.records.len();
+        match effects.replies.into_iter().next() {
+            Some((_, ResponseBody::TxnOffsetCommit(response))) => {
+                (response.topics[0].partitions[0].error_code, records)
+            }
+            other => panic!("unexpected reply {other:?}"),
+        }
+    };
+    // A stale epoch is ILLEGAL_GENERATION for TxnOffsetCommit.
+    assert_eq!(send(0, "m1"), (ErrorCode::IllegalGeneration.code(), 0));
+    assert_eq!(send(1, "zz"), (ErrorCode::UnknownMemberId.code(), 0));
+    assert_eq!(send(1, "m1"), (0, 1));
+    assert_eq!(send(-1, ""), (0, 1));
 }
