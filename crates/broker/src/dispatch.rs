@@ -100,6 +100,9 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, peer: Socke
             respond(ResponseBody::DeleteGroups(handlers::delete_groups::handle(broker, &header, peer, body).await))
         }
         RequestBody::OffsetDelete(body) => respond(handlers::offset_delete::handle(broker, &header, peer, body).await),
+        RequestBody::TxnOffsetCommit(body) => {
+            respond(handlers::txn_offset_commit::handle(broker, &header, peer, body).await)
+        }
         RequestBody::ConsumerGroupHeartbeat(body) => {
             respond(handlers::consumer_group_heartbeat::handle(broker, &header, peer, body).await)
         }
@@ -111,7 +114,6 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, peer: Socke
         | RequestBody::AddOffsetsToTxn(_)
         | RequestBody::EndTxn(_)
         | RequestBody::WriteTxnMarkers(_)
-        | RequestBody::TxnOffsetCommit(_)
         | RequestBody::DescribeAcls(_)
         | RequestBody::CreateAcls(_)
         | RequestBody::DeleteAcls(_)
@@ -202,13 +204,13 @@ pub fn has_handler(api_key: ApiKey) -> bool {
         | ApiKey::DeleteGroups
         | ApiKey::OffsetDelete
         | ApiKey::ConsumerGroupHeartbeat
-        | ApiKey::ConsumerGroupDescribe => true,
+        | ApiKey::ConsumerGroupDescribe
+        | ApiKey::TxnOffsetCommit => true,
         ApiKey::SaslHandshake
         | ApiKey::AddPartitionsToTxn
         | ApiKey::AddOffsetsToTxn
         | ApiKey::EndTxn
         | ApiKey::WriteTxnMarkers
-        | ApiKey::TxnOffsetCommit
         | ApiKey::DescribeAcls
         | ApiKey::CreateAcls
         | ApiKey::DeleteAcls

@@ -217,6 +217,11 @@ impl GroupCoordinatorShard {
         self.groups.get(group_id)
     }
 
+    /// The committed offsets and the pending offsets of open transactions.
+    pub fn offsets(&self) -> &OffsetStore {
+        &self.offsets
+    }
+
     pub fn group_count(&self) -> usize {
         self.groups.len()
     }

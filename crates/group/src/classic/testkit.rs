@@ -55,7 +55,7 @@ impl TopicsView for FakeTopics {
 /// producer id of its batch when transactional) or a transaction marker.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum LogEntry {
-    Record { producer_id: Option<i64>, record: CoordinatorRecord },
+    Record { producer_id: Option<i64>, record: Box<CoordinatorRecord> },
     Marker { producer_id: i64, commit: bool },
 }
 
@@ -147,7 +147,7 @@ impl Harness {
             assert_eq!(decoded, record, "record round-trips");
             self.log.push(record.clone());
             let producer_id = effects.transactional.map(|(producer_id, _)| producer_id);
-            self.entries.push(LogEntry::Record { producer_id, record: record.clone() });
+            self.entries.push(LogEntry::Record { producer_id, record: Box::new(record.clone()) });
             match producer_id {
                 Some(producer_id) => self.shard.replay_transactional(producer_id, record),
                 None => self.shard.replay(record),
@@ -174,9 +174,9 @@ impl Harness {
         for entry in self.entries.clone() {
             match entry {
                 LogEntry::Record { producer_id: Some(producer_id), record } => {
-                    shard.replay_transactional(producer_id, record)
+                    shard.replay_transactional(producer_id, *record)
                 }
-                LogEntry::Record { producer_id: None, record } => shard.replay(record),
+                LogEntry::Record { producer_id: None, record } => shard.replay(*record),
                 LogEntry::Marker { producer_id, commit } => shard.replay_end_transaction_marker(producer_id, commit),
             }
         }
