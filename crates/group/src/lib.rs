@@ -16,6 +16,13 @@
 //! generation) changes only in `replay`, so loading a partition's log on start rebuilds
 //! exactly the state that was acknowledged.
 //!
+//! TxnOffsetCommit's records are the one exception to "append, then `replay`": their
+//! `Effects` say `transactional: Some((producer id, epoch))`, the caller appends them as
+//! that producer's transactional batch and feeds them to
+//! [`GroupCoordinatorShard::replay_transactional`], which keeps them *pending*; the
+//! producer's COMMIT or ABORT marker on the partition, fed to
+//! [`GroupCoordinatorShard::replay_end_transaction_marker`], commits or drops them.
+//!
 //! One [`GroupCoordinatorShard`] serves the groups that hash to one partition of
 //! `__consumer_offsets` ([`partition_for_group`]). Classic groups also keep transient
 //! state outside the log, as Kafka does: who is waiting in JoinGroup or SyncGroup, and
