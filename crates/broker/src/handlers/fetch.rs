@@ -434,3 +434,6 @@ fn build_response(
         ..FetchResponse::default()
     }
 }
+
+#[cfg(test)]
+mod tests;
