@@ -167,3 +167,6 @@ fn epoch_for_offset(log: &Log, offset: i64) -> Option<i32> {
     }
     answer
 }
+
+#[cfg(test)]
+mod tests;

@@ -225,3 +225,6 @@ fn error_response(index: i32, error: ErrorCode, message: Option<String>) -> Part
         ..PartitionProduceResponse::default()
     }
 }
+
+#[cfg(test)]
+mod tests;
