@@ -124,13 +124,31 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Fetch
         + Duration::from_millis(u64::try_from(request.max_wait_ms.clamp(0, MAX_WAIT_MS_CAP)).unwrap_or(0));
     let unknown = if version >= 13 { ErrorCode::UnknownTopicId } else { ErrorCode::UnknownTopicOrPartition };
 
+    let reads =
+        read_until_ready(&partitions, &hosted, response_bytes_max, min_bytes, isolation, unknown, deadline).await;
+    build_response(version, session_id, incremental, &partitions, reads, sessions)
+}
+
+/// Reads every partition, and while fewer than `min_bytes` are ready (and no
+/// partition failed), sleeps until an append or a marker to one of them wakes it
+/// or `deadline` passes, then reads again (Kafka's DelayedFetch). Only what the
+/// isolation level may read counts: for read_committed, the bytes below the LSO.
+async fn read_until_ready(
+    partitions: &[SessionPartition],
+    hosted: &[Option<Arc<Partition>>],
+    response_bytes_max: usize,
+    min_bytes: usize,
+    isolation: i8,
+    unknown: ErrorCode,
+    deadline: Instant,
+) -> Vec<PartitionRead> {
     let waiter: Waiter = Arc::new(Notify::new());
-    let reads = loop {
-        let reads = read_round(&partitions, &hosted, response_bytes_max, isolation, unknown).await;
+    loop {
+        let reads = read_round(partitions, hosted, response_bytes_max, isolation, unknown).await;
         let ready_bytes: usize = reads.iter().map(|read| read.records.len()).sum();
         let any_error = reads.iter().any(|read| read.error != ErrorCode::None);
         if ready_bytes >= min_bytes.max(1) || any_error || Instant::now() >= deadline || partitions.is_empty() {
-            break reads;
+            return reads;
         }
         for partition in hosted.iter().flatten() {
             partition.waiters.register(&waiter);
@@ -150,9 +168,7 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Fetch
         for partition in hosted.iter().flatten() {
             partition.waiters.forget(&waiter);
         }
-    };
-
-    build_response(version, session_id, incremental, &partitions, reads, sessions)
+    }
 }
 
 /// The partitions named in the request, keyed by name (v4-v12) or id (v13+), with

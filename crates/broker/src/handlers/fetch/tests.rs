@@ -239,3 +239,51 @@ fn an_incremental_session_sends_a_partition_whose_lso_moved() {
     let response = build_response(12, 0, true, &[sent], vec![moved], &sessions);
     assert_eq!(response_partition(&response).last_stable_offset, 3);
 }
+
+fn long_poll(partition: &Arc<Partition>, isolation: i8, wait: Duration) -> tokio::task::JoinHandle<Vec<PartitionRead>> {
+    let partition = Arc::clone(partition);
+    tokio::spawn(async move {
+        let hosted = [Some(partition)];
+        let deadline = Instant::now() + wait;
+        read_until_ready(&[wanted(0)], &hosted, 1 << 20, 1, isolation, ErrorCode::UnknownTopicOrPartition, deadline)
+            .await
+    })
+}
+
+#[tokio::test]
+async fn uncommitted_data_does_not_satisfy_a_read_committed_long_poll_but_its_marker_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let partition = Arc::new(partition(dir.path()));
+    append(&partition, 7, 0, 2);
+
+    let uncommitted = long_poll(&partition, READ_UNCOMMITTED, Duration::from_secs(10)).await.expect("fetch");
+    assert_eq!(batches(&uncommitted[0]), vec![0], "read_uncommitted sees it at once");
+
+    let committed = long_poll(&partition, READ_COMMITTED, Duration::from_secs(10));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // More of the open transaction, appended as produce does (append, then wake):
+    // still nothing below the LSO, so the fetch keeps waiting.
+    append(&partition, 7, 2, 1);
+    partition.waiters.wake_all();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!committed.is_finished(), "bytes above the LSO do not count toward min_bytes");
+
+    let started = std::time::Instant::now();
+    end_txn(&partition, 7, true);
+    let reads = tokio::time::timeout(Duration::from_secs(5), committed).await.expect("woken").expect("fetch");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(batches(&reads[0]), vec![0, 2, 3]);
+    assert_eq!(reads[0].last_stable_offset, 4);
+    assert_eq!(reads[0].aborted, Some(Vec::new()));
+}
+
+#[tokio::test]
+async fn a_read_committed_long_poll_times_out_empty_while_the_transaction_is_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let partition = Arc::new(partition(dir.path()));
+    append(&partition, 7, 0, 2);
+    let reads = long_poll(&partition, READ_COMMITTED, Duration::from_millis(200)).await.expect("fetch");
+    assert!(reads[0].records.is_empty());
+    assert_eq!((reads[0].high_watermark, reads[0].last_stable_offset), (2, 0));
+    assert_eq!(reads[0].aborted, Some(Vec::new()));
+}
