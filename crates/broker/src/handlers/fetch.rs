@@ -19,10 +19,11 @@
 //! through [`Partition::append_marker`], which wakes the partition's waiters.
 //!
 //! Per version: v4+ isolation level and last stable offset (reported whatever the
-//! isolation level); v5+ log start offset; v7+ KIP-227 sessions (see [`crate::fetch_session`]) and
-//! a top-level error; v9+ current leader epoch checks (FENCED_LEADER_EPOCH,
-//! UNKNOWN_LEADER_EPOCH); v11+ preferred read replica (-1: read from the leader);
-//! v12+ last-fetched-epoch divergence; v13+ topic ids (UNKNOWN_TOPIC_ID).
+//! isolation level); v5+ log start offset; v7+ KIP-227 sessions (see
+//! [`crate::fetch_session`]) and a top-level error; v9+ current leader epoch
+//! checks (FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH); v11+ preferred read replica
+//! (-1: read from the leader); v12+ last-fetched-epoch divergence; v13+ topic ids
+//! (UNKNOWN_TOPIC_ID).
 
 use crate::broker::Broker;
 use crate::fetch_session::{FetchSessionCache, SessionPartition, SessionPartitionKey, SessionRequest};
