@@ -4,7 +4,7 @@
 
 use crate::purgatory::WaitList;
 use gregor_protocol::Uuid;
-use gregor_storage::Log;
+use gregor_storage::{AppendError, AppendInfo, Log, TxnMarker};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, RwLock};
@@ -38,6 +38,16 @@ impl Partition {
 
     pub fn set_leader_epoch(&self, leader_epoch: i32) {
         self.leader_epoch.store(leader_epoch, Ordering::Release);
+    }
+
+    /// Writes a transaction's COMMIT or ABORT marker at the current leader epoch
+    /// (WriteTxnMarkers' per-partition step) and wakes the fetches waiting on
+    /// this partition: the marker moves the last stable offset, which is what a
+    /// read_committed fetch waits for. Blocking file I/O: call it off the reactor.
+    pub fn append_marker(&self, marker: TxnMarker, now_ms: i64) -> Result<AppendInfo, AppendError> {
+        let info = self.log.append_transaction_marker(marker, self.leader_epoch(), now_ms)?;
+        self.waiters.wake_all();
+        Ok(info)
     }
 }
 

@@ -7,11 +7,23 @@
 //! `min_bytes` are ready the request waits in the purgatory until an append to one
 //! of its partitions wakes it or `max_wait_ms` runs out, then reads again.
 //!
-//! Per version: v4+ isolation level and last stable offset (read_committed stops at
-//! it); v5+ log start offset; v7+ KIP-227 sessions (see [`crate::fetch_session`]) and
-//! a top-level error; v9+ current leader epoch checks (FENCED_LEADER_EPOCH,
-//! UNKNOWN_LEADER_EPOCH); v11+ preferred read replica (-1: read from the leader);
-//! v12+ last-fetched-epoch divergence; v13+ topic ids (UNKNOWN_TOPIC_ID).
+//! Isolation (v4+): read_uncommitted reads up to the high watermark;
+//! read_committed up to the last stable offset (LSO) and gets, per partition, the
+//! aborted transactions that overlap the batches returned (producer id and first
+//! offset, from the segments' aborted-transaction indexes, Kafka's
+//! collectAbortedTransactions bounded by the end of the last batch returned), an
+//! empty list when nothing was returned, and null for read_uncommitted and for
+//! partitions with an error, as Kafka answers. Only data below the LSO counts
+//! toward a read_committed fetch's `min_bytes` (it is all that is read), and a
+//! waiting read_committed fetch re-reads when the LSO moves: markers are written
+//! through [`Partition::append_marker`], which wakes the partition's waiters.
+//!
+//! Per version: v4+ isolation level and last stable offset (reported whatever the
+//! isolation level); v5+ log start offset; v7+ KIP-227 sessions (see
+//! [`crate::fetch_session`]) and a top-level error; v9+ current leader epoch
+//! checks (FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH); v11+ preferred read replica
+//! (-1: read from the leader); v12+ last-fetched-epoch divergence; v13+ topic ids
+//! (UNKNOWN_TOPIC_ID).
 
 use crate::broker::Broker;
 use crate::fetch_session::{FetchSessionCache, SessionPartition, SessionPartitionKey, SessionRequest};
@@ -21,11 +33,12 @@ use crate::time::now_ms;
 use bytes::Bytes;
 use gregor_protocol::messages::fetch_request::FetchRequest;
 use gregor_protocol::messages::fetch_response::{
-    EpochEndOffset, FetchResponse, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchResponse, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
 };
 use gregor_protocol::messages::RequestHeader;
+use gregor_protocol::records::{split_record_set, RecordBatchHeader};
 use gregor_protocol::{ErrorCode, Uuid};
-use gregor_storage::ReadError;
+use gregor_storage::{AbortedTxn, Log, ReadError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -45,6 +58,29 @@ struct PartitionRead {
     records: Bytes,
     diverging: Option<(i32, i64)>,
     leader_epoch: i32,
+    /// read_committed reads only: the aborted transactions overlapping `records`.
+    aborted: Option<Vec<AbortedTxn>>,
+}
+
+impl PartitionRead {
+    /// The end of what this isolation level may read, as of this read.
+    fn fetchable_end(&self, isolation: i8) -> i64 {
+        if isolation == READ_COMMITTED {
+            self.last_stable_offset
+        } else {
+            self.high_watermark
+        }
+    }
+}
+
+/// The end of what `isolation` may read in `log` now: the LSO for
+/// read_committed, the high watermark otherwise.
+fn fetchable_end(log: &Log, isolation: i8) -> i64 {
+    if isolation == READ_COMMITTED {
+        log.last_stable_offset()
+    } else {
+        log.high_watermark()
+    }
 }
 
 pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: FetchRequest) -> FetchResponse {
@@ -89,23 +125,41 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Fetch
         + Duration::from_millis(u64::try_from(request.max_wait_ms.clamp(0, MAX_WAIT_MS_CAP)).unwrap_or(0));
     let unknown = if version >= 13 { ErrorCode::UnknownTopicId } else { ErrorCode::UnknownTopicOrPartition };
 
+    let reads =
+        read_until_ready(&partitions, &hosted, response_bytes_max, min_bytes, isolation, unknown, deadline).await;
+    build_response(version, session_id, incremental, &partitions, reads, sessions)
+}
+
+/// Reads every partition, and while fewer than `min_bytes` are ready (and no
+/// partition failed), sleeps until an append or a marker to one of them wakes it
+/// or `deadline` passes, then reads again (Kafka's DelayedFetch). Only what the
+/// isolation level may read counts: for read_committed, the bytes below the LSO.
+async fn read_until_ready(
+    partitions: &[SessionPartition],
+    hosted: &[Option<Arc<Partition>>],
+    response_bytes_max: usize,
+    min_bytes: usize,
+    isolation: i8,
+    unknown: ErrorCode,
+    deadline: Instant,
+) -> Vec<PartitionRead> {
     let waiter: Waiter = Arc::new(Notify::new());
-    let reads = loop {
-        let reads = read_round(&partitions, &hosted, response_bytes_max, isolation, unknown).await;
+    loop {
+        let reads = read_round(partitions, hosted, response_bytes_max, isolation, unknown).await;
         let ready_bytes: usize = reads.iter().map(|read| read.records.len()).sum();
         let any_error = reads.iter().any(|read| read.error != ErrorCode::None);
         if ready_bytes >= min_bytes.max(1) || any_error || Instant::now() >= deadline || partitions.is_empty() {
-            break reads;
+            return reads;
         }
         for partition in hosted.iter().flatten() {
             partition.waiters.register(&waiter);
         }
-        // An append between the read and the registration would not wake us; look
-        // at the end offsets once more now that we are registered.
-        let moved = hosted
-            .iter()
-            .zip(&reads)
-            .any(|(partition, read)| partition.as_ref().is_some_and(|p| p.log.high_watermark() != read.high_watermark));
+        // An append (or, for read_committed, a marker) between the read and the
+        // registration would not wake us; look at the fetchable ends once more now
+        // that we are registered.
+        let moved = hosted.iter().zip(&reads).any(|(partition, read)| {
+            partition.as_ref().is_some_and(|p| fetchable_end(&p.log, isolation) != read.fetchable_end(isolation))
+        });
         if !moved {
             tokio::select! {
                 _ = waiter.notified() => {}
@@ -115,9 +169,7 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Fetch
         for partition in hosted.iter().flatten() {
             partition.waiters.forget(&waiter);
         }
-    };
-
-    build_response(version, isolation, session_id, incremental, &partitions, reads, sessions)
+    }
 }
 
 /// The partitions named in the request, keyed by name (v4-v12) or id (v13+), with
@@ -215,9 +267,13 @@ fn failed(error: ErrorCode, leader_epoch: i32) -> PartitionRead {
         records: Bytes::new(),
         diverging: None,
         leader_epoch,
+        aborted: None,
     }
 }
 
+/// Reads one partition for one fetch: the leader epoch checks, the divergence
+/// check, then whole batches below the high watermark (read_uncommitted) or the
+/// LSO (read_committed, with the aborted transactions among them).
 fn read_partition(
     wanted: &SessionPartition,
     partition: &Partition,
@@ -236,15 +292,18 @@ fn read_partition(
         }
     }
     let high_watermark = log.high_watermark();
+    let last_stable_offset = log.last_stable_offset();
     let log_start_offset = log.log_start_offset();
+    let read_committed = isolation == READ_COMMITTED;
     let mut result = PartitionRead {
         error: ErrorCode::None,
         high_watermark,
-        last_stable_offset: high_watermark,
+        last_stable_offset,
         log_start_offset,
         records: Bytes::new(),
         diverging: None,
         leader_epoch,
+        aborted: None,
     };
     if wanted.last_fetched_epoch >= 0 {
         // A fetcher whose last batch came from an epoch that ended earlier than its
@@ -257,22 +316,41 @@ fn read_partition(
         }
     }
     let partition_bytes_max = usize::try_from(wanted.partition_max_bytes).unwrap_or(0).min(remaining_bytes);
-    match log.read(wanted.fetch_offset, partition_bytes_max, min_one_batch, high_watermark) {
+    let max_offset = if read_committed { last_stable_offset } else { high_watermark };
+    match log.read(wanted.fetch_offset, partition_bytes_max, min_one_batch, max_offset) {
         Ok(info) => {
+            if read_committed {
+                result.aborted = Some(aborted_in(log, wanted.fetch_offset, &info.records));
+            }
             result.records = info.records;
             result.high_watermark = info.high_watermark;
             result.log_start_offset = info.log_start_offset;
-            result.last_stable_offset = if isolation == READ_COMMITTED {
-                info.last_stable_offset
-            } else {
-                info.last_stable_offset.min(info.high_watermark)
-            };
+            result.last_stable_offset = info.last_stable_offset;
         }
         Err(error) => {
             result.error = read_error_code(&error);
         }
     }
     result
+}
+
+/// The aborted transactions a read_committed consumer needs to filter `records`
+/// (read from `fetch_offset`): those overlapping `[fetch_offset, end of the last
+/// batch)`; none when nothing was returned, as Kafka answers an empty read.
+fn aborted_in(log: &Log, fetch_offset: i64, records: &Bytes) -> Vec<AbortedTxn> {
+    match next_offset_after(records) {
+        Some(upper_bound_offset) => log.aborted_transactions(fetch_offset, upper_bound_offset),
+        None => Vec::new(),
+    }
+}
+
+/// The offset after the last whole batch in `records`.
+fn next_offset_after(records: &Bytes) -> Option<i64> {
+    split_record_set(records.clone())
+        .map_while(Result::ok)
+        .filter_map(|batch| RecordBatchHeader::parse(&batch).ok())
+        .map(|header| header.last_offset() + 1)
+        .last()
 }
 
 fn read_error_code(error: &ReadError) -> ErrorCode {
@@ -285,7 +363,6 @@ fn top_level_error(error: ErrorCode) -> FetchResponse {
 
 fn build_response(
     version: i16,
-    isolation: i8,
     session_id: i32,
     incremental: bool,
     partitions: &[SessionPartition],
@@ -330,7 +407,16 @@ fn build_response(
             } else {
                 LeaderIdAndEpoch::default()
             },
-            aborted_transactions: if isolation == READ_COMMITTED { Some(Vec::new()) } else { None },
+            aborted_transactions: read.aborted.map(|aborted| {
+                aborted
+                    .into_iter()
+                    .map(|txn| AbortedTransaction {
+                        producer_id: txn.producer_id,
+                        first_offset: txn.first_offset,
+                        ..AbortedTransaction::default()
+                    })
+                    .collect()
+            }),
             preferred_read_replica: -1,
             records: Some(read.records),
             ..PartitionData::default()
@@ -365,3 +451,6 @@ fn build_response(
         ..FetchResponse::default()
     }
 }
+
+#[cfg(test)]
+mod tests;

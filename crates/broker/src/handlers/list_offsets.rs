@@ -7,6 +7,12 @@
 //! offsets, which are unknown (-1) without tiered storage; any other timestamp finds
 //! the first record at or after it through the time index (-1 when there is none).
 //! v4+ returns the leader epoch of the offset and checks the current leader epoch.
+//!
+//! Isolation (v2+, read_uncommitted before): what a consumer may fetch ends at the
+//! high watermark for read_uncommitted and at the last stable offset for
+//! read_committed. Latest is that end; a timestamp lookup or max timestamp whose
+//! record lies at or past it answers "none" (offset and timestamp -1, no error),
+//! as Kafka does; earliest is not bounded.
 
 use crate::broker::Broker;
 use gregor_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsRequest};
@@ -15,6 +21,7 @@ use gregor_protocol::messages::list_offsets_response::{
 };
 use gregor_protocol::messages::RequestHeader;
 use gregor_protocol::ErrorCode;
+use gregor_storage::{Log, TimestampOffset};
 use std::sync::Arc;
 
 const LATEST: i64 = -1;
@@ -84,49 +91,14 @@ fn list_partition(
             return response;
         }
     }
-    let log = &partition.log;
-    if log.is_offline() {
-        response.error_code = ErrorCode::KafkaStorageError.code();
-        return response;
-    }
-    let high_watermark = log.high_watermark();
-    let fetchable_end = if isolation == READ_COMMITTED {
-        log.read(high_watermark, 0, false, high_watermark).map(|info| info.last_stable_offset).unwrap_or(high_watermark)
-    } else {
-        high_watermark
-    };
-    let epoch_at = |offset: i64| -> i32 { epoch_for_offset(log, offset).unwrap_or(-1) };
-    match request.timestamp {
-        LATEST => {
-            response.offset = fetchable_end;
-            response.leader_epoch = log.latest_epoch().unwrap_or(-1);
+    match lookup(&partition.log, request.timestamp, isolation) {
+        Ok(Some(found)) => {
+            response.timestamp = found.timestamp;
+            response.offset = found.offset;
+            response.leader_epoch = found.leader_epoch;
         }
-        EARLIEST | EARLIEST_LOCAL => {
-            response.offset = log.log_start_offset();
-            response.leader_epoch = epoch_at(response.offset);
-        }
-        MAX_TIMESTAMP => match log.max_timestamp_offset() {
-            Ok(Some(found)) => {
-                response.timestamp = found.timestamp_ms;
-                response.offset = found.offset;
-                response.leader_epoch = found.leader_epoch.unwrap_or(-1);
-            }
-            Ok(None) => {}
-            Err(error) => response.error_code = error.error_code().code(),
-        },
-        LATEST_TIERED | EARLIEST_PENDING_UPLOAD => {}
-        timestamp if timestamp < 0 => {
-            response.error_code = ErrorCode::InvalidRequest.code();
-        }
-        timestamp => match log.find_offset_by_timestamp(timestamp) {
-            Ok(Some(found)) if found.offset < fetchable_end => {
-                response.timestamp = found.timestamp_ms;
-                response.offset = found.offset;
-                response.leader_epoch = found.leader_epoch.unwrap_or(-1);
-            }
-            Ok(_) => {}
-            Err(error) => response.error_code = error.error_code().code(),
-        },
+        Ok(None) => {}
+        Err(error) => response.error_code = error.code(),
     }
     if version < 4 {
         response.leader_epoch = -1;
@@ -134,9 +106,46 @@ fn list_partition(
     response
 }
 
+/// One partition's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Found {
+    timestamp: i64,
+    offset: i64,
+    leader_epoch: i32,
+}
+
+/// The offset `timestamp` asks for in `log` as a consumer with `isolation` sees
+/// it: nothing found is `Ok(None)` (answered as -1).
+fn lookup(log: &Log, timestamp: i64, isolation: i8) -> Result<Option<Found>, ErrorCode> {
+    if log.is_offline() {
+        return Err(ErrorCode::KafkaStorageError);
+    }
+    let fetchable_end = if isolation == READ_COMMITTED { log.last_stable_offset() } else { log.high_watermark() };
+    let fetchable = |found: Option<TimestampOffset>| {
+        found.filter(|found| found.offset < fetchable_end).map(|found| Found {
+            timestamp: found.timestamp_ms,
+            offset: found.offset,
+            leader_epoch: found.leader_epoch.unwrap_or(-1),
+        })
+    };
+    match timestamp {
+        LATEST => {
+            Ok(Some(Found { timestamp: -1, offset: fetchable_end, leader_epoch: log.latest_epoch().unwrap_or(-1) }))
+        }
+        EARLIEST | EARLIEST_LOCAL => {
+            let offset = log.log_start_offset();
+            Ok(Some(Found { timestamp: -1, offset, leader_epoch: epoch_for_offset(log, offset).unwrap_or(-1) }))
+        }
+        MAX_TIMESTAMP => log.max_timestamp_offset().map(fetchable).map_err(|error| error.error_code()),
+        LATEST_TIERED | EARLIEST_PENDING_UPLOAD => Ok(None),
+        timestamp if timestamp < 0 => Err(ErrorCode::InvalidRequest),
+        timestamp => log.find_offset_by_timestamp(timestamp).map(fetchable).map_err(|error| error.error_code()),
+    }
+}
+
 /// The leader epoch that wrote `offset`: the smallest epoch whose end offset lies
 /// beyond it.
-fn epoch_for_offset(log: &gregor_storage::Log, offset: i64) -> Option<i32> {
+fn epoch_for_offset(log: &Log, offset: i64) -> Option<i32> {
     let latest = log.latest_epoch()?;
     let mut answer = None;
     let mut epoch = latest;
@@ -158,3 +167,6 @@ fn epoch_for_offset(log: &gregor_storage::Log, offset: i64) -> Option<i32> {
     }
     answer
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,9 +11,15 @@
 //! Per version: v0-v2 carry legacy message sets, converted to v2 batches on the way
 //! in; v3+ must carry magic 2 batches; v2+ returns the log-append time; v5+ the log
 //! start offset; v8+ per-record errors and an error message; v13 names topics by id
-//! (UNKNOWN_TOPIC_ID). Transactional batches arrive with the transactions issue;
-//! until then they are refused with INVALID_TXN_STATE, as Kafka answers a write to
-//! a partition that is not part of an ongoing transaction.
+//! (UNKNOWN_TOPIC_ID).
+//!
+//! Transactional batches (KIP-98) are appended like idempotent ones and open their
+//! producer's transaction in the partition, holding the last stable offset until
+//! the coordinator's marker. The storage crate checks them against the producer's
+//! state, and its refusals reach the client through [`AppendError::error_code`]:
+//! an older producer epoch is INVALID_PRODUCER_EPOCH, a non-transactional write
+//! inside an open transaction INVALID_TXN_STATE. Whether the partition was added to
+//! the transaction (KIP-890 verification) is not checked yet.
 
 use crate::broker::Broker;
 use crate::dispatch::Outcome;
@@ -46,6 +52,7 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Produ
     let image = broker.image();
     let config = broker.config();
     let ack_valid = matches!(acks, -1..=1);
+    let transactional_id = request.transactional_id.is_some();
     for (topic_index, topic) in request.topic_data.into_iter().enumerate() {
         let name = if version >= 13 {
             broker.replicas.topic_name(topic.topic_id).map(|name| name.to_string())
@@ -81,7 +88,7 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Produ
                         if !min_insync_ok {
                             Err(ErrorCode::NotEnoughReplicas)
                         } else {
-                            prepare_records(version, partition.records, config.message_max_bytes)
+                            prepare_records(version, partition.records, config.message_max_bytes, transactional_id)
                                 .map(|records| (hosted, records))
                         }
                     }
@@ -114,8 +121,15 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Produ
 }
 
 /// The record set to append: v2 batches as sent (copied into a buffer the storage
-/// crate may stamp), or legacy sets converted.
-fn prepare_records(version: i16, records: Option<Bytes>, message_max_bytes: i32) -> Result<BytesMut, ErrorCode> {
+/// crate may stamp), or legacy sets converted. A transactional batch in a request
+/// without a transactional id is TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as Kafka
+/// answers it (Kafka fails the whole request; here the partitions that carry one).
+fn prepare_records(
+    version: i16,
+    records: Option<Bytes>,
+    message_max_bytes: i32,
+    transactional_id: bool,
+) -> Result<BytesMut, ErrorCode> {
     let records = records.filter(|records| !records.is_empty()).ok_or(ErrorCode::InvalidRecord)?;
     let first_magic = records.get(16).copied().map(|magic| magic as i8).ok_or(ErrorCode::CorruptMessage)?;
     if version >= 3 {
@@ -127,8 +141,8 @@ fn prepare_records(version: i16, records: Option<Bytes>, message_max_bytes: i32)
             if header.magic != MAGIC_V2 {
                 return Err(ErrorCode::InvalidRecord);
             }
-            if header.is_transactional() {
-                return Err(ErrorCode::InvalidTxnState);
+            if header.is_transactional() && !transactional_id {
+                return Err(ErrorCode::TransactionalIdAuthorizationFailed);
             }
         }
         return Ok(BytesMut::from(&records[..]));
@@ -211,3 +225,6 @@ fn error_response(index: i32, error: ErrorCode, message: Option<String>) -> Part
         ..PartitionProduceResponse::default()
     }
 }
+
+#[cfg(test)]
+mod tests;
