@@ -14,22 +14,24 @@
 use crate::broker::Broker;
 use crate::partitions::Partition;
 use crate::time::now_ms;
-use bytes::BytesMut;
 use gregor_group::{
     partition_for_group, CoordinatorRecord, Effects, GroupConfig, GroupCoordinatorShard, ReplyId, RequestContext,
     TopicsView,
 };
 use gregor_metadata::controller::{create_topics, NewTopic};
 use gregor_metadata::MetadataImage;
-use gregor_protocol::records::{
-    decode_transaction_marker, split_record_set, RecordBatch, RecordBatchBuilder, TransactionResult, NO_SEQUENCE,
-};
 use gregor_protocol::{ErrorCode, ResponseBody, Uuid};
-use gregor_storage::{AppendError, TxnMarker};
+use gregor_storage::TxnMarker;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
+
+mod log;
+#[cfg(test)]
+mod tests;
+
+use log::{apply, load_shard};
 use tokio::sync::{oneshot, watch, Notify};
 
 /// The internal topic holding groups and committed offsets.
@@ -147,154 +149,6 @@ impl TopicsView for ImageTopics {
 /// no sequence: storage then checks the producer epoch and opens the producer's
 /// transaction on this partition (holding its LSO until the marker), without the
 /// idempotence checks a client's produce gets.
-fn encode_records(
-    records: &[CoordinatorRecord],
-    now: i64,
-    transactional: Option<(i64, i16)>,
-) -> Result<BytesMut, String> {
-    let mut builder = RecordBatchBuilder::new(0);
-    if let Some((producer_id, producer_epoch)) = transactional {
-        builder = builder.producer(producer_id, producer_epoch, NO_SEQUENCE).transactional(true);
-    }
-    for record in records {
-        let (key, value) = record.encode().map_err(|error| error.to_string())?;
-        builder.append(now, Some(key), value, Vec::new()).map_err(|error| error.to_string())?;
-    }
-    let bytes = builder.build().map_err(|error| error.to_string())?;
-    Ok(BytesMut::from(&bytes[..]))
-}
-
-/// What a failed coordinator append answers (Kafka's `handleOperationException`
-/// normalisation), for the transactional writes that report it; other decisions
-/// answer NOT_COORDINATOR, as before.
-fn append_error_code(error: &AppendError) -> ErrorCode {
-    match error.error_code() {
-        ErrorCode::UnknownTopicOrPartition | ErrorCode::NotEnoughReplicas | ErrorCode::RequestTimedOut => {
-            ErrorCode::CoordinatorNotAvailable
-        }
-        ErrorCode::NotLeaderOrFollower | ErrorCode::KafkaStorageError => ErrorCode::NotCoordinator,
-        ErrorCode::MessageTooLarge | ErrorCode::RecordListTooLarge | ErrorCode::InvalidFetchSize => {
-            ErrorCode::UnknownServerError
-        }
-        other => other,
-    }
-}
-
-/// Appends the effects' records, replays them, and releases the answers. Runs with
-/// the shard's lock held, so decisions of one shard are applied in order. On a failed
-/// append the decision's answers are dropped (their requests answer NOT_COORDINATOR)
-/// and the error is returned: for a transactional decision the storage's error (an
-/// INVALID_PRODUCER_EPOCH for a fenced producer), else NOT_COORDINATOR.
-fn apply(state: &mut ShardState, partition: &Partition, effects: Effects) -> Result<(), ErrorCode> {
-    let Effects { records, replies, transactional } = effects;
-    if !records.is_empty() {
-        let now = now_ms();
-        let appended = encode_records(&records, now, transactional)
-            .map_err(|error| (error, ErrorCode::NotCoordinator))
-            .and_then(|batch| {
-                partition.log.append_as_leader(batch, partition.leader_epoch(), now).map_err(|error| {
-                    let code =
-                        if transactional.is_some() { append_error_code(&error) } else { ErrorCode::NotCoordinator };
-                    (error.to_string(), code)
-                })
-            });
-        match appended {
-            Ok(_) => {
-                partition.waiters.wake_all();
-                for record in records {
-                    match transactional {
-                        Some((producer_id, _)) => state.shard.replay_transactional(producer_id, record),
-                        None => state.shard.replay(record),
-                    }
-                }
-            }
-            Err((error, code)) => {
-                tracing::warn!(
-                    partition = partition.index,
-                    "group coordinator append failed, answers dropped: {error}"
-                );
-                for (reply, _) in replies {
-                    state.waiting.remove(&reply);
-                }
-                return Err(code);
-            }
-        }
-    }
-    for (reply, response) in replies {
-        if let Some(waiter) = state.waiting.remove(&reply) {
-            // The client may have gone; its answer has nowhere to go.
-            let _ = waiter.send(response);
-        }
-    }
-    Ok(())
-}
-
-/// Reads the whole partition log and replays it into a fresh shard. Blocking.
-fn load_shard(partition: &Partition, shard: &mut GroupCoordinatorShard) -> Result<usize, String> {
-    let log = &partition.log;
-    let end = log.log_end_offset();
-    let mut offset = log.log_start_offset();
-    let mut replayed = 0;
-    while offset < end {
-        let read = log.read(offset, LOAD_READ_BYTES, true, end).map_err(|error| error.to_string())?;
-        if read.records.is_empty() {
-            break;
-        }
-        let mut next = offset;
-        for batch in split_record_set(read.records) {
-            let batch = batch.map_err(|error| error.to_string())?;
-            let batch = RecordBatch::new(batch).map_err(|error| error.to_string())?;
-            let header = batch.header();
-            next = header.last_offset() + 1;
-            if header.last_offset() < offset {
-                continue;
-            }
-            if header.is_control() {
-                // A COMMIT or ABORT marker ends the producer's pending offsets.
-                if header.producer_id >= 0 {
-                    match decode_transaction_marker(&batch) {
-                        Ok(marker) => shard.replay_end_transaction_marker(
-                            header.producer_id,
-                            marker.result == TransactionResult::Commit,
-                        ),
-                        Err(error) => {
-                            tracing::warn!(partition = partition.index, "skipping an unreadable control batch: {error}")
-                        }
-                    }
-                }
-                continue;
-            }
-            // Offsets in a transactional batch are pending until the producer's marker.
-            let producer = (header.is_transactional() && header.producer_id >= 0).then_some(header.producer_id);
-            let base = header.base_offset;
-            for record in batch.records(LOAD_BATCH_BYTES_MAX).map_err(|error| error.to_string())? {
-                if base + i64::from(record.offset_delta) < offset {
-                    continue;
-                }
-                let Some(key) = record.key else { continue };
-                match CoordinatorRecord::decode(key, record.value) {
-                    Ok(Some(record)) => {
-                        match producer {
-                            Some(producer_id) => shard.replay_transactional(producer_id, record),
-                            None => shard.replay(record),
-                        }
-                        replayed += 1;
-                    }
-                    Ok(None) => {}
-                    Err(error) => {
-                        tracing::warn!(partition = partition.index, "skipping an unreadable group record: {error}")
-                    }
-                }
-            }
-        }
-        if next <= offset {
-            break;
-        }
-        offset = next;
-    }
-    Ok(replayed)
-}
-
 impl GroupCoordinator {
     fn shard(&self, index: i32) -> Option<Arc<Shard>> {
         self.shards.read().ok()?.get(&index).cloned()
@@ -687,123 +541,5 @@ impl ClientSource {
             client_id: &self.client_id,
             client_host: &self.client_host,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use gregor_protocol::messages::offset_commit_key::OffsetCommitKey;
-    use gregor_protocol::messages::offset_commit_value::OffsetCommitValue;
-    use gregor_storage::io::OsFileIo;
-    use gregor_storage::{Log, LogConfig, OpenOptions, TopicPartition};
-
-    fn open_partition(dir: &std::path::Path) -> Arc<Partition> {
-        let config = LogConfig { cleanup_policy_compact: true, ..LogConfig::default() };
-        let options = OpenOptions { recovery_point: 0, log_start_offset: None, clean_shutdown: true, now_ms: now_ms() };
-        let log = Log::open(
-            Arc::new(OsFileIo),
-            &dir.join("__consumer_offsets-0"),
-            TopicPartition::new(OFFSETS_TOPIC, 0),
-            config,
-            options,
-        )
-        .expect("log opens");
-        Arc::new(Partition::new(OFFSETS_TOPIC.into(), 0, Uuid::ZERO, Arc::new(log), 0))
-    }
-
-    fn commit(topic: &str, partition: i32, offset: i64) -> CoordinatorRecord {
-        CoordinatorRecord::OffsetCommit {
-            key: OffsetCommitKey { group: "g".into(), topic: topic.into(), partition, ..Default::default() },
-            value: Some(OffsetCommitValue {
-                offset,
-                leader_epoch: -1,
-                commit_timestamp: now_ms(),
-                expire_timestamp: -1,
-                ..Default::default()
-            }),
-        }
-    }
-
-    fn effects(records: Vec<CoordinatorRecord>, transactional: Option<(i64, i16)>) -> Effects {
-        Effects { records, transactional, ..Effects::default() }
-    }
-
-    fn coordinator_with(partition: &Arc<Partition>) -> (GroupCoordinator, Arc<Shard>) {
-        let shard = Arc::new(Shard {
-            partition: Arc::clone(partition),
-            state: Mutex::new(ShardState {
-                shard: GroupCoordinatorShard::new(0, GroupConfig::default()),
-                load: LoadState::Loaded,
-                waiting: HashMap::new(),
-            }),
-            timers_changed: Notify::new(),
-        });
-        let coordinator = GroupCoordinator::default();
-        coordinator.shards.write().expect("lock").insert(0, Arc::clone(&shard));
-        (coordinator, shard)
-    }
-
-    fn committed(shard: &GroupCoordinatorShard, topic: &str, partition: i32) -> Option<i64> {
-        shard.offsets().get("g", topic, partition).map(|offset| offset.offset)
-    }
-
-    #[test]
-    fn transactional_offsets_are_appended_completed_and_reloaded() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let partition = open_partition(dir.path());
-        let (coordinator, shard) = coordinator_with(&partition);
-        let txn_marker =
-            |producer_id: i64, commit: bool| TxnMarker { producer_id, producer_epoch: 0, coordinator_epoch: 0, commit };
-        {
-            let mut state = shard.lock();
-            apply(&mut state, &partition, effects(vec![commit("t", 0, 10)], Some((5, 0)))).expect("txn append");
-            apply(&mut state, &partition, effects(vec![commit("t", 1, 20)], None)).expect("plain append");
-            assert!(state.shard.offsets().has_pending("g", "t", 0));
-            assert_eq!(committed(&state.shard, "t", 0), None);
-            assert_eq!(committed(&state.shard, "t", 1), Some(20));
-        }
-        // The open transaction holds the partition's LSO at its first offset.
-        assert_eq!(partition.log.last_stable_offset(), 0);
-        coordinator.write_marker_and_complete(0, txn_marker(5, true)).expect("commit marker");
-        assert_eq!(partition.log.last_stable_offset(), partition.log.log_end_offset());
-        assert_eq!(committed(&shard.lock().shard, "t", 0), Some(10));
-
-        {
-            let mut state = shard.lock();
-            apply(&mut state, &partition, effects(vec![commit("t", 0, 30)], Some((6, 0)))).expect("txn append");
-        }
-        coordinator.write_marker_and_complete(0, txn_marker(6, false)).expect("abort marker");
-        {
-            let mut state = shard.lock();
-            assert_eq!(committed(&state.shard, "t", 0), Some(10));
-            apply(&mut state, &partition, effects(vec![commit("t", 2, 40)], Some((7, 2)))).expect("txn append");
-            // A fenced producer epoch: the append fails with the storage's error and
-            // nothing is replayed.
-            let fenced = apply(&mut state, &partition, effects(vec![commit("t", 2, 41)], Some((7, 1))));
-            assert_eq!(fenced, Err(ErrorCode::InvalidProducerEpoch));
-            assert_eq!(state.shard.offsets().pending(7, "g", "t", 2).map(|offset| offset.offset), Some(40));
-        }
-        // Another producer's marker for a partition this node does not host.
-        assert_eq!(coordinator.complete_transaction(3, 7, true), Err(ErrorCode::NotCoordinator));
-
-        // Loading the log rebuilds the same committed and pending offsets.
-        let mut fresh = GroupCoordinatorShard::new(0, GroupConfig::default());
-        load_shard(&partition, &mut fresh).expect("loads");
-        assert_eq!(committed(&fresh, "t", 0), Some(10));
-        assert_eq!(committed(&fresh, "t", 1), Some(20));
-        assert_eq!(committed(&fresh, "t", 2), None);
-        assert_eq!(fresh.offsets().pending_producers(), vec![7]);
-        assert_eq!(fresh.offsets().pending(7, "g", "t", 2).map(|offset| offset.offset), Some(40));
-
-        // The marker written by someone else, then told to the shard.
-        let marker = TxnMarker { producer_epoch: 2, ..txn_marker(7, true) };
-        partition.log.append_transaction_marker(marker, 0, now_ms()).expect("marker");
-        coordinator.complete_transaction(0, 7, true).expect("completes");
-        assert_eq!(committed(&shard.lock().shard, "t", 2), Some(40));
-        let mut fresh = GroupCoordinatorShard::new(0, GroupConfig::default());
-        load_shard(&partition, &mut fresh).expect("loads");
-        assert_eq!(committed(&fresh, "t", 2), Some(40));
-        assert!(fresh.offsets().pending_producers().is_empty());
     }
 }
