@@ -44,7 +44,17 @@ fn run(bootstrap: &str, compression: &str, acks: &str) -> Result<()> {
     }
     drop(producer);
 
-    let (low, high) = rdk::watermarks(bootstrap, &topic, 0)?;
+    // With acks 0 a flushed producer has only handed its requests to the socket; the
+    // broker may still be appending the last ones when ListOffsets arrives on another
+    // connection, so wait (bounded) for the high watermark to reach the end.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (low, high) = loop {
+        let (low, high) = rdk::watermarks(bootstrap, &topic, 0)?;
+        if high >= RECORDS as i64 || acks != "0" || std::time::Instant::now() >= deadline {
+            break (low, high);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     ensure!((low, high) == (0, RECORDS as i64), "watermarks ({low}, {high}), expected (0, {RECORDS})");
 
     // Read everything from offset 0.
