@@ -384,18 +384,15 @@ impl ClassicGroup {
         instance_id: Option<&str>,
         generation_id: i32,
     ) -> Result<(), ErrorCode> {
-        if self.state == ClassicGroupState::Dead {
-            return Err(ErrorCode::CoordinatorNotAvailable);
-        }
+        // The transactional rules, then what a plain commit adds: a commit without
+        // any member identity only to an empty group, and none while the leader's
+        // assignment is awaited.
+        self.validate_txn_offset_commit(member_id, instance_id, generation_id)?;
         if generation_id < 0 && self.state == ClassicGroupState::Empty {
             return Ok(());
         }
-        if generation_id >= 0 || !member_id.is_empty() || instance_id.is_some() {
-            self.validate_member(member_id, instance_id)?;
-            if generation_id != self.generation_id {
-                return Err(ErrorCode::IllegalGeneration);
-            }
-        } else if self.state != ClassicGroupState::Empty {
+        let identified = generation_id >= 0 || !member_id.is_empty() || instance_id.is_some();
+        if !identified && self.state != ClassicGroupState::Empty {
             return Err(ErrorCode::UnknownMemberId);
         }
         if self.state == ClassicGroupState::CompletingRebalance {
