@@ -1,0 +1,1 @@
+//! The transaction coordinator runtime driven through the handlers.
