@@ -4,11 +4,11 @@
 
 use crate::controller::Controller;
 use crate::coordinator::GroupCoordinator;
-use crate::txn_coordinator::TxnCoordinator;
 use crate::error::BrokerError;
 use crate::fetch_session::FetchSessionCache;
 use crate::partitions::{Partition, ReplicaManager};
 use crate::time::now_ms;
+use crate::txn_coordinator::TxnCoordinator;
 use gregor_config::{BrokerConfig, TopicConfig};
 use gregor_metadata::MetadataImage;
 use gregor_protocol::records::TimestampType;

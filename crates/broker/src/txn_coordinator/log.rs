@@ -46,9 +46,8 @@ pub(super) fn apply(
     let Effects { records, replies, markers } = effects;
     if !records.is_empty() {
         let now = now_ms();
-        let appended = encode_records(&records, now)
-            .map_err(|error| (error, ErrorCode::UnknownServerError))
-            .and_then(|batch| {
+        let appended =
+            encode_records(&records, now).map_err(|error| (error, ErrorCode::UnknownServerError)).and_then(|batch| {
                 partition
                     .log
                     .append_as_leader(batch, partition.leader_epoch(), now)
@@ -114,7 +113,10 @@ pub(super) fn load_shard(partition: &Partition, shard: &mut TxnCoordinatorShard)
                         replayed += 1;
                     }
                     Err(error) => {
-                        tracing::warn!(partition = partition.index, "skipping an unreadable transaction record: {error}")
+                        tracing::warn!(
+                            partition = partition.index,
+                            "skipping an unreadable transaction record: {error}"
+                        )
                     }
                 }
             }

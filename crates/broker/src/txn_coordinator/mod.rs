@@ -377,7 +377,12 @@ async fn run_shard(shard: Arc<Shard>, broker: Weak<Broker>, mut shutdown: watch:
 }
 
 /// Starts one marker-writing task per request.
-fn spawn_markers(broker: Weak<Broker>, shard: &Arc<Shard>, shutdown: watch::Receiver<bool>, markers: Vec<MarkerRequest>) {
+fn spawn_markers(
+    broker: Weak<Broker>,
+    shard: &Arc<Shard>,
+    shutdown: watch::Receiver<bool>,
+    markers: Vec<MarkerRequest>,
+) {
     for request in markers {
         tokio::spawn(write_markers(broker.clone(), Arc::clone(shard), shutdown.clone(), request));
     }
