@@ -34,10 +34,8 @@ async fn wait_for<T>(mut attempt: impl AsyncFnMut() -> Option<T>) -> T {
     panic!("timed out");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transaction_commits_through_the_handlers() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let log_dir = dir.path().to_string_lossy().to_string();
+async fn start(dir: &std::path::Path) -> crate::server::RunningServer {
+    let log_dir = dir.to_string_lossy().to_string();
     let config = gregor_config::BrokerConfig::from_pairs(&[
         ("log.dirs", log_dir.as_str()),
         ("listeners", "PLAINTEXT://127.0.0.1:0"),
@@ -46,7 +44,30 @@ async fn a_transaction_commits_through_the_handlers() {
     ])
     .expect("config")
     .config;
-    let server = crate::server::run(config).await.expect("server starts");
+    crate::server::run(config).await.expect("server starts")
+}
+
+async fn init_producer_id(
+    broker: &Arc<Broker>,
+) -> gregor_protocol::messages::init_producer_id_response::InitProducerIdResponse {
+    wait_for(async || {
+        let request = InitProducerIdRequest {
+            transactional_id: Some("tx".into()),
+            transaction_timeout_ms: 60_000,
+            producer_id: -1,
+            producer_epoch: -1,
+            ..InitProducerIdRequest::default()
+        };
+        let response = handlers::init_producer_id::handle(broker, &header(22, 4), request).await;
+        (response.error_code != ErrorCode::CoordinatorLoadInProgress.code()).then_some(response)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_commits_through_the_handlers_and_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start(dir.path()).await;
     let broker = Arc::clone(&server.broker);
 
     let find = FindCoordinatorRequest {
@@ -69,18 +90,7 @@ async fn a_transaction_commits_through_the_handlers() {
     broker.decide(move |image, context| create_topics(image, context, &[topic], false)).await.expect("create t");
     let partition = broker.replicas.get("t", 0).expect("t-0 hosted");
 
-    let init = wait_for(async || {
-        let request = InitProducerIdRequest {
-            transactional_id: Some("tx".into()),
-            transaction_timeout_ms: 60_000,
-            producer_id: -1,
-            producer_epoch: -1,
-            ..InitProducerIdRequest::default()
-        };
-        let response = handlers::init_producer_id::handle(&broker, &header(22, 4), request).await;
-        (response.error_code != ErrorCode::CoordinatorLoadInProgress.code()).then_some(response)
-    })
-    .await;
+    let init = init_producer_id(&broker).await;
     assert_eq!(init.error_code, 0, "{init:?}");
     assert!(init.producer_id >= 0);
     assert_eq!(init.producer_epoch, 0);
@@ -135,5 +145,17 @@ async fn a_transaction_commits_through_the_handlers() {
     assert_eq!(partition.log.last_stable_offset(), partition.log.log_end_offset());
     assert_eq!(partition.log.log_end_offset(), 2, "the record and the COMMIT marker");
 
+    server.shutdown().await.expect("shutdown");
+    drop(partition);
+    drop(broker);
+
+    // After a restart the shard is loaded from `__transaction_state`: the same
+    // producer id, its epoch bumped by the next InitProducerId.
+    let server = start(dir.path()).await;
+    let broker = Arc::clone(&server.broker);
+    let again = init_producer_id(&broker).await;
+    assert_eq!(again.error_code, 0, "{again:?}");
+    assert_eq!(again.producer_id, init.producer_id);
+    assert_eq!(again.producer_epoch, init.producer_epoch + 1);
     server.shutdown().await.expect("shutdown");
 }
