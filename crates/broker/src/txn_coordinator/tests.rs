@@ -5,12 +5,16 @@
 use super::*;
 use crate::handlers;
 use bytes::{Bytes, BytesMut};
+use gregor_protocol::messages::add_offsets_to_txn_request::AddOffsetsToTxnRequest;
 use gregor_protocol::messages::add_partitions_to_txn_request::{AddPartitionsToTxnRequest, AddPartitionsToTxnTopic};
 use gregor_protocol::messages::describe_transactions_request::DescribeTransactionsRequest;
 use gregor_protocol::messages::end_txn_request::EndTxnRequest;
 use gregor_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use gregor_protocol::messages::init_producer_id_request::InitProducerIdRequest;
 use gregor_protocol::messages::list_transactions_request::ListTransactionsRequest;
+use gregor_protocol::messages::txn_offset_commit_request::{
+    TxnOffsetCommitRequest, TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
 use gregor_protocol::messages::RequestHeader;
 use gregor_protocol::records::RecordBatchBuilder;
 
@@ -114,6 +118,46 @@ async fn a_transaction_commits_through_the_handlers_and_survives_a_restart() {
         .collect();
     assert_eq!(codes, vec![0], "{added:?}");
 
+    // The group's offsets join the transaction and are committed with it.
+    let add_offsets = AddOffsetsToTxnRequest {
+        transactional_id: "tx".into(),
+        producer_id: init.producer_id,
+        producer_epoch: init.producer_epoch,
+        group_id: "g".into(),
+        ..AddOffsetsToTxnRequest::default()
+    };
+    let added = handlers::add_offsets_to_txn::handle(&broker, &header(25, 3), add_offsets).await;
+    assert_eq!(added.error_code, 0, "{added:?}");
+    let commit = TxnOffsetCommitRequest {
+        transactional_id: "tx".into(),
+        group_id: "g".into(),
+        producer_id: init.producer_id,
+        producer_epoch: init.producer_epoch,
+        generation_id: -1,
+        topics: vec![TxnOffsetCommitRequestTopic {
+            name: "t".into(),
+            partitions: vec![TxnOffsetCommitRequestPartition {
+                partition_index: 0,
+                committed_offset: 1,
+                committed_leader_epoch: -1,
+                ..TxnOffsetCommitRequestPartition::default()
+            }],
+            ..TxnOffsetCommitRequestTopic::default()
+        }],
+        ..TxnOffsetCommitRequest::default()
+    };
+    let peer: std::net::SocketAddr = "127.0.0.1:9".parse().expect("address");
+    let committed = wait_for(async || {
+        let response = handlers::txn_offset_commit::handle(&broker, &header(28, 3), peer, commit.clone()).await;
+        let ResponseBody::TxnOffsetCommit(response) = response else { panic!("{response:?}") };
+        let code = response.topics[0].partitions[0].error_code;
+        (code != ErrorCode::CoordinatorLoadInProgress.code()).then_some(code)
+    })
+    .await;
+    assert_eq!(committed, 0);
+    let offsets = broker.replicas.get(OFFSETS_TOPIC, 0).expect("__consumer_offsets-0 hosted");
+    assert!(offsets.log.last_stable_offset() < offsets.log.log_end_offset(), "pending offsets hold the LSO");
+
     let mut builder = RecordBatchBuilder::new(0).producer(init.producer_id, init.producer_epoch, 0).transactional(true);
     builder.append(now_ms(), None, Some(Bytes::from_static(b"value")), Vec::new()).expect("record");
     let batch = BytesMut::from(&builder.build().expect("batch")[..]);
@@ -144,9 +188,11 @@ async fn a_transaction_commits_through_the_handlers_and_survives_a_restart() {
     .await;
     assert_eq!(partition.log.last_stable_offset(), partition.log.log_end_offset());
     assert_eq!(partition.log.log_end_offset(), 2, "the record and the COMMIT marker");
+    assert_eq!(offsets.log.last_stable_offset(), offsets.log.log_end_offset(), "the group's marker too");
 
     server.shutdown().await.expect("shutdown");
     drop(partition);
+    drop(offsets);
     drop(broker);
 
     // After a restart the shard is loaded from `__transaction_state`: the same
