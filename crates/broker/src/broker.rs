@@ -8,6 +8,7 @@ use crate::error::BrokerError;
 use crate::fetch_session::FetchSessionCache;
 use crate::partitions::{Partition, ReplicaManager};
 use crate::time::now_ms;
+use crate::txn_coordinator::TxnCoordinator;
 use gregor_config::{BrokerConfig, TopicConfig};
 use gregor_metadata::MetadataImage;
 use gregor_protocol::records::TimestampType;
@@ -49,6 +50,8 @@ pub struct Broker {
     pub fetch_sessions: FetchSessionCache,
     /// The group coordinator's shards (partitions of `__consumer_offsets`).
     pub groups: GroupCoordinator,
+    /// The transaction coordinator's shards (partitions of `__transaction_state`).
+    pub txns: TxnCoordinator,
     pub(crate) producer_ids: tokio::sync::Mutex<ProducerIdRange>,
     /// This run's broker epoch: the start time, which grows across restarts.
     pub broker_epoch: i64,
@@ -84,6 +87,7 @@ impl Broker {
             controller,
             fetch_sessions,
             groups: GroupCoordinator::default(),
+            txns: TxnCoordinator::default(),
             producer_ids: tokio::sync::Mutex::new(ProducerIdRange::default()),
             broker_epoch: now_ms(),
             metadata_offset: AtomicI64::new(-1),
@@ -116,6 +120,7 @@ impl Broker {
         let dynamic =
             self.static_config.with_dynamic(&image.broker_configs(Some(self.node_id)), &image.broker_configs(None))?;
         self.groups.reconfigure(&dynamic);
+        self.txns.reconfigure(&dynamic);
         match self.config.write() {
             Ok(mut config) => *config = Arc::new(dynamic),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(dynamic),

@@ -109,11 +109,25 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, peer: Socke
         RequestBody::ConsumerGroupDescribe(body) => respond(ResponseBody::ConsumerGroupDescribe(
             handlers::consumer_group_describe::handle(broker, &header, peer, body).await,
         )),
+        RequestBody::AddPartitionsToTxn(body) => respond(ResponseBody::AddPartitionsToTxn(
+            handlers::add_partitions_to_txn::handle(broker, &header, body).await,
+        )),
+        RequestBody::AddOffsetsToTxn(body) => {
+            respond(ResponseBody::AddOffsetsToTxn(handlers::add_offsets_to_txn::handle(broker, &header, body).await))
+        }
+        RequestBody::EndTxn(body) => {
+            respond(ResponseBody::EndTxn(handlers::end_txn::handle(broker, &header, body).await))
+        }
+        RequestBody::WriteTxnMarkers(body) => {
+            respond(ResponseBody::WriteTxnMarkers(handlers::write_txn_markers::handle(broker, &header, body).await))
+        }
+        RequestBody::DescribeTransactions(body) => respond(ResponseBody::DescribeTransactions(
+            handlers::describe_transactions::handle(broker, &header, body).await,
+        )),
+        RequestBody::ListTransactions(body) => {
+            respond(ResponseBody::ListTransactions(handlers::list_transactions::handle(broker, &header, body).await))
+        }
         RequestBody::SaslHandshake(_)
-        | RequestBody::AddPartitionsToTxn(_)
-        | RequestBody::AddOffsetsToTxn(_)
-        | RequestBody::EndTxn(_)
-        | RequestBody::WriteTxnMarkers(_)
         | RequestBody::DescribeAcls(_)
         | RequestBody::CreateAcls(_)
         | RequestBody::DeleteAcls(_)
@@ -140,8 +154,6 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, peer: Socke
         | RequestBody::BrokerRegistration(_)
         | RequestBody::BrokerHeartbeat(_)
         | RequestBody::UnregisterBroker(_)
-        | RequestBody::DescribeTransactions(_)
-        | RequestBody::ListTransactions(_)
         | RequestBody::AllocateProducerIds(_)
         | RequestBody::ControllerRegistration(_)
         | RequestBody::GetTelemetrySubscriptions(_)
@@ -205,12 +217,14 @@ pub fn has_handler(api_key: ApiKey) -> bool {
         | ApiKey::OffsetDelete
         | ApiKey::ConsumerGroupHeartbeat
         | ApiKey::ConsumerGroupDescribe
-        | ApiKey::TxnOffsetCommit => true,
-        ApiKey::SaslHandshake
+        | ApiKey::TxnOffsetCommit
         | ApiKey::AddPartitionsToTxn
         | ApiKey::AddOffsetsToTxn
         | ApiKey::EndTxn
         | ApiKey::WriteTxnMarkers
+        | ApiKey::DescribeTransactions
+        | ApiKey::ListTransactions => true,
+        ApiKey::SaslHandshake
         | ApiKey::DescribeAcls
         | ApiKey::CreateAcls
         | ApiKey::DeleteAcls
@@ -237,8 +251,6 @@ pub fn has_handler(api_key: ApiKey) -> bool {
         | ApiKey::BrokerRegistration
         | ApiKey::BrokerHeartbeat
         | ApiKey::UnregisterBroker
-        | ApiKey::DescribeTransactions
-        | ApiKey::ListTransactions
         | ApiKey::AllocateProducerIds
         | ApiKey::ControllerRegistration
         | ApiKey::GetTelemetrySubscriptions

@@ -33,6 +33,7 @@ pub mod purgatory;
 pub mod server;
 pub mod time;
 pub mod topics;
+pub mod txn_coordinator;
 
 pub use broker::Broker;
 pub use server::{run, RunningServer};

@@ -37,6 +37,7 @@ impl RunningServer {
         // Requests parked in JoinGroup/SyncGroup would hold their connections open
         // until a rebalance timeout; releasing them lets every connection finish now.
         self.broker.groups.shutdown();
+        self.broker.txns.shutdown();
         let drain = async { while self.tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(Duration::from_secs(30), drain).await.is_err() {
             tracing::warn!("connections still busy after 30 s; closing the logs anyway");
@@ -108,6 +109,7 @@ pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
     // Group coordinator shards load in the background; their groups answer
     // COORDINATOR_LOAD_IN_PROGRESS until then.
     broker.groups.sync_with(&broker);
+    broker.txns.sync_with(&broker);
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();

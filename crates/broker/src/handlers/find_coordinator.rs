@@ -4,8 +4,9 @@
 //! `__consumer_offsets` (`offsets.topic.num.partitions` partitions, compacted), as
 //! Kafka does, and the answer names this node's first advertised listener. v0-v3 ask
 //! for one key, v4+ for a batch of keys answered one by one. Key type 1 (transaction)
-//! answers COORDINATOR_NOT_AVAILABLE until the transaction coordinator exists; other
-//! key types (2, share groups) are INVALID_REQUEST.
+//! is answered the same way after creating `__transaction_state`
+//! (`transaction.state.log.num.partitions` partitions, compacted); other key types
+//! (2, share groups) are INVALID_REQUEST.
 
 use crate::broker::Broker;
 use gregor_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
@@ -52,14 +53,12 @@ async fn find(broker: &Arc<Broker>, key_type: i8, key: String) -> Coordinator {
         error_message: Some(message.to_string()),
         ..Coordinator::default()
     };
-    match key_type {
-        KEY_TYPE_GROUP => {}
-        KEY_TYPE_TRANSACTION => {
-            return error(ErrorCode::CoordinatorNotAvailable, "The transaction coordinator is not available.")
-        }
+    let ensured = match key_type {
+        KEY_TYPE_GROUP => broker.groups.ensure_topic(broker).await,
+        KEY_TYPE_TRANSACTION => broker.txns.ensure_topic(broker).await,
         _ => return error(ErrorCode::InvalidRequest, &format!("Unsupported key type {key_type}.")),
-    }
-    if let Err(code) = broker.groups.ensure_topic(broker).await {
+    };
+    if let Err(code) = ensured {
         return error(code, "The coordinator is not available.");
     }
     let Some(endpoint) = broker.endpoints.first() else {

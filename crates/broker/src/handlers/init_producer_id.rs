@@ -1,23 +1,25 @@
-//! InitProducerId (key 22), v0-v5, for idempotent producers.
+//! InitProducerId (key 22), v0-v5.
 //!
 //! Without a transactional id every request gets a fresh producer id at epoch 0,
 //! from this node's block of ids (blocks of 1000 are taken from the controller and
 //! recorded in the metadata log, so ids are never reused after a restart). Kafka
 //! does the same: an idempotent producer that bumps its epoch (KIP-360, v3+) also
-//! gets a new id. Transactional ids need the transaction coordinator, which arrives
-//! with the transactions issue; until then such a request is answered
-//! COORDINATOR_NOT_AVAILABLE (FindCoordinator is not advertised either).
+//! gets a new id. A transactional id goes to the transaction coordinator shard of
+//! its `__transaction_state` partition (`gregor_txn::init_producer_id`: epoch bump,
+//! fencing, timeout check); a fresh producer id is reserved first and handed to the
+//! shard, which uses it only for a new id or an exhausted epoch (an unused id is
+//! simply skipped). Not advertised for transactions until issue 5 is done.
 
 use crate::broker::Broker;
 use gregor_protocol::messages::init_producer_id_request::InitProducerIdRequest;
 use gregor_protocol::messages::init_producer_id_response::InitProducerIdResponse;
 use gregor_protocol::messages::RequestHeader;
-use gregor_protocol::ErrorCode;
+use gregor_protocol::{ErrorCode, ResponseBody};
 use std::sync::Arc;
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _header: &RequestHeader,
+    header: &RequestHeader,
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
     let failed = |error: ErrorCode| InitProducerIdResponse {
@@ -26,8 +28,25 @@ pub async fn handle(
         producer_epoch: -1,
         ..InitProducerIdResponse::default()
     };
-    if request.transactional_id.is_some() {
-        return failed(ErrorCode::CoordinatorNotAvailable);
+    if let Some(transactional_id) = request.transactional_id.clone() {
+        let fresh_producer_id = match broker.next_producer_id().await {
+            Ok(producer_id) => producer_id,
+            Err(error) => {
+                tracing::warn!("cannot allocate a producer id: {error}");
+                return failed(error.error_code());
+            }
+        };
+        let decided = broker
+            .txns
+            .decide(broker, header.request_api_version, &transactional_id, move |shard, context| {
+                shard.init_producer_id(context, request, fresh_producer_id)
+            })
+            .await;
+        return match decided {
+            Ok(ResponseBody::InitProducerId(response)) => response,
+            Ok(_) => failed(ErrorCode::UnknownServerError),
+            Err(code) => failed(code),
+        };
     }
     match broker.next_producer_id().await {
         Ok(producer_id) => InitProducerIdResponse {

@@ -1,0 +1,112 @@
+//! AddPartitionsToTxn (key 24), v0-v5.
+//!
+//! v0-v3 (clients, librdkafka's v0 included) carry one transaction, decided by the
+//! transaction coordinator shard of its transactional id (`gregor_txn::add_partitions`).
+//! v4+ (brokers verifying a transactional produce, KIP-890) carry a batch of
+//! transactions that may belong to different shards: each is decided on its own shard
+//! and the results are gathered in request order. A partition that does not exist
+//! answers UNKNOWN_TOPIC_OR_PARTITION (the rest of its transaction
+//! OPERATION_NOT_ATTEMPTED). A request the coordinator cannot serve answers its error
+//! (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS, ...) on every partition.
+//!
+//! Not advertised in ApiVersions until transactions work end to end (issue 5).
+
+use crate::broker::Broker;
+use gregor_protocol::messages::add_partitions_to_txn_request::{AddPartitionsToTxnRequest, AddPartitionsToTxnTopic};
+use gregor_protocol::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResponse, AddPartitionsToTxnResult,
+    AddPartitionsToTxnTopicResult,
+};
+use gregor_protocol::messages::RequestHeader;
+use gregor_protocol::{ErrorCode, ResponseBody};
+use std::sync::Arc;
+
+/// The first batched version.
+const BATCHED_SINCE_VERSION: i16 = 4;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    header: &RequestHeader,
+    request: AddPartitionsToTxnRequest,
+) -> AddPartitionsToTxnResponse {
+    let version = header.request_api_version;
+    if version < BATCHED_SINCE_VERSION {
+        let transactional_id = request.v3_and_below_transactional_id.clone();
+        let topics = request.v3_and_below_topics.clone();
+        return match decide(broker, version, &transactional_id, request).await {
+            Ok(response) => response,
+            Err(code) => AddPartitionsToTxnResponse {
+                results_by_topic_v3_and_below: every_partition(&topics, code),
+                ..AddPartitionsToTxnResponse::default()
+            },
+        };
+    }
+    let mut response = AddPartitionsToTxnResponse::default();
+    for transaction in request.transactions {
+        let transactional_id = transaction.transactional_id.clone();
+        let topics = transaction.topics.clone();
+        let single =
+            AddPartitionsToTxnRequest { transactions: vec![transaction], ..AddPartitionsToTxnRequest::default() };
+        let result = match decide(broker, version, &transactional_id, single).await {
+            Ok(mut decided) if !decided.results_by_transaction.is_empty() => decided.results_by_transaction.remove(0),
+            Ok(_) => failed_transaction(transactional_id, &topics, ErrorCode::UnknownServerError),
+            Err(code) => failed_transaction(transactional_id, &topics, code),
+        };
+        response.results_by_transaction.push(result);
+    }
+    response
+}
+
+async fn decide(
+    broker: &Arc<Broker>,
+    version: i16,
+    transactional_id: &str,
+    request: AddPartitionsToTxnRequest,
+) -> Result<AddPartitionsToTxnResponse, ErrorCode> {
+    let image = broker.image();
+    let decided = broker
+        .txns
+        .decide(broker, version, transactional_id, move |shard, context| {
+            let exists = |topic: &str, partition: i32| {
+                image.topic(topic).is_some_and(|topic| topic.partitions.contains_key(&partition))
+            };
+            shard.add_partitions_to_txn(context, request, &exists)
+        })
+        .await?;
+    match decided {
+        ResponseBody::AddPartitionsToTxn(response) => Ok(response),
+        _ => Err(ErrorCode::UnknownServerError),
+    }
+}
+
+fn failed_transaction(
+    transactional_id: String,
+    topics: &[AddPartitionsToTxnTopic],
+    code: ErrorCode,
+) -> AddPartitionsToTxnResult {
+    AddPartitionsToTxnResult {
+        transactional_id,
+        topic_results: every_partition(topics, code),
+        ..AddPartitionsToTxnResult::default()
+    }
+}
+
+/// The results that give every requested partition `code`.
+fn every_partition(topics: &[AddPartitionsToTxnTopic], code: ErrorCode) -> Vec<AddPartitionsToTxnTopicResult> {
+    topics
+        .iter()
+        .map(|topic| AddPartitionsToTxnTopicResult {
+            name: topic.name.clone(),
+            results_by_partition: topic
+                .partitions
+                .iter()
+                .map(|&partition_index| AddPartitionsToTxnPartitionResult {
+                    partition_index,
+                    partition_error_code: code.code(),
+                    ..AddPartitionsToTxnPartitionResult::default()
+                })
+                .collect(),
+            ..AddPartitionsToTxnTopicResult::default()
+        })
+        .collect()
+}

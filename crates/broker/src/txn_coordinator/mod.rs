@@ -1,0 +1,522 @@
+//! The transaction coordinator's runtime, mirroring the group coordinator's
+//! (`crate::coordinator`): one [`TxnCoordinatorShard`] per partition of
+//! `__transaction_state`, created when the topic exists (the first FindCoordinator
+//! of key type transaction creates it), loaded in the background (requests answer
+//! COORDINATOR_LOAD_IN_PROGRESS meanwhile), each with its own lock and timer task
+//! (timed-out transactions, expired transactional ids). A decision is applied by
+//! appending its records to the partition, replaying them into the shard, then
+//! releasing the answers.
+//!
+//! Markers: a decision (EndTxn, a timeout abort, or the load of a transaction left
+//! in PrepareCommit/PrepareAbort) hands back [`MarkerRequest`]s. Each is written by
+//! a task of its own: on a blocking thread the COMMIT/ABORT control batch is appended
+//! to every partition of the transaction (`Partition::append_marker`, or for
+//! `__consumer_offsets` partitions `GroupCoordinator::write_marker_and_complete`, so
+//! the group shard's pending offsets complete in log order), then
+//! `markers_written(Ok)` completes the transaction. On a failure
+//! `markers_written(Err)` hands the request back if it is still current, and the
+//! partitions not yet written are retried with backoff. A partition that no longer
+//! exists in the metadata is skipped, as Kafka's marker channel drops it.
+
+use crate::broker::Broker;
+use crate::coordinator::OFFSETS_TOPIC;
+use crate::partitions::Partition;
+use crate::time::now_ms;
+use gregor_metadata::controller::{create_topics, NewTopic};
+use gregor_protocol::{ErrorCode, ResponseBody};
+use gregor_storage::TxnMarker;
+use gregor_txn::{
+    partition_for_transactional_id, Effects, MarkerRequest, ReplyId, RequestContext, TxnConfig, TxnCoordinatorShard,
+};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::time::Duration;
+use tokio::sync::{oneshot, watch, Notify};
+
+mod log;
+#[cfg(test)]
+mod tests;
+
+use log::{apply, load_shard};
+
+/// The internal topic holding transaction state.
+pub const TXN_TOPIC: &str = "__transaction_state";
+/// Bytes read per step while loading a shard.
+const LOAD_READ_BYTES: usize = 4 << 20;
+/// Records decompressed per batch at most while loading (a bound on bad input).
+const LOAD_BATCH_BYTES_MAX: usize = 64 << 20;
+/// First and largest wait before writing a transaction's markers again.
+const MARKER_RETRY_MIN: Duration = Duration::from_millis(100);
+const MARKER_RETRY_MAX: Duration = Duration::from_secs(5);
+
+enum LoadState {
+    Loading,
+    Loaded,
+    /// The partition's log could not be read; the shard serves nothing.
+    Failed,
+}
+
+struct ShardState {
+    shard: TxnCoordinatorShard,
+    load: LoadState,
+    waiting: HashMap<ReplyId, oneshot::Sender<ResponseBody>>,
+}
+
+/// One `__transaction_state` partition and the coordinator state built from it.
+struct Shard {
+    partition: Arc<Partition>,
+    state: Mutex<ShardState>,
+    /// Wakes the timer task when a decision may have moved the next deadline.
+    timers_changed: Notify,
+}
+
+impl Shard {
+    fn lock(&self) -> MutexGuard<'_, ShardState> {
+        match self.state.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+/// Every transaction coordinator shard this node hosts.
+pub struct TxnCoordinator {
+    shards: RwLock<HashMap<i32, Arc<Shard>>>,
+    next_reply: AtomicU64,
+    /// Serialises the creation of `__transaction_state`.
+    create_lock: tokio::sync::Mutex<()>,
+    shutdown: watch::Receiver<bool>,
+    shutdown_tx: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for TxnCoordinator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TxnCoordinator").finish_non_exhaustive()
+    }
+}
+
+impl Default for TxnCoordinator {
+    fn default() -> Self {
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        TxnCoordinator {
+            shards: RwLock::new(HashMap::new()),
+            next_reply: AtomicU64::new(1),
+            create_lock: tokio::sync::Mutex::new(()),
+            shutdown,
+            shutdown_tx,
+        }
+    }
+}
+
+/// The coordinator's settings from the broker's config.
+pub fn txn_config(config: &gregor_config::BrokerConfig) -> TxnConfig {
+    TxnConfig {
+        transaction_max_timeout_ms: config.transaction_max_timeout_ms,
+        transactional_id_expiration_ms: i64::from(config.transactional_id_expiration_ms),
+        abort_timed_out_transaction_cleanup_interval_ms: i64::from(
+            config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
+        ),
+        remove_expired_transaction_cleanup_interval_ms: i64::from(
+            config.transaction_remove_expired_transaction_cleanup_interval_ms,
+        ),
+        // The `transaction.version` feature is not finalized yet (issue 5, KIP-890):
+        // version 0 records, no epoch bump per transaction.
+        transaction_version: 0,
+    }
+}
+
+impl TxnCoordinator {
+    fn shard(&self, index: i32) -> Option<Arc<Shard>> {
+        self.shards.read().ok()?.get(&index).cloned()
+    }
+
+    fn all_shards(&self) -> Vec<(i32, Arc<Shard>)> {
+        self.shards
+            .read()
+            .map(|shards| shards.iter().map(|(index, shard)| (*index, Arc::clone(shard))).collect())
+            .unwrap_or_default()
+    }
+
+    /// The transaction version the coordinator runs at (the finalized
+    /// `transaction.version` feature level; 0 until KIP-890 is done).
+    pub fn transaction_version(&self, broker: &Broker) -> i16 {
+        txn_config(&broker.config()).transaction_version
+    }
+
+    /// Starts hosting every `__transaction_state` partition this node leads that is
+    /// not hosted yet, loading each in the background; drops every shard when the
+    /// topic is gone.
+    pub fn sync_with(&self, broker: &Arc<Broker>) {
+        let image = broker.image();
+        let Some(topic) = image.topic(TXN_TOPIC) else {
+            if let Ok(mut shards) = self.shards.write() {
+                shards.clear();
+            }
+            return;
+        };
+        let config = txn_config(&broker.config());
+        for &index in topic.partitions.keys() {
+            if self.shard(index).is_some() {
+                continue;
+            }
+            let Some(partition) = broker.replicas.get(TXN_TOPIC, index) else { continue };
+            let coordinator_epoch = partition.leader_epoch();
+            let shard = Arc::new(Shard {
+                partition,
+                state: Mutex::new(ShardState {
+                    shard: TxnCoordinatorShard::new(index, coordinator_epoch, config.clone()),
+                    load: LoadState::Loading,
+                    waiting: HashMap::new(),
+                }),
+                timers_changed: Notify::new(),
+            });
+            if let Ok(mut shards) = self.shards.write() {
+                shards.insert(index, Arc::clone(&shard));
+            }
+            tokio::spawn(run_shard(shard, Arc::downgrade(broker), self.shutdown.clone()));
+        }
+    }
+
+    /// Stops the timer and marker tasks and releases every parked request.
+    pub fn shutdown(&self) {
+        let _ = self.shutdown_tx.send(true);
+        for (_, shard) in self.all_shards() {
+            shard.lock().waiting.clear();
+        }
+    }
+
+    /// Applies a changed broker config to every shard.
+    pub fn reconfigure(&self, config: &gregor_config::BrokerConfig) {
+        let config = txn_config(config);
+        for (_, shard) in self.all_shards() {
+            shard.lock().shard.set_config(config.clone());
+        }
+    }
+
+    /// The number of `__transaction_state` partitions, creating the topic if it does
+    /// not exist yet (as Kafka does on the first FindCoordinator of a transactional id).
+    pub async fn ensure_topic(&self, broker: &Arc<Broker>) -> Result<i32, ErrorCode> {
+        if let Some(topic) = broker.image().topic(TXN_TOPIC) {
+            return i32::try_from(topic.partitions.len()).map_err(|_| ErrorCode::CoordinatorNotAvailable);
+        }
+        let _creating = self.create_lock.lock().await;
+        if let Some(topic) = broker.image().topic(TXN_TOPIC) {
+            return i32::try_from(topic.partitions.len()).map_err(|_| ErrorCode::CoordinatorNotAvailable);
+        }
+        let config = broker.config();
+        let topic = NewTopic {
+            name: TXN_TOPIC.to_string(),
+            num_partitions: config.transaction_state_log_num_partitions,
+            // One node: Kafka also caps the replication factor at the live brokers.
+            replication_factor: 1,
+            assignments: Vec::new(),
+            configs: vec![
+                ("cleanup.policy".to_string(), Some("compact".to_string())),
+                ("compression.type".to_string(), Some("uncompressed".to_string())),
+                ("unclean.leader.election.enable".to_string(), Some("false".to_string())),
+                ("segment.bytes".to_string(), Some(config.transaction_state_log_segment_bytes.to_string())),
+            ],
+        };
+        let created = broker.decide(move |image, context| create_topics(image, context, &[topic], false)).await;
+        match created {
+            Ok(outcomes) => {
+                if let Some(outcome) = outcomes
+                    .iter()
+                    .find(|outcome| outcome.error != ErrorCode::None && outcome.error != ErrorCode::TopicAlreadyExists)
+                {
+                    tracing::warn!("creating {TXN_TOPIC} failed: {:?}", outcome.error);
+                    return Err(ErrorCode::CoordinatorNotAvailable);
+                }
+            }
+            Err(error) => {
+                tracing::warn!("creating {TXN_TOPIC} failed: {error}");
+                return Err(ErrorCode::CoordinatorNotAvailable);
+            }
+        }
+        self.sync_with(broker);
+        let topic = broker.image().topic(TXN_TOPIC).map(|topic| topic.partitions.len());
+        topic.and_then(|count| i32::try_from(count).ok()).ok_or(ErrorCode::CoordinatorNotAvailable)
+    }
+
+    /// The shard serving `transactional_id`, if this node hosts it.
+    fn shard_for(&self, broker: &Broker, transactional_id: &str) -> Result<Arc<Shard>, ErrorCode> {
+        let image = broker.image();
+        let Some(topic) = image.topic(TXN_TOPIC) else { return Err(ErrorCode::NotCoordinator) };
+        let count = i32::try_from(topic.partitions.len()).map_err(|_| ErrorCode::CoordinatorNotAvailable)?;
+        let index = partition_for_transactional_id(transactional_id, count);
+        self.shard(index).ok_or(ErrorCode::NotCoordinator)
+    }
+
+    /// Runs one decision of the shard serving `transactional_id` and waits for this
+    /// request's answer (released once the decision's records are durable).
+    pub async fn decide<F>(
+        &self,
+        broker: &Arc<Broker>,
+        api_version: i16,
+        transactional_id: &str,
+        decide: F,
+    ) -> Result<ResponseBody, ErrorCode>
+    where
+        F: FnOnce(&mut TxnCoordinatorShard, &RequestContext) -> Effects + Send + 'static,
+    {
+        let shard = self.shard_for(broker, transactional_id)?;
+        let reply = self.next_reply.fetch_add(1, Ordering::Relaxed);
+        let context = RequestContext { api_version, now_ms: now_ms(), reply };
+        let (sender, receiver) = oneshot::channel();
+        let run = {
+            let shard = Arc::clone(&shard);
+            move || -> Result<Vec<MarkerRequest>, ErrorCode> {
+                let mut state = shard.lock();
+                match state.load {
+                    LoadState::Loading => return Err(ErrorCode::CoordinatorLoadInProgress),
+                    LoadState::Failed => return Err(ErrorCode::NotCoordinator),
+                    LoadState::Loaded => {}
+                }
+                state.waiting.insert(reply, sender);
+                let effects = decide(&mut state.shard, &context);
+                apply(&mut state, &shard.partition, effects)
+            }
+        };
+        let markers = tokio::task::spawn_blocking(run).await.map_err(|_| ErrorCode::CoordinatorNotAvailable)??;
+        shard.timers_changed.notify_one();
+        spawn_markers(Arc::downgrade(broker), &shard, self.shutdown.clone(), markers);
+        receiver.await.map_err(|_| ErrorCode::NotCoordinator)
+    }
+
+    /// Reads the shard serving `transactional_id` without changing it.
+    pub fn read<T>(
+        &self,
+        broker: &Broker,
+        transactional_id: &str,
+        read: impl FnOnce(&TxnCoordinatorShard) -> T,
+    ) -> Result<T, ErrorCode> {
+        let shard = self.shard_for(broker, transactional_id)?;
+        let state = shard.lock();
+        match state.load {
+            LoadState::Loading => Err(ErrorCode::CoordinatorLoadInProgress),
+            LoadState::Failed => Err(ErrorCode::NotCoordinator),
+            LoadState::Loaded => Ok(read(&state.shard)),
+        }
+    }
+
+    /// Calls `visit` on every loaded shard; the error is
+    /// COORDINATOR_LOAD_IN_PROGRESS when some shard is still loading.
+    pub fn visit_all<T>(&self, mut visit: impl FnMut(&TxnCoordinatorShard) -> Vec<T>) -> (Vec<T>, Option<ErrorCode>) {
+        let mut shards = self.all_shards();
+        shards.sort_by_key(|(index, _)| *index);
+        let mut out = Vec::new();
+        let mut error = None;
+        for (_, shard) in shards {
+            let state = shard.lock();
+            match state.load {
+                LoadState::Loaded => out.extend(visit(&state.shard)),
+                LoadState::Loading => error = Some(ErrorCode::CoordinatorLoadInProgress),
+                LoadState::Failed => {}
+            }
+        }
+        (out, error)
+    }
+}
+
+/// Loads one shard, then fires its timers until shutdown.
+async fn run_shard(shard: Arc<Shard>, broker: Weak<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let load = {
+        let shard = Arc::clone(&shard);
+        move || -> Vec<MarkerRequest> {
+            let started = std::time::Instant::now();
+            let mut state = shard.lock();
+            match load_shard(&shard.partition, &mut state.shard) {
+                Ok(replayed) => {
+                    let effects = state.shard.finish_load(now_ms());
+                    state.load = LoadState::Loaded;
+                    if replayed > 0 {
+                        tracing::info!(
+                            partition = shard.partition.index,
+                            transactional_ids = state.shard.transaction_count(),
+                            "loaded {replayed} transaction records in {} ms",
+                            started.elapsed().as_millis()
+                        );
+                    }
+                    // Markers of transactions a previous run left half-finished.
+                    apply(&mut state, &shard.partition, effects).unwrap_or_default()
+                }
+                Err(error) => {
+                    state.load = LoadState::Failed;
+                    tracing::error!(partition = shard.partition.index, "loading transactions failed: {error}");
+                    Vec::new()
+                }
+            }
+        }
+    };
+    let Ok(markers) = tokio::task::spawn_blocking(load).await else { return };
+    spawn_markers(broker.clone(), &shard, shutdown.clone(), markers);
+    loop {
+        let deadline = shard.lock().shard.next_deadline_ms();
+        let wait = match deadline {
+            Some(deadline) => Duration::from_millis(u64::try_from(deadline - now_ms()).unwrap_or(0)),
+            None => Duration::from_secs(3600),
+        };
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = shard.timers_changed.notified() => continue,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        let fire = {
+            let shard = Arc::clone(&shard);
+            move || {
+                let mut state = shard.lock();
+                let effects = state.shard.poll_timers(now_ms());
+                // A failure is logged by `apply`; the next scan tries again.
+                apply(&mut state, &shard.partition, effects).unwrap_or_default()
+            }
+        };
+        let Ok(markers) = tokio::task::spawn_blocking(fire).await else { return };
+        spawn_markers(broker.clone(), &shard, shutdown.clone(), markers);
+    }
+}
+
+/// Starts one marker-writing task per request.
+fn spawn_markers(
+    broker: Weak<Broker>,
+    shard: &Arc<Shard>,
+    shutdown: watch::Receiver<bool>,
+    markers: Vec<MarkerRequest>,
+) {
+    for request in markers {
+        tokio::spawn(write_markers(broker.clone(), Arc::clone(shard), shutdown.clone(), request));
+    }
+}
+
+/// Writes `request`'s marker to every partition of the transaction, retrying the
+/// partitions not yet written with backoff while the shard still wants them, then
+/// completes the transaction (`markers_written(Ok)`).
+async fn write_markers(
+    broker: Weak<Broker>,
+    shard: Arc<Shard>,
+    mut shutdown: watch::Receiver<bool>,
+    mut request: MarkerRequest,
+) {
+    let mut written: BTreeSet<(String, i32)> = BTreeSet::new();
+    let mut backoff = MARKER_RETRY_MIN;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let Some(strong) = broker.upgrade() else { return };
+        let step = {
+            let request = request.clone();
+            let pending: Vec<(String, i32)> =
+                request.partitions.iter().filter(|partition| !written.contains(*partition)).cloned().collect();
+            move || write_marker_partitions(&strong, &request, pending)
+        };
+        let Ok((done, outcome)) = tokio::task::spawn_blocking(step).await else { return };
+        written.extend(done);
+        if outcome == MarkerOutcome::Fenced {
+            // The producer or coordinator epoch moved on: this transaction is
+            // obsolete here (Kafka's marker channel stops sending too).
+            return;
+        }
+        let result = if outcome == MarkerOutcome::Done { Ok(()) } else { Err(ErrorCode::RequestTimedOut) };
+        let complete = {
+            let shard = Arc::clone(&shard);
+            let request = request.clone();
+            move || -> Vec<MarkerRequest> {
+                let mut state = shard.lock();
+                if !matches!(state.load, LoadState::Loaded) {
+                    return Vec::new();
+                }
+                let context = RequestContext { api_version: 0, now_ms: now_ms(), reply: 0 };
+                let effects = state.shard.markers_written(
+                    &context,
+                    &request.transactional_id,
+                    request.producer_id,
+                    request.producer_epoch,
+                    result,
+                );
+                apply(&mut state, &shard.partition, effects).unwrap_or_default()
+            }
+        };
+        let Ok(mut markers) = tokio::task::spawn_blocking(complete).await else { return };
+        shard.timers_changed.notify_one();
+        if result.is_ok() {
+            // A completed transaction hands back no markers; anything else is a new
+            // request (none today), written by tasks of its own.
+            spawn_markers(broker.clone(), &shard, shutdown.clone(), markers);
+            return;
+        }
+        // Still current: the shard handed the same transaction back; retry.
+        let Some(retry) = markers.pop() else { return };
+        spawn_markers(broker.clone(), &shard, shutdown.clone(), markers);
+        if retry.producer_id != request.producer_id || retry.producer_epoch != request.producer_epoch {
+            written.clear();
+        }
+        request = retry;
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MARKER_RETRY_MAX);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MarkerOutcome {
+    Done,
+    Retry,
+    Fenced,
+}
+
+/// Appends the marker to each of `pending`; returns the partitions done (written, or
+/// gone from the metadata) and whether all were. Blocking.
+fn write_marker_partitions(
+    broker: &Broker,
+    request: &MarkerRequest,
+    pending: Vec<(String, i32)>,
+) -> (Vec<(String, i32)>, MarkerOutcome) {
+    let marker = TxnMarker {
+        producer_id: request.producer_id,
+        producer_epoch: request.producer_epoch,
+        coordinator_epoch: request.coordinator_epoch,
+        commit: request.commit,
+    };
+    let image = broker.image();
+    let mut done = Vec::new();
+    let mut outcome = MarkerOutcome::Done;
+    for (topic, index) in pending {
+        let exists = image.topic(&topic).is_some_and(|t| t.partitions.contains_key(&index));
+        if !exists {
+            tracing::info!(topic, partition = index, "skipping the marker of a partition that no longer exists");
+            done.push((topic, index));
+            continue;
+        }
+        let result = write_marker(broker, &topic, index, marker);
+        match result {
+            Ok(()) => done.push((topic, index)),
+            Err(ErrorCode::InvalidProducerEpoch | ErrorCode::TransactionCoordinatorFenced) => {
+                tracing::warn!(
+                    topic,
+                    partition = index,
+                    producer_id = request.producer_id,
+                    "transaction marker rejected as stale; giving up on this transaction's markers"
+                );
+                return (done, MarkerOutcome::Fenced);
+            }
+            Err(code) => {
+                tracing::debug!(topic, partition = index, "writing a transaction marker failed: {code:?}; retrying");
+                outcome = MarkerOutcome::Retry;
+            }
+        }
+    }
+    (done, outcome)
+}
+
+/// Appends `marker` to one partition this node hosts (WriteTxnMarkers' per-partition
+/// step). Blocking.
+pub fn write_marker(broker: &Broker, topic: &str, index: i32, marker: TxnMarker) -> Result<(), ErrorCode> {
+    if topic == OFFSETS_TOPIC {
+        return broker.groups.write_marker_and_complete(index, marker);
+    }
+    let partition = broker.replicas.get(topic, index).ok_or(ErrorCode::UnknownTopicOrPartition)?;
+    partition.append_marker(marker, now_ms()).map(|_| ()).map_err(|error| error.error_code())
+}

@@ -1,0 +1,207 @@
+//! The transaction coordinator runtime driven through the handlers against a broker
+//! in a temporary directory: InitProducerId → AddPartitionsToTxn → a transactional
+//! batch → EndTxn commit, whose marker the runtime writes and completes.
+
+use super::*;
+use crate::handlers;
+use bytes::{Bytes, BytesMut};
+use gregor_protocol::messages::add_offsets_to_txn_request::AddOffsetsToTxnRequest;
+use gregor_protocol::messages::add_partitions_to_txn_request::{AddPartitionsToTxnRequest, AddPartitionsToTxnTopic};
+use gregor_protocol::messages::describe_transactions_request::DescribeTransactionsRequest;
+use gregor_protocol::messages::end_txn_request::EndTxnRequest;
+use gregor_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
+use gregor_protocol::messages::init_producer_id_request::InitProducerIdRequest;
+use gregor_protocol::messages::list_transactions_request::ListTransactionsRequest;
+use gregor_protocol::messages::txn_offset_commit_request::{
+    TxnOffsetCommitRequest, TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
+use gregor_protocol::messages::RequestHeader;
+use gregor_protocol::records::RecordBatchBuilder;
+
+fn header(api_key: i16, version: i16) -> RequestHeader {
+    RequestHeader {
+        request_api_key: api_key,
+        request_api_version: version,
+        correlation_id: 1,
+        client_id: Some("test".into()),
+        ..RequestHeader::default()
+    }
+}
+
+async fn wait_for<T>(mut attempt: impl AsyncFnMut() -> Option<T>) -> T {
+    for _ in 0..500 {
+        if let Some(value) = attempt().await {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out");
+}
+
+async fn start(dir: &std::path::Path) -> crate::server::RunningServer {
+    let log_dir = dir.to_string_lossy().to_string();
+    let config = gregor_config::BrokerConfig::from_pairs(&[
+        ("log.dirs", log_dir.as_str()),
+        ("listeners", "PLAINTEXT://127.0.0.1:0"),
+        ("transaction.state.log.num.partitions", "2"),
+        ("offsets.topic.num.partitions", "1"),
+    ])
+    .expect("config")
+    .config;
+    crate::server::run(config).await.expect("server starts")
+}
+
+async fn init_producer_id(
+    broker: &Arc<Broker>,
+) -> gregor_protocol::messages::init_producer_id_response::InitProducerIdResponse {
+    wait_for(async || {
+        let request = InitProducerIdRequest {
+            transactional_id: Some("tx".into()),
+            transaction_timeout_ms: 60_000,
+            producer_id: -1,
+            producer_epoch: -1,
+            ..InitProducerIdRequest::default()
+        };
+        let response = handlers::init_producer_id::handle(broker, &header(22, 4), request).await;
+        (response.error_code != ErrorCode::CoordinatorLoadInProgress.code()).then_some(response)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_commits_through_the_handlers_and_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start(dir.path()).await;
+    let broker = Arc::clone(&server.broker);
+
+    let find = FindCoordinatorRequest {
+        key_type: 1,
+        coordinator_keys: vec!["tx".into()],
+        ..FindCoordinatorRequest::default()
+    };
+    let found = handlers::find_coordinator::handle(&broker, &header(10, 4), find).await;
+    assert_eq!(found.coordinators[0].error_code, 0);
+    assert_eq!(found.coordinators[0].node_id, broker.node_id);
+    assert!(broker.image().topic(TXN_TOPIC).is_some());
+
+    let topic = NewTopic {
+        name: "t".into(),
+        num_partitions: 1,
+        replication_factor: 1,
+        assignments: Vec::new(),
+        configs: Vec::new(),
+    };
+    broker.decide(move |image, context| create_topics(image, context, &[topic], false)).await.expect("create t");
+    let partition = broker.replicas.get("t", 0).expect("t-0 hosted");
+
+    let init = init_producer_id(&broker).await;
+    assert_eq!(init.error_code, 0, "{init:?}");
+    assert!(init.producer_id >= 0);
+    assert_eq!(init.producer_epoch, 0);
+
+    let add = AddPartitionsToTxnRequest {
+        v3_and_below_transactional_id: "tx".into(),
+        v3_and_below_producer_id: init.producer_id,
+        v3_and_below_producer_epoch: init.producer_epoch,
+        v3_and_below_topics: vec![AddPartitionsToTxnTopic {
+            name: "t".into(),
+            partitions: vec![0],
+            ..AddPartitionsToTxnTopic::default()
+        }],
+        ..AddPartitionsToTxnRequest::default()
+    };
+    let added = handlers::add_partitions_to_txn::handle(&broker, &header(24, 3), add).await;
+    let codes: Vec<i16> = added
+        .results_by_topic_v3_and_below
+        .iter()
+        .flat_map(|topic| topic.results_by_partition.iter().map(|p| p.partition_error_code))
+        .collect();
+    assert_eq!(codes, vec![0], "{added:?}");
+
+    // The group's offsets join the transaction and are committed with it.
+    let add_offsets = AddOffsetsToTxnRequest {
+        transactional_id: "tx".into(),
+        producer_id: init.producer_id,
+        producer_epoch: init.producer_epoch,
+        group_id: "g".into(),
+        ..AddOffsetsToTxnRequest::default()
+    };
+    let added = handlers::add_offsets_to_txn::handle(&broker, &header(25, 3), add_offsets).await;
+    assert_eq!(added.error_code, 0, "{added:?}");
+    let commit = TxnOffsetCommitRequest {
+        transactional_id: "tx".into(),
+        group_id: "g".into(),
+        producer_id: init.producer_id,
+        producer_epoch: init.producer_epoch,
+        generation_id: -1,
+        topics: vec![TxnOffsetCommitRequestTopic {
+            name: "t".into(),
+            partitions: vec![TxnOffsetCommitRequestPartition {
+                partition_index: 0,
+                committed_offset: 1,
+                committed_leader_epoch: -1,
+                ..TxnOffsetCommitRequestPartition::default()
+            }],
+            ..TxnOffsetCommitRequestTopic::default()
+        }],
+        ..TxnOffsetCommitRequest::default()
+    };
+    let peer: std::net::SocketAddr = "127.0.0.1:9".parse().expect("address");
+    let committed = wait_for(async || {
+        let response = handlers::txn_offset_commit::handle(&broker, &header(28, 3), peer, commit.clone()).await;
+        let ResponseBody::TxnOffsetCommit(response) = response else { panic!("{response:?}") };
+        let code = response.topics[0].partitions[0].error_code;
+        (code != ErrorCode::CoordinatorLoadInProgress.code()).then_some(code)
+    })
+    .await;
+    assert_eq!(committed, 0);
+    let offsets = broker.replicas.get(OFFSETS_TOPIC, 0).expect("__consumer_offsets-0 hosted");
+    assert!(offsets.log.last_stable_offset() < offsets.log.log_end_offset(), "pending offsets hold the LSO");
+
+    let mut builder = RecordBatchBuilder::new(0).producer(init.producer_id, init.producer_epoch, 0).transactional(true);
+    builder.append(now_ms(), None, Some(Bytes::from_static(b"value")), Vec::new()).expect("record");
+    let batch = BytesMut::from(&builder.build().expect("batch")[..]);
+    partition.log.append_as_leader(batch, partition.leader_epoch(), now_ms()).expect("transactional append");
+    assert_eq!(partition.log.last_stable_offset(), 0, "the open transaction holds the LSO");
+
+    let listed = handlers::list_transactions::handle(&broker, &header(66, 0), ListTransactionsRequest::default()).await;
+    assert_eq!(listed.error_code, 0);
+    assert_eq!(listed.transaction_states.len(), 1);
+    assert_eq!(listed.transaction_states[0].transaction_state, "Ongoing");
+
+    let end = EndTxnRequest {
+        transactional_id: "tx".into(),
+        producer_id: init.producer_id,
+        producer_epoch: init.producer_epoch,
+        committed: true,
+        ..EndTxnRequest::default()
+    };
+    let ended = handlers::end_txn::handle(&broker, &header(26, 3), end).await;
+    assert_eq!(ended.error_code, 0, "{ended:?}");
+
+    // The runtime writes the COMMIT marker and completes the transaction.
+    wait_for(async || {
+        let request = DescribeTransactionsRequest { transactional_ids: vec!["tx".into()], ..Default::default() };
+        let described = handlers::describe_transactions::handle(&broker, &header(65, 0), request).await;
+        (described.transaction_states[0].transaction_state == "CompleteCommit").then_some(())
+    })
+    .await;
+    assert_eq!(partition.log.last_stable_offset(), partition.log.log_end_offset());
+    assert_eq!(partition.log.log_end_offset(), 2, "the record and the COMMIT marker");
+    assert_eq!(offsets.log.last_stable_offset(), offsets.log.log_end_offset(), "the group's marker too");
+
+    server.shutdown().await.expect("shutdown");
+    drop(partition);
+    drop(offsets);
+    drop(broker);
+
+    // After a restart the shard is loaded from `__transaction_state`: the same
+    // producer id, its epoch bumped by the next InitProducerId.
+    let server = start(dir.path()).await;
+    let broker = Arc::clone(&server.broker);
+    let again = init_producer_id(&broker).await;
+    assert_eq!(again.error_code, 0, "{again:?}");
+    assert_eq!(again.producer_id, init.producer_id);
+    assert_eq!(again.producer_epoch, init.producer_epoch + 1);
+    server.shutdown().await.expect("shutdown");
+}
