@@ -57,6 +57,15 @@ pub const SUPPORTED_APIS: &[Supported] = &[
     supported(ApiKey::OffsetDelete, 0, 0),
     supported(ApiKey::ConsumerGroupHeartbeat, 0, 1),
     supported(ApiKey::ConsumerGroupDescribe, 0, 1),
+    // Transactions (KIP-98, KIP-447; KIP-890 part 1). WriteTxnMarkers starts at 1
+    // as in Kafka 4.x, which removed v0.
+    supported(ApiKey::AddPartitionsToTxn, 0, 5),
+    supported(ApiKey::AddOffsetsToTxn, 0, 4),
+    supported(ApiKey::EndTxn, 0, 5),
+    supported(ApiKey::TxnOffsetCommit, 0, 5),
+    supported(ApiKey::WriteTxnMarkers, 1, 2),
+    supported(ApiKey::DescribeTransactions, 0, 0),
+    supported(ApiKey::ListTransactions, 0, 2),
 ];
 
 /// The range we serve for `api_key`, if we serve it at all.

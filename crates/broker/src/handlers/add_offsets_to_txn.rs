@@ -6,8 +6,6 @@
 //! TxnOffsetCommits get the transaction's COMMIT or ABORT marker. Decided by the
 //! transaction coordinator shard of the transactional id
 //! (`gregor_txn::add_offsets`).
-//!
-//! Not advertised in ApiVersions until transactions work end to end (issue 5).
 
 use crate::broker::Broker;
 use crate::coordinator::OFFSETS_TOPIC;

@@ -8,8 +8,6 @@
 //! answers UNKNOWN_TOPIC_OR_PARTITION (the rest of its transaction
 //! OPERATION_NOT_ATTEMPTED). A request the coordinator cannot serve answers its error
 //! (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS, ...) on every partition.
-//!
-//! Not advertised in ApiVersions until transactions work end to end (issue 5).
 
 use crate::broker::Broker;
 use gregor_protocol::messages::add_partitions_to_txn_request::{AddPartitionsToTxnRequest, AddPartitionsToTxnTopic};

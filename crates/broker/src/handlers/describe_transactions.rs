@@ -3,8 +3,6 @@
 //! start time, producer id and epoch, and the partitions in the transaction. An id
 //! this node cannot serve answers NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS;
 //! an unknown one TRANSACTIONAL_ID_NOT_FOUND.
-//!
-//! Not advertised in ApiVersions until transactions work end to end (issue 5).
 
 use crate::broker::Broker;
 use gregor_protocol::messages::describe_transactions_request::DescribeTransactionsRequest;

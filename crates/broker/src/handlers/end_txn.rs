@@ -11,8 +11,6 @@
 //! The transaction version is the finalized `transaction.version` level, 2 (epoch
 //! bump per transaction, KIP-890) only for v5+ requests when the feature allows it;
 //! only then is a fresh producer id reserved for an exhausted epoch.
-//!
-//! Not advertised in ApiVersions until transactions work end to end (issue 5).
 
 use crate::broker::Broker;
 use gregor_protocol::messages::end_txn_request::EndTxnRequest;

@@ -8,7 +8,7 @@
 //! its `__transaction_state` partition (`gregor_txn::init_producer_id`: epoch bump,
 //! fencing, timeout check); a fresh producer id is reserved first and handed to the
 //! shard, which uses it only for a new id or an exhausted epoch (an unused id is
-//! simply skipped). Not advertised for transactions until issue 5 is done.
+//! simply skipped).
 
 use crate::broker::Broker;
 use gregor_protocol::messages::init_producer_id_request::InitProducerIdRequest;

@@ -3,8 +3,6 @@
 //! in `gregor_txn::admin`. Unknown state filters are echoed back; an invalid pattern
 //! answers INVALID_REGULAR_EXPRESSION; while a shard is still loading the answer is
 //! COORDINATOR_LOAD_IN_PROGRESS, as Kafka answers.
-//!
-//! Not advertised in ApiVersions until transactions work end to end (issue 5).
 
 use crate::broker::Broker;
 use crate::time::now_ms;

@@ -9,8 +9,6 @@
 //! UNSTABLE_OFFSET_COMMIT) until the producer's COMMIT or ABORT marker is written to
 //! that partition. A producer fenced on that partition answers INVALID_PRODUCER_EPOCH
 //! on every partition.
-//!
-//! Not advertised in ApiVersions until transactions work end to end (issue 5).
 
 use crate::broker::Broker;
 use crate::coordinator::ClientSource;

@@ -1,4 +1,4 @@
-//! WriteTxnMarkers (key 27), v0-v2: the inter-broker and admin API that writes a
+//! WriteTxnMarkers (key 27), v1-v2 (v0 is gone since Kafka 4.0): the inter-broker and admin API that writes a
 //! transaction's COMMIT or ABORT control batch to partitions this node leads (the
 //! admin client's `abortTransaction` for a hanging transaction uses it). Each marker
 //! is appended directly to each of its partitions (`__consumer_offsets` partitions
@@ -6,8 +6,6 @@
 //! order); errors are per partition: UNKNOWN_TOPIC_OR_PARTITION for a partition this
 //! node does not host, and storage's own (INVALID_PRODUCER_EPOCH,
 //! TRANSACTION_COORDINATOR_FENCED for an older coordinator epoch, ...).
-//!
-//! Not advertised in ApiVersions until transactions work end to end (issue 5).
 
 use crate::broker::Broker;
 use crate::txn_coordinator::write_marker;
