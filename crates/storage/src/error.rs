@@ -69,6 +69,11 @@ pub enum AppendError {
         "marker for producer {producer_id} from coordinator epoch {coordinator_epoch}, older than {current_coordinator_epoch}"
     )]
     TransactionCoordinatorFenced { producer_id: i64, coordinator_epoch: i32, current_coordinator_epoch: i32 },
+    /// The transaction coordinator did not confirm that this partition is part of
+    /// the producer's transaction (KIP-890 verification); `error` is the code the
+    /// produce answer carries.
+    #[error("transaction verification failed for producer {producer_id}: {message}")]
+    TransactionVerification { producer_id: i64, error: ErrorCode, message: String },
     #[error("magic {magic} is not supported for appends")]
     UnsupportedMagic { magic: i8 },
     #[error("offset {offset} is outside [{log_start_offset}, {high_watermark}]")]
@@ -90,6 +95,7 @@ impl AppendError {
             Self::UnknownProducerId { .. } => ErrorCode::UnknownProducerId,
             Self::InvalidTxnState { .. } => ErrorCode::InvalidTxnState,
             Self::TransactionCoordinatorFenced { .. } => ErrorCode::TransactionCoordinatorFenced,
+            Self::TransactionVerification { error, .. } => *error,
             Self::UnsupportedMagic { .. } => ErrorCode::UnsupportedForMessageFormat,
             Self::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             Self::Storage(e) => e.error_code(),

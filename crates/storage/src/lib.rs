@@ -49,6 +49,8 @@ mod txn_index;
 
 pub use config::{LogConfig, TopicPartition};
 pub use error::{AppendError, ReadError, RecordErrors, StorageError};
-pub use log::{AbortedTxn, AppendInfo, CompactionStats, Log, OpenOptions, ReadInfo, TimestampOffset, TxnMarker};
+pub use log::{
+    AbortedTxn, AppendInfo, CompactionStats, Log, OpenOptions, ReadInfo, TimestampOffset, TxnMarker, TxnVerifier,
+};
 pub use manager::{LogDirInfo, LogManager, PartitionSize};
 pub use producer::ProducerStateEntry;

@@ -244,6 +244,16 @@ impl ProducerStateManager {
         Ok(SequenceCheck::Append)
     }
 
+    /// Whether `producer_id` has a transaction open in this partition, counting the
+    /// batches staged earlier in the same append.
+    pub fn has_open_txn(&self, producer_id: i64, staged: &StagedProducers) -> bool {
+        staged
+            .producers
+            .get(&producer_id)
+            .or_else(|| self.producers.get(&producer_id))
+            .is_some_and(|producer| producer.txn_start_offset >= 0)
+    }
+
     /// Checks a commit or abort marker (its header, offsets assigned) for
     /// `header.producer_id` and stages it. Kafka's checks: an epoch older
     /// than the producer's is INVALID_PRODUCER_EPOCH, a coordinator epoch

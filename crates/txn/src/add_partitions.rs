@@ -173,7 +173,10 @@ impl TxnCoordinatorShard {
         ErrorCode::None
     }
 
-    fn verify_partitions(
+    /// Whether every one of `partitions` is in the transaction of `transactional_id`
+    /// with this producer id and epoch (the check of a v4+ `verify_only` request, also
+    /// used directly by the produce path of this node). Read-only.
+    pub fn verify_partitions(
         &self,
         transactional_id: &str,
         producer_id: i64,

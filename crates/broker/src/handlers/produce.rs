@@ -18,8 +18,14 @@
 //! the coordinator's marker. The storage crate checks them against the producer's
 //! state, and its refusals reach the client through [`AppendError::error_code`]:
 //! an older producer epoch is INVALID_PRODUCER_EPOCH, a non-transactional write
-//! inside an open transaction INVALID_TXN_STATE. Whether the partition was added to
-//! the transaction (KIP-890 verification) is not checked yet.
+//! inside an open transaction INVALID_TXN_STATE. With
+//! `transaction.partition.verification.enable` (KIP-890 part 1), a batch that would
+//! open a transaction in a partition is first checked with the transaction
+//! coordinator, under the partition's append lock, so a late or stray batch cannot
+//! leave a transaction hanging (`TxnCoordinator::verify_produce`).
+//!
+//! Clients may not write to the internal topics (`__consumer_offsets`,
+//! `__transaction_state`): INVALID_TOPIC_EXCEPTION, as Kafka answers.
 
 use crate::broker::Broker;
 use crate::dispatch::Outcome;
@@ -53,6 +59,11 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Produ
     let config = broker.config();
     let ack_valid = matches!(acks, -1..=1);
     let transactional_id = request.transactional_id.is_some();
+    let verifier = request
+        .transactional_id
+        .clone()
+        .filter(|_| config.transaction_partition_verification_enable)
+        .map(|transactional_id| (Arc::clone(broker), transactional_id));
     for (topic_index, topic) in request.topic_data.into_iter().enumerate() {
         let name = if version >= 13 {
             broker.replicas.topic_name(topic.topic_id).map(|name| name.to_string())
@@ -72,6 +83,7 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Produ
             } else {
                 match name.as_deref().and_then(|name| broker.replicas.get(name, partition.index)) {
                     None => Err(unknown),
+                    Some(hosted) if is_internal(&hosted.topic) => Err(ErrorCode::InvalidTopicException),
                     Some(hosted) => {
                         let min_insync_ok = acks != -1
                             || image
@@ -98,7 +110,7 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Produ
         }
     }
 
-    let results = run_appends(work).await;
+    let results = run_appends(work, verifier).await;
     let mut any_error = false;
     for (topic_index, response) in results {
         any_error |= response.error_code != ErrorCode::None.code();
@@ -118,6 +130,12 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Produ
         throttle_time_ms: 0,
         ..ProduceResponse::default()
     }))
+}
+
+/// Whether `topic` is one of the coordinators' internal topics, which only the
+/// broker itself writes.
+fn is_internal(topic: &str) -> bool {
+    topic == crate::coordinator::OFFSETS_TOPIC || topic == crate::txn_coordinator::TXN_TOPIC
 }
 
 /// The record set to append: v2 batches as sent (copied into a buffer the storage
@@ -158,7 +176,10 @@ fn prepare_records(
 
 /// Appends on a blocking thread (file I/O must not run on the reactor) and wakes
 /// the fetches waiting on each partition.
-async fn run_appends(work: Vec<Work>) -> Vec<(usize, PartitionProduceResponse)> {
+async fn run_appends(
+    work: Vec<Work>,
+    verifier: Option<(Arc<Broker>, String)>,
+) -> Vec<(usize, PartitionProduceResponse)> {
     let append_all = move || {
         let now = now_ms();
         work.into_iter()
@@ -166,7 +187,24 @@ async fn run_appends(work: Vec<Work>) -> Vec<(usize, PartitionProduceResponse)> 
                 let response = match item.target {
                     Err(error) => error_response(item.partition_index, error, None),
                     Ok((partition, records)) => {
-                        match partition.log.append_as_leader(records, partition.leader_epoch(), now) {
+                        let verify = |producer_id: i64, producer_epoch: i16| match &verifier {
+                            Some((broker, transactional_id)) => broker.txns.verify_produce(
+                                broker,
+                                transactional_id,
+                                producer_id,
+                                producer_epoch,
+                                &partition.topic,
+                                partition.index,
+                            ),
+                            None => Ok(()),
+                        };
+                        let appended = partition.log.append_as_leader_verified(
+                            records,
+                            partition.leader_epoch(),
+                            now,
+                            verifier.as_ref().map(|_| &verify as gregor_storage::TxnVerifier<'_>),
+                        );
+                        match appended {
                             Ok(info) => {
                                 partition.waiters.wake_all();
                                 PartitionProduceResponse {

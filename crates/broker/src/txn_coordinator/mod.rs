@@ -24,7 +24,7 @@ use crate::partitions::Partition;
 use crate::time::now_ms;
 use gregor_metadata::controller::{create_topics, NewTopic};
 use gregor_protocol::{ErrorCode, ResponseBody};
-use gregor_storage::TxnMarker;
+use gregor_storage::{AppendError, TxnMarker};
 use gregor_txn::{
     partition_for_transactional_id, Effects, MarkerRequest, ReplyId, RequestContext, TxnConfig, TxnCoordinatorShard,
 };
@@ -298,6 +298,52 @@ impl TxnCoordinator {
             LoadState::Failed => Err(ErrorCode::NotCoordinator),
             LoadState::Loaded => Ok(read(&state.shard)),
         }
+    }
+
+    /// The produce path's KIP-890 check (see `gregor_storage::TxnVerifier`): is
+    /// `topic`-`index` part of the ongoing transaction of `transactional_id` with this
+    /// producer id and epoch? The coordinator's answers become the produce errors
+    /// Kafka gives: a partition not in the transaction INVALID_TXN_STATE, a fenced
+    /// epoch INVALID_PRODUCER_EPOCH, and a coordinator that cannot answer yet (loading,
+    /// not hosted, markers still being written) NOT_ENOUGH_REPLICAS, which every
+    /// client retries without refreshing metadata.
+    pub fn verify_produce(
+        &self,
+        broker: &Broker,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        topic: &str,
+        index: i32,
+    ) -> Result<(), AppendError> {
+        let partitions = [(topic.to_string(), index)];
+        let answer = self
+            .read(broker, transactional_id, |shard| {
+                shard.verify_partitions(transactional_id, producer_id, producer_epoch, &partitions)
+            })
+            .and_then(|verified| verified);
+        let error = match answer {
+            Ok(errors) => match errors.values().copied().find(|code| *code != ErrorCode::None) {
+                None => return Ok(()),
+                Some(ErrorCode::TransactionAbortable) => ErrorCode::InvalidTxnState,
+                Some(code) => code,
+            },
+            Err(ErrorCode::ProducerFenced) => ErrorCode::InvalidProducerEpoch,
+            Err(
+                ErrorCode::ConcurrentTransactions
+                | ErrorCode::CoordinatorLoadInProgress
+                | ErrorCode::CoordinatorNotAvailable
+                | ErrorCode::NotCoordinator,
+            ) => ErrorCode::NotEnoughReplicas,
+            Err(code) => code,
+        };
+        Err(AppendError::TransactionVerification {
+            producer_id,
+            error,
+            message: format!(
+                "the coordinator did not confirm {topic}-{index} in the transaction of {transactional_id:?}: {error:?}"
+            ),
+        })
     }
 
     /// Calls `visit` on every loaded shard; the error is

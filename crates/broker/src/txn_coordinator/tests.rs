@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::handlers;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use gregor_protocol::messages::add_offsets_to_txn_request::AddOffsetsToTxnRequest;
 use gregor_protocol::messages::add_partitions_to_txn_request::{AddPartitionsToTxnRequest, AddPartitionsToTxnTopic};
 use gregor_protocol::messages::describe_transactions_request::DescribeTransactionsRequest;
@@ -12,6 +12,7 @@ use gregor_protocol::messages::end_txn_request::EndTxnRequest;
 use gregor_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use gregor_protocol::messages::init_producer_id_request::InitProducerIdRequest;
 use gregor_protocol::messages::list_transactions_request::ListTransactionsRequest;
+use gregor_protocol::messages::produce_request::{PartitionProduceData, ProduceRequest, TopicProduceData};
 use gregor_protocol::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequest, TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
@@ -68,6 +69,34 @@ async fn init_producer_id(
     .await
 }
 
+/// Produces one transactional record (sequence 0) through the Produce handler;
+/// returns the partition's error code.
+async fn produce(broker: &Arc<Broker>, topic: &str, index: i32, producer_id: i64, producer_epoch: i16) -> i16 {
+    let mut builder = RecordBatchBuilder::new(0).producer(producer_id, producer_epoch, 0).transactional(true);
+    builder.append(now_ms(), None, Some(Bytes::from_static(b"value")), Vec::new()).expect("record");
+    let request = ProduceRequest {
+        transactional_id: Some("tx".into()),
+        acks: -1,
+        timeout_ms: 5_000,
+        topic_data: vec![TopicProduceData {
+            name: topic.into(),
+            partition_data: vec![PartitionProduceData {
+                index,
+                records: Some(Bytes::from(builder.build().expect("batch"))),
+                ..PartitionProduceData::default()
+            }],
+            ..TopicProduceData::default()
+        }],
+        ..ProduceRequest::default()
+    };
+    match handlers::produce::handle(broker, &header(0, 9), request).await {
+        crate::dispatch::Outcome::Respond(ResponseBody::Produce(response)) => {
+            response.responses[0].partition_responses[0].error_code
+        }
+        _ => panic!("no produce response"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_commits_through_the_handlers_and_survives_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -86,7 +115,7 @@ async fn a_transaction_commits_through_the_handlers_and_survives_a_restart() {
 
     let topic = NewTopic {
         name: "t".into(),
-        num_partitions: 1,
+        num_partitions: 2,
         replication_factor: 1,
         assignments: Vec::new(),
         configs: Vec::new(),
@@ -158,11 +187,17 @@ async fn a_transaction_commits_through_the_handlers_and_survives_a_restart() {
     let offsets = broker.replicas.get(OFFSETS_TOPIC, 0).expect("__consumer_offsets-0 hosted");
     assert!(offsets.log.last_stable_offset() < offsets.log.log_end_offset(), "pending offsets hold the LSO");
 
-    let mut builder = RecordBatchBuilder::new(0).producer(init.producer_id, init.producer_epoch, 0).transactional(true);
-    builder.append(now_ms(), None, Some(Bytes::from_static(b"value")), Vec::new()).expect("record");
-    let batch = BytesMut::from(&builder.build().expect("batch")[..]);
-    partition.log.append_as_leader(batch, partition.leader_epoch(), now_ms()).expect("transactional append");
+    let code = produce(&broker, "t", 0, init.producer_id, init.producer_epoch).await;
+    assert_eq!(code, 0, "a partition of the transaction takes the batch");
     assert_eq!(partition.log.last_stable_offset(), 0, "the open transaction holds the LSO");
+    // KIP-890 verification: a partition never added to the transaction is refused
+    // before anything is written, and clients never write to the internal topics.
+    let code = produce(&broker, "t", 1, init.producer_id, init.producer_epoch).await;
+    assert_eq!(code, ErrorCode::InvalidTxnState.code());
+    let stray = broker.replicas.get("t", 1).expect("t-1 hosted");
+    assert_eq!((stray.log.log_end_offset(), stray.log.last_stable_offset()), (0, 0));
+    let code = produce(&broker, TXN_TOPIC, 0, init.producer_id, init.producer_epoch).await;
+    assert_eq!(code, ErrorCode::InvalidTopicException.code());
 
     let listed = handlers::list_transactions::handle(&broker, &header(66, 0), ListTransactionsRequest::default()).await;
     assert_eq!(listed.error_code, 0);

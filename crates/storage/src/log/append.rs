@@ -134,13 +134,33 @@ fn check_keys(batch: &[u8], log: &Log) -> Result<(), AppendError> {
     }
 }
 
+/// Asked, under the partition's append lock, whether a transactional batch that
+/// would open a transaction here (its producer has none open in this partition)
+/// belongs to a transaction the coordinator knows includes this partition
+/// (KIP-890 part 1). Arguments: producer id and epoch. Holding the append lock
+/// keeps a marker from landing between the answer and the append, so a late
+/// batch cannot reopen a transaction that was already completed.
+pub type TxnVerifier<'a> = &'a dyn Fn(i64, i16) -> Result<(), AppendError>;
+
 impl Log {
     /// Appends a produce request's record set (see the crate docs for every check).
     pub fn append_as_leader(
         &self,
+        records: BytesMut,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, AppendError> {
+        self.append_as_leader_verified(records, leader_epoch, now_ms, None)
+    }
+
+    /// [`Log::append_as_leader`], with `verify` consulted before a transactional
+    /// batch opens a transaction in this partition (see [`TxnVerifier`]).
+    pub fn append_as_leader_verified(
+        &self,
         mut records: BytesMut,
         leader_epoch: i32,
         now_ms: i64,
+        verify: Option<TxnVerifier<'_>>,
     ) -> Result<AppendInfo, AppendError> {
         self.check_online()?;
         let config = self.config();
@@ -181,6 +201,14 @@ impl Log {
                 batch.set_max_timestamp(TimestampType::LogAppendTime, now_ms).map_err(corrupt)?;
             }
             let stamped = *batch.header();
+            if let Some(verify) = verify {
+                if stamped.is_transactional()
+                    && stamped.producer_id >= 0
+                    && !appender.producers.has_open_txn(stamped.producer_id, &staged)
+                {
+                    verify(stamped.producer_id, stamped.producer_epoch)?;
+                }
+            }
             match appender.producers.check(&stamped, &mut staged)? {
                 SequenceCheck::Append => {}
                 SequenceCheck::Duplicate { first_offset, last_offset, timestamp_ms } => {

@@ -23,7 +23,7 @@ use crate::producer::{ProducerStateEntry, ProducerStateManager};
 use crate::segment::{parse_file_name, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use crate::txn_index::TXN_INDEX_SUFFIX;
 
-pub use append::AppendInfo;
+pub use append::{AppendInfo, TxnVerifier};
 pub use compact::CompactionStats;
 pub use read::{ReadInfo, TimestampOffset};
 pub use txn::{AbortedTxn, TxnMarker};

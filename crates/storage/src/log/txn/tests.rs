@@ -477,3 +477,51 @@ fn compaction_keeps_transactional_data_and_moves_txn_indexes() {
     assert_eq!(reopened.aborted, before.aborted);
     assert_eq!(reopened.index_files, after.index_files);
 }
+
+#[test]
+fn only_a_batch_that_opens_a_transaction_is_verified_and_a_refusal_appends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let asked = std::cell::RefCell::new(Vec::new());
+    let allow = std::cell::Cell::new(false);
+    let verify = |pid: i64, epoch: i16| {
+        asked.borrow_mut().push((pid, epoch));
+        if allow.get() {
+            Ok(())
+        } else {
+            Err(AppendError::TransactionVerification {
+                producer_id: pid,
+                error: ErrorCode::InvalidTxnState,
+                message: "not in the transaction".into(),
+            })
+        }
+    };
+    let append = |seq: i32, transactional: bool| {
+        log.append_as_leader_verified(records(7, 0, seq, 2, transactional), 0, NOW, Some(&verify))
+    };
+
+    // Refused: nothing is written and no transaction is opened.
+    let refused = append(0, true).unwrap_err();
+    assert_eq!(refused.error_code(), ErrorCode::InvalidTxnState);
+    assert_eq!(log.log_end_offset(), 0);
+    assert_eq!(log.last_stable_offset(), 0);
+
+    // Confirmed once; later batches of the open transaction are not asked about.
+    allow.set(true);
+    append(0, true).unwrap();
+    append(2, true).unwrap();
+    assert_eq!(*asked.borrow(), vec![(7, 0), (7, 0)]);
+
+    // The marker closes it: the next transaction is verified again, and a
+    // late batch the coordinator does not know about cannot reopen one.
+    end(&log, 7, 0, false);
+    allow.set(false);
+    let end_offset = log.log_end_offset();
+    assert!(append(4, true).is_err());
+    assert_eq!(log.log_end_offset(), end_offset);
+    assert_eq!(asked.borrow().len(), 3);
+
+    // Idempotent, non-transactional batches are never verified.
+    log.append_as_leader_verified(records(8, 0, 0, 1, false), 0, NOW, Some(&verify)).unwrap();
+    assert_eq!(asked.borrow().len(), 3);
+}
