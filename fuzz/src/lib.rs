@@ -387,3 +387,31 @@ pub fn coordinator_record(data: &[u8]) {
         .unwrap_or_else(|| panic!("a re-encoded coordinator record is not recognised"));
     assert_eq!(again.group_id(), record.group_id());
 }
+
+/// Target `txn_record`: a `__transaction_state` record as the transaction
+/// coordinator reads it while loading, framed as for `coordinator_record`. A record
+/// that decodes must re-encode and decode again; the write path normalises (an
+/// Empty transaction keeps no partitions), so the second encoding must equal the first.
+pub fn txn_record(data: &[u8]) {
+    use gregor_txn::TxnRecord;
+    if data.len() < 2 {
+        return;
+    }
+    let key_len = usize::from(u16::from_be_bytes([data[0], data[1]]));
+    let rest = &data[2..];
+    if rest.len() < key_len {
+        return;
+    }
+    let key = Bytes::copy_from_slice(&rest[..key_len]);
+    let value = (rest.len() > key_len).then(|| Bytes::copy_from_slice(&rest[key_len..]));
+    let Ok(record) = TxnRecord::decode(key, value) else {
+        return;
+    };
+    let Ok((key, value)) = record.encode() else {
+        return;
+    };
+    let again = TxnRecord::decode(key.clone(), value.clone())
+        .unwrap_or_else(|error| panic!("a re-encoded transaction record does not decode: {error}"));
+    let encoded_again = again.encode().unwrap_or_else(|error| panic!("a decoded record does not encode: {error}"));
+    assert_eq!(encoded_again, (key, value), "encoding a transaction record is not a fixed point");
+}

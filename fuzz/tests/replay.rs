@@ -233,7 +233,8 @@ fn coordinator_record() {
         }
         out
     };
-    let offset_key = OffsetCommitKey { group: "group".into(), topic: "topic".into(), partition: 7, ..Default::default() };
+    let offset_key =
+        OffsetCommitKey { group: "group".into(), topic: "topic".into(), partition: 7, ..Default::default() };
     let seeds = vec![
         frame(CoordinatorRecord::OffsetCommit {
             key: offset_key.clone(),
@@ -271,4 +272,41 @@ fn coordinator_record() {
         }),
     ];
     run("coordinator_record", targets::coordinator_record, &seeds, 2);
+}
+
+#[test]
+fn txn_record() {
+    use gregor_txn::{TxnRecord, TxnState, TxnValue};
+    let frame = |record: TxnRecord| {
+        let (key, value) = record.encode().expect("seed records encode");
+        let mut out = (key.len() as u16).to_be_bytes().to_vec();
+        out.extend_from_slice(&key);
+        if let Some(value) = value {
+            out.extend_from_slice(&value);
+        }
+        out
+    };
+    let value = |version: i16, state: TxnState, partitions: &[(&str, i32)]| TxnValue {
+        version,
+        producer_id: 1000,
+        previous_producer_id: -1,
+        next_producer_id: -1,
+        producer_epoch: 3,
+        timeout_ms: 60_000,
+        state,
+        partitions: partitions.iter().map(|(topic, index)| (topic.to_string(), *index)).collect(),
+        last_update_timestamp_ms: 1_700_000_000_000,
+        start_timestamp_ms: 1_700_000_000_000,
+        client_transaction_version: if version >= 1 { 2 } else { 0 },
+    };
+    let seeds = vec![
+        frame(TxnRecord {
+            transactional_id: "tx".into(),
+            value: Some(value(0, TxnState::Ongoing, &[("orders", 0), ("orders", 3), ("__consumer_offsets", 7)])),
+        }),
+        frame(TxnRecord { transactional_id: "tx".into(), value: Some(value(1, TxnState::PrepareCommit, &[("t", 1)])) }),
+        frame(TxnRecord { transactional_id: "tx".into(), value: Some(value(0, TxnState::Empty, &[])) }),
+        frame(TxnRecord { transactional_id: "gone".into(), value: None }),
+    ];
+    run("txn_record", targets::txn_record, &seeds, 2);
 }
