@@ -240,3 +240,75 @@ async fn a_transaction_commits_through_the_handlers_and_survives_a_restart() {
     assert_eq!(again.producer_epoch, init.producer_epoch + 1);
     server.shutdown().await.expect("shutdown");
 }
+
+/// Kafka's `kafka-transactions.sh abort` for a hanging transaction the coordinator
+/// does not know (here: a batch appended straight to the log, as a zombie's late
+/// write would have been before KIP-890): DescribeProducers shows the open
+/// transaction and its coordinator epoch, WriteTxnMarkers aborts it, and the last
+/// stable offset moves past it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_txn_markers_aborts_a_hanging_transaction_found_with_describe_producers() {
+    use gregor_protocol::messages::describe_producers_request::{DescribeProducersRequest, TopicRequest};
+    use gregor_protocol::messages::write_txn_markers_request::{
+        WritableTxnMarker, WritableTxnMarkerTopic, WriteTxnMarkersRequest,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start(dir.path()).await;
+    let broker = Arc::clone(&server.broker);
+    let topic = NewTopic {
+        name: "h".into(),
+        num_partitions: 1,
+        replication_factor: 1,
+        assignments: Vec::new(),
+        configs: Vec::new(),
+    };
+    broker.decide(move |image, context| create_topics(image, context, &[topic], false)).await.expect("create h");
+    let partition = broker.replicas.get("h", 0).expect("h-0 hosted");
+    let mut builder = RecordBatchBuilder::new(0).producer(4242, 3, 0).transactional(true);
+    builder.append(now_ms(), None, Some(Bytes::from_static(b"hanging")), Vec::new()).expect("record");
+    let batch = bytes::BytesMut::from(&builder.build().expect("batch")[..]);
+    partition.log.append_as_leader(batch, partition.leader_epoch(), now_ms()).expect("append");
+    assert_eq!((partition.log.last_stable_offset(), partition.log.log_end_offset()), (0, 1));
+
+    let describe = || DescribeProducersRequest {
+        topics: vec![TopicRequest { name: "h".into(), partition_indexes: vec![0], ..TopicRequest::default() }],
+        ..DescribeProducersRequest::default()
+    };
+    let described = handlers::describe_producers::handle(&broker, &header(61, 0), describe()).await;
+    let producers = &described.topics[0].partitions[0].active_producers;
+    assert_eq!(producers.len(), 1, "{described:?}");
+    assert_eq!((producers[0].producer_id, producers[0].producer_epoch), (4242, 3));
+    assert_eq!(producers[0].current_txn_start_offset, 0);
+    let coordinator_epoch = producers[0].coordinator_epoch;
+
+    let abort = WriteTxnMarkersRequest {
+        markers: vec![WritableTxnMarker {
+            producer_id: 4242,
+            producer_epoch: 3,
+            transaction_result: false,
+            coordinator_epoch: coordinator_epoch.max(0),
+            topics: vec![WritableTxnMarkerTopic {
+                name: "h".into(),
+                partition_indexes: vec![0],
+                ..WritableTxnMarkerTopic::default()
+            }],
+            ..WritableTxnMarker::default()
+        }],
+        ..WriteTxnMarkersRequest::default()
+    };
+    let written = handlers::write_txn_markers::handle(&broker, &header(27, 1), abort.clone()).await;
+    assert_eq!(written.markers[0].topics[0].partitions[0].error_code, 0, "{written:?}");
+    assert_eq!(partition.log.last_stable_offset(), 2, "the ABORT marker closed the transaction");
+    assert_eq!(partition.log.aborted_transactions(0, 2).len(), 1);
+    let described = handlers::describe_producers::handle(&broker, &header(61, 0), describe()).await;
+    assert_eq!(described.topics[0].partitions[0].active_producers[0].current_txn_start_offset, -1);
+
+    // A stale producer epoch is refused per partition, and an unknown partition too.
+    let mut stale = abort;
+    stale.markers[0].producer_epoch = 2;
+    stale.markers[0].topics[0].partition_indexes = vec![0, 9];
+    let refused = handlers::write_txn_markers::handle(&broker, &header(27, 1), stale).await;
+    let codes: Vec<i16> = refused.markers[0].topics[0].partitions.iter().map(|p| p.error_code).collect();
+    assert_eq!(codes, vec![ErrorCode::InvalidProducerEpoch.code(), ErrorCode::UnknownTopicOrPartition.code()]);
+    server.shutdown().await.expect("shutdown");
+}
