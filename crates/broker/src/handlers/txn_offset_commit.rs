@@ -9,9 +9,18 @@
 //! UNSTABLE_OFFSET_COMMIT) until the producer's COMMIT or ABORT marker is written to
 //! that partition. A producer fenced on that partition answers INVALID_PRODUCER_EPOCH
 //! on every partition.
+//!
+//! KIP-890 part 1: with `transaction.partition.verification.enable`, the group's
+//! `__consumer_offsets` partition must already be in the producer's ongoing
+//! transaction (AddOffsetsToTxn put it there); the transaction coordinator is asked
+//! under the group shard's lock, which is also where that partition's markers
+//! complete, so a late commit cannot slip in after its transaction ended. A
+//! partition not in the transaction answers INVALID_TXN_STATE; a coordinator that
+//! cannot answer yet COORDINATOR_NOT_AVAILABLE, which clients retry.
 
 use crate::broker::Broker;
-use crate::coordinator::ClientSource;
+use crate::coordinator::{ClientSource, OFFSETS_TOPIC};
+use gregor_group::{partition_for_group, Effects};
 use gregor_protocol::messages::txn_offset_commit_request::TxnOffsetCommitRequest;
 use gregor_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponse, TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
@@ -30,9 +39,37 @@ pub async fn handle(
     let client = ClientSource::new(header, peer);
     let group_id = request.group_id.clone();
     let failed = every_partition(&request);
+    let unverified = every_partition(&request);
+    let offsets_partition = broker
+        .image()
+        .topic(OFFSETS_TOPIC)
+        .and_then(|topic| i32::try_from(topic.partitions.len()).ok())
+        .map(|count| partition_for_group(&group_id, count));
+    let verifier = offsets_partition
+        .filter(|_| broker.config().transaction_partition_verification_enable)
+        .map(|index| (Arc::clone(broker), index));
     let decided = broker
         .groups
         .decide(broker, &client.context(), &group_id, move |shard, context, topics| {
+            if let Some((broker, index)) = verifier {
+                let verified = broker.txns.verify_produce(
+                    &broker,
+                    &request.transactional_id,
+                    request.producer_id,
+                    request.producer_epoch,
+                    OFFSETS_TOPIC,
+                    index,
+                );
+                if let Err(error) = verified {
+                    let code = match error.error_code() {
+                        ErrorCode::NotEnoughReplicas => ErrorCode::CoordinatorNotAvailable,
+                        code => code,
+                    };
+                    let mut effects = Effects::default();
+                    effects.reply(context.reply, unverified(code));
+                    return effects;
+                }
+            }
             shard.txn_offset_commit(context, request, topics)
         })
         .await;

@@ -147,16 +147,6 @@ async fn a_transaction_commits_through_the_handlers_and_survives_a_restart() {
         .collect();
     assert_eq!(codes, vec![0], "{added:?}");
 
-    // The group's offsets join the transaction and are committed with it.
-    let add_offsets = AddOffsetsToTxnRequest {
-        transactional_id: "tx".into(),
-        producer_id: init.producer_id,
-        producer_epoch: init.producer_epoch,
-        group_id: "g".into(),
-        ..AddOffsetsToTxnRequest::default()
-    };
-    let added = handlers::add_offsets_to_txn::handle(&broker, &header(25, 3), add_offsets).await;
-    assert_eq!(added.error_code, 0, "{added:?}");
     let commit = TxnOffsetCommitRequest {
         transactional_id: "tx".into(),
         group_id: "g".into(),
@@ -176,14 +166,34 @@ async fn a_transaction_commits_through_the_handlers_and_survives_a_restart() {
         ..TxnOffsetCommitRequest::default()
     };
     let peer: std::net::SocketAddr = "127.0.0.1:9".parse().expect("address");
-    let committed = wait_for(async || {
-        let response = handlers::txn_offset_commit::handle(&broker, &header(28, 3), peer, commit.clone()).await;
-        let ResponseBody::TxnOffsetCommit(response) = response else { panic!("{response:?}") };
-        let code = response.topics[0].partitions[0].error_code;
-        (code != ErrorCode::CoordinatorLoadInProgress.code()).then_some(code)
-    })
-    .await;
-    assert_eq!(committed, 0);
+    let txn_offset_commit = async |request: &TxnOffsetCommitRequest| {
+        wait_for(async || {
+            let response = handlers::txn_offset_commit::handle(&broker, &header(28, 3), peer, request.clone()).await;
+            let ResponseBody::TxnOffsetCommit(response) = response else { panic!("{response:?}") };
+            let code = response.topics[0].partitions[0].error_code;
+            (code != ErrorCode::CoordinatorLoadInProgress.code()).then_some(code)
+        })
+        .await
+    };
+    // KIP-890 verification: offsets of a group whose partition is not in the
+    // transaction yet are refused.
+    let find_group =
+        FindCoordinatorRequest { key_type: 0, coordinator_keys: vec!["g".into()], ..FindCoordinatorRequest::default() };
+    let found = handlers::find_coordinator::handle(&broker, &header(10, 4), find_group).await;
+    assert_eq!(found.coordinators[0].error_code, 0);
+    assert_eq!(txn_offset_commit(&commit).await, ErrorCode::InvalidTxnState.code());
+
+    // The group's offsets join the transaction and are committed with it.
+    let add_offsets = AddOffsetsToTxnRequest {
+        transactional_id: "tx".into(),
+        producer_id: init.producer_id,
+        producer_epoch: init.producer_epoch,
+        group_id: "g".into(),
+        ..AddOffsetsToTxnRequest::default()
+    };
+    let added = handlers::add_offsets_to_txn::handle(&broker, &header(25, 3), add_offsets).await;
+    assert_eq!(added.error_code, 0, "{added:?}");
+    assert_eq!(txn_offset_commit(&commit).await, 0);
     let offsets = broker.replicas.get(OFFSETS_TOPIC, 0).expect("__consumer_offsets-0 hosted");
     assert!(offsets.log.last_stable_offset() < offsets.log.log_end_offset(), "pending offsets hold the LSO");
 
