@@ -120,7 +120,7 @@ impl Broker {
         let dynamic =
             self.static_config.with_dynamic(&image.broker_configs(Some(self.node_id)), &image.broker_configs(None))?;
         self.groups.reconfigure(&dynamic);
-        self.txns.reconfigure(&dynamic);
+        self.txns.reconfigure(&dynamic, crate::txn_coordinator::finalized_transaction_version(&image));
         match self.config.write() {
             Ok(mut config) => *config = Arc::new(dynamic),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(dynamic),

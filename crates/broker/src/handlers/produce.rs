@@ -24,6 +24,9 @@
 //! coordinator, under the partition's append lock, so a late or stray batch cannot
 //! leave a transaction hanging (`TxnCoordinator::verify_produce`).
 //!
+//! With the `transaction.version` feature at 2, Produce v12+ adds its partitions to
+//! the transaction itself (KIP-890 part 2) before they are verified and appended.
+//!
 //! Clients may not write to the internal topics (`__consumer_offsets`,
 //! `__transaction_state`): INVALID_TOPIC_EXCEPTION, as Kafka answers.
 
@@ -43,6 +46,10 @@ use gregor_protocol::{ErrorCode, ResponseBody};
 use gregor_storage::AppendError;
 use std::sync::Arc;
 
+/// The first Produce version whose transactional batches add their partitions to
+/// the transaction implicitly under transaction version 2 (KIP-890 part 2).
+const IMPLICIT_ADD_SINCE_VERSION: i16 = 12;
+
 /// One partition's part of the request, resolved before the blocking append.
 struct Work {
     topic_index: usize,
@@ -59,8 +66,8 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Produ
     let config = broker.config();
     let ack_valid = matches!(acks, -1..=1);
     let transactional_id = request.transactional_id.is_some();
-    let verifier = request
-        .transactional_id
+    let request_transactional_id = request.transactional_id.clone();
+    let verifier = request_transactional_id
         .clone()
         .filter(|_| config.transaction_partition_verification_enable)
         .map(|transactional_id| (Arc::clone(broker), transactional_id));
@@ -110,6 +117,11 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Produ
         }
     }
 
+    if version >= IMPLICIT_ADD_SINCE_VERSION && broker.txns.transaction_version(broker) >= 2 {
+        if let Some(transactional_id) = &request_transactional_id {
+            add_partitions_implicitly(broker, transactional_id, &mut work).await;
+        }
+    }
     let results = run_appends(work, verifier).await;
     let mut any_error = false;
     for (topic_index, response) in results {
@@ -130,6 +142,48 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Produ
         throttle_time_ms: 0,
         ..ProduceResponse::default()
     }))
+}
+
+/// KIP-890 part 2: with transaction version 2, a Produce v12+ adds its partitions
+/// to the producer's transaction itself (there is no AddPartitionsToTxn before it).
+/// A partition the coordinator refuses gets the produce error Kafka maps its answer
+/// to, and is not appended.
+async fn add_partitions_implicitly(broker: &Arc<Broker>, transactional_id: &str, work: &mut [Work]) {
+    let mut producer = None;
+    let mut partitions = Vec::new();
+    for item in work.iter() {
+        let Ok((partition, records)) = &item.target else { continue };
+        let Ok(header) = RecordBatchHeader::parse(records) else { continue };
+        if header.is_transactional() && header.producer_id >= 0 {
+            producer.get_or_insert((header.producer_id, header.producer_epoch));
+            partitions.push((partition.topic.to_string(), partition.index));
+        }
+    }
+    let Some((producer_id, producer_epoch)) = producer else { return };
+    let added =
+        broker.txns.add_partitions_implicitly(broker, transactional_id, producer_id, producer_epoch, &partitions).await;
+    for item in work.iter_mut() {
+        let Ok((partition, _)) = &item.target else { continue };
+        let key = (partition.topic.to_string(), partition.index);
+        if !partitions.contains(&key) {
+            continue;
+        }
+        let code = match &added {
+            Ok(errors) => errors.get(&key).copied().unwrap_or(ErrorCode::None),
+            Err(code) => *code,
+        };
+        let code = match code {
+            ErrorCode::ProducerFenced => ErrorCode::InvalidProducerEpoch,
+            ErrorCode::ConcurrentTransactions
+            | ErrorCode::CoordinatorLoadInProgress
+            | ErrorCode::CoordinatorNotAvailable
+            | ErrorCode::NotCoordinator => ErrorCode::NotEnoughReplicas,
+            code => code,
+        };
+        if code != ErrorCode::None {
+            item.target = Err(code);
+        }
+    }
 }
 
 /// Whether `topic` is one of the coordinators' internal topics, which only the

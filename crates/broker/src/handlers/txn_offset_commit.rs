@@ -10,6 +10,9 @@
 //! that partition. A producer fenced on that partition answers INVALID_PRODUCER_EPOCH
 //! on every partition.
 //!
+//! KIP-890 part 2: under transaction version 2 a v5 request adds the group's
+//! partition to the transaction itself (the client sends no AddOffsetsToTxn).
+//!
 //! KIP-890 part 1: with `transaction.partition.verification.enable`, the group's
 //! `__consumer_offsets` partition must already be in the producer's ongoing
 //! transaction (AddOffsetsToTxn put it there); the transaction coordinator is asked
@@ -30,6 +33,10 @@ use gregor_protocol::{ErrorCode, ResponseBody};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// The first version that, under transaction version 2, adds the group's partition
+/// to the transaction itself (KIP-890 part 2).
+const IMPLICIT_ADD_SINCE_VERSION: i16 = 5;
+
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
@@ -45,6 +52,37 @@ pub async fn handle(
         .topic(OFFSETS_TOPIC)
         .and_then(|topic| i32::try_from(topic.partitions.len()).ok())
         .map(|count| partition_for_group(&group_id, count));
+    // KIP-890 part 2: a v5 request under transaction version 2 comes without
+    // AddOffsetsToTxn; the group's partition joins the transaction here.
+    if header.request_api_version >= IMPLICIT_ADD_SINCE_VERSION && broker.txns.transaction_version(broker) >= 2 {
+        if let Some(index) = offsets_partition {
+            let partitions = [(OFFSETS_TOPIC.to_string(), index)];
+            let added = broker
+                .txns
+                .add_partitions_implicitly(
+                    broker,
+                    &request.transactional_id,
+                    request.producer_id,
+                    request.producer_epoch,
+                    &partitions,
+                )
+                .await;
+            let code = match added {
+                Ok(errors) => errors.values().copied().find(|code| *code != ErrorCode::None).unwrap_or(ErrorCode::None),
+                Err(code) => code,
+            };
+            let code = match code {
+                ErrorCode::ProducerFenced => ErrorCode::InvalidProducerEpoch,
+                ErrorCode::ConcurrentTransactions
+                | ErrorCode::CoordinatorLoadInProgress
+                | ErrorCode::NotCoordinator => ErrorCode::CoordinatorNotAvailable,
+                code => code,
+            };
+            if code != ErrorCode::None {
+                return ResponseBody::TxnOffsetCommit(failed(code));
+            }
+        }
+    }
     let verifier = offsets_partition
         .filter(|_| broker.config().transaction_partition_verification_enable)
         .map(|index| (Arc::clone(broker), index));

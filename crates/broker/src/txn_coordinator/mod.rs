@@ -23,12 +23,15 @@ use crate::coordinator::OFFSETS_TOPIC;
 use crate::partitions::Partition;
 use crate::time::now_ms;
 use gregor_metadata::controller::{create_topics, NewTopic};
+use gregor_protocol::messages::add_partitions_to_txn_request::{
+    AddPartitionsToTxnRequest, AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+};
 use gregor_protocol::{ErrorCode, ResponseBody};
 use gregor_storage::{AppendError, TxnMarker};
 use gregor_txn::{
     partition_for_transactional_id, Effects, MarkerRequest, ReplyId, RequestContext, TxnConfig, TxnCoordinatorShard,
 };
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::Duration;
@@ -46,6 +49,9 @@ pub const TXN_TOPIC: &str = "__transaction_state";
 const LOAD_READ_BYTES: usize = 4 << 20;
 /// Records decompressed per batch at most while loading (a bound on bad input).
 const LOAD_BATCH_BYTES_MAX: usize = 64 << 20;
+/// The AddPartitionsToTxn version a broker's implicit add speaks (KIP-890: it may
+/// answer TRANSACTION_ABORTABLE).
+const IMPLICIT_ADD_VERSION: i16 = 5;
 /// First and largest wait before writing a transaction's markers again.
 const MARKER_RETRY_MIN: Duration = Duration::from_millis(100);
 const MARKER_RETRY_MAX: Duration = Duration::from_secs(5);
@@ -109,8 +115,14 @@ impl Default for TxnCoordinator {
     }
 }
 
-/// The coordinator's settings from the broker's config.
-pub fn txn_config(config: &gregor_config::BrokerConfig) -> TxnConfig {
+/// The finalized `transaction.version` level (0 when not finalized).
+pub fn finalized_transaction_version(image: &gregor_metadata::MetadataImage) -> i16 {
+    image.features().get(gregor_metadata::controller::TRANSACTION_VERSION_FEATURE).copied().unwrap_or(0)
+}
+
+/// The coordinator's settings from the broker's config and the finalized
+/// `transaction.version`.
+pub fn txn_config(config: &gregor_config::BrokerConfig, transaction_version: i16) -> TxnConfig {
     TxnConfig {
         transaction_max_timeout_ms: config.transaction_max_timeout_ms,
         transactional_id_expiration_ms: i64::from(config.transactional_id_expiration_ms),
@@ -120,9 +132,7 @@ pub fn txn_config(config: &gregor_config::BrokerConfig) -> TxnConfig {
         remove_expired_transaction_cleanup_interval_ms: i64::from(
             config.transaction_remove_expired_transaction_cleanup_interval_ms,
         ),
-        // The `transaction.version` feature is not finalized yet (issue 5, KIP-890):
-        // version 0 records, no epoch bump per transaction.
-        transaction_version: 0,
+        transaction_version,
     }
 }
 
@@ -138,10 +148,10 @@ impl TxnCoordinator {
             .unwrap_or_default()
     }
 
-    /// The transaction version the coordinator runs at (the finalized
-    /// `transaction.version` feature level; 0 until KIP-890 is done).
+    /// The transaction version the coordinator runs at: the finalized
+    /// `transaction.version` feature level.
     pub fn transaction_version(&self, broker: &Broker) -> i16 {
-        txn_config(&broker.config()).transaction_version
+        finalized_transaction_version(&broker.image())
     }
 
     /// Starts hosting every `__transaction_state` partition this node leads that is
@@ -155,7 +165,7 @@ impl TxnCoordinator {
             }
             return;
         };
-        let config = txn_config(&broker.config());
+        let config = txn_config(&broker.config(), finalized_transaction_version(&image));
         for &index in topic.partitions.keys() {
             if self.shard(index).is_some() {
                 continue;
@@ -187,8 +197,8 @@ impl TxnCoordinator {
     }
 
     /// Applies a changed broker config to every shard.
-    pub fn reconfigure(&self, config: &gregor_config::BrokerConfig) {
-        let config = txn_config(config);
+    pub fn reconfigure(&self, config: &gregor_config::BrokerConfig, transaction_version: i16) {
+        let config = txn_config(config, transaction_version);
         for (_, shard) in self.all_shards() {
             shard.lock().shard.set_config(config.clone());
         }
@@ -344,6 +354,73 @@ impl TxnCoordinator {
                 "the coordinator did not confirm {topic}-{index} in the transaction of {transactional_id:?}: {error:?}"
             ),
         })
+    }
+
+    /// KIP-890 part 2 (transaction version 2): adds `partitions` to the ongoing
+    /// transaction of `transactional_id` on behalf of a Produce v12+ or TxnOffsetCommit
+    /// v5+ that carries no AddPartitionsToTxn before it, as Kafka's brokers do with a
+    /// v5 AddPartitionsToTxn to the coordinator. Partitions already in the
+    /// transaction cost one read, no write. The answer per partition is the
+    /// coordinator's error code (PRODUCER_FENCED, CONCURRENT_TRANSACTIONS, ...).
+    pub async fn add_partitions_implicitly(
+        &self,
+        broker: &Arc<Broker>,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: &[(String, i32)],
+    ) -> Result<BTreeMap<(String, i32), ErrorCode>, ErrorCode> {
+        let present = self.read(broker, transactional_id, |shard| {
+            shard.verify_partitions(transactional_id, producer_id, producer_epoch, partitions)
+        })?;
+        if let Ok(errors) = &present {
+            if errors.values().all(|code| *code == ErrorCode::None) {
+                return Ok(errors.clone());
+            }
+        }
+        let mut topics: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        for (topic, index) in partitions {
+            topics.entry(topic.clone()).or_default().push(*index);
+        }
+        let request = AddPartitionsToTxnRequest {
+            transactions: vec![AddPartitionsToTxnTransaction {
+                transactional_id: transactional_id.to_string(),
+                producer_id,
+                producer_epoch,
+                verify_only: false,
+                topics: topics
+                    .into_iter()
+                    .map(|(name, partitions)| AddPartitionsToTxnTopic {
+                        name,
+                        partitions,
+                        ..AddPartitionsToTxnTopic::default()
+                    })
+                    .collect(),
+                ..AddPartitionsToTxnTransaction::default()
+            }],
+            ..AddPartitionsToTxnRequest::default()
+        };
+        let image = broker.image();
+        let decided = self
+            .decide(broker, IMPLICIT_ADD_VERSION, transactional_id, move |shard, context| {
+                let exists = |topic: &str, partition: i32| {
+                    image.topic(topic).is_some_and(|topic| topic.partitions.contains_key(&partition))
+                };
+                shard.add_partitions_to_txn(context, request, &exists)
+            })
+            .await?;
+        let ResponseBody::AddPartitionsToTxn(response) = decided else { return Err(ErrorCode::UnknownServerError) };
+        let mut errors = BTreeMap::new();
+        for transaction in response.results_by_transaction {
+            for topic in transaction.topic_results {
+                for partition in topic.results_by_partition {
+                    let code =
+                        ErrorCode::from_code(partition.partition_error_code).unwrap_or(ErrorCode::UnknownServerError);
+                    errors.insert((topic.name.clone(), partition.partition_index), code);
+                }
+            }
+        }
+        Ok(errors)
     }
 
     /// Calls `visit` on every loaded shard; the error is

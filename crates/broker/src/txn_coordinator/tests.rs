@@ -72,7 +72,13 @@ async fn init_producer_id(
 /// Produces one transactional record (sequence 0) through the Produce handler;
 /// returns the partition's error code.
 async fn produce(broker: &Arc<Broker>, topic: &str, index: i32, producer_id: i64, producer_epoch: i16) -> i16 {
-    let mut builder = RecordBatchBuilder::new(0).producer(producer_id, producer_epoch, 0).transactional(true);
+    produce_at(broker, 9, topic, index, (producer_id, producer_epoch, 0)).await
+}
+
+/// [`produce`] at a Produce `version`, with (producer id, epoch, base sequence).
+async fn produce_at(broker: &Arc<Broker>, version: i16, topic: &str, index: i32, producer: (i64, i16, i32)) -> i16 {
+    let (producer_id, producer_epoch, sequence) = producer;
+    let mut builder = RecordBatchBuilder::new(0).producer(producer_id, producer_epoch, sequence).transactional(true);
     builder.append(now_ms(), None, Some(Bytes::from_static(b"value")), Vec::new()).expect("record");
     let request = ProduceRequest {
         transactional_id: Some("tx".into()),
@@ -89,7 +95,7 @@ async fn produce(broker: &Arc<Broker>, topic: &str, index: i32, producer_id: i64
         }],
         ..ProduceRequest::default()
     };
-    match handlers::produce::handle(broker, &header(0, 9), request).await {
+    match handlers::produce::handle(broker, &header(0, version), request).await {
         crate::dispatch::Outcome::Respond(ResponseBody::Produce(response)) => {
             response.responses[0].partition_responses[0].error_code
         }
@@ -320,5 +326,117 @@ async fn write_txn_markers_aborts_a_hanging_transaction_found_with_describe_prod
     let refused = handlers::write_txn_markers::handle(&broker, &header(27, 1), stale).await;
     let codes: Vec<i16> = refused.markers[0].topics[0].partitions.iter().map(|p| p.error_code).collect();
     assert_eq!(codes, vec![ErrorCode::InvalidProducerEpoch.code(), ErrorCode::UnknownTopicOrPartition.code()]);
+    server.shutdown().await.expect("shutdown");
+}
+
+/// KIP-890 part 2 as a Java 4.x producer uses it once `transaction.version` is 2:
+/// Produce v12 and TxnOffsetCommit v5 add their partitions to the transaction
+/// themselves, and EndTxn v5 ends every transaction with an epoch bump that the
+/// markers carry; older request versions keep the old behaviour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_version_2_adds_partitions_implicitly_and_bumps_the_epoch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start(dir.path()).await;
+    let broker = Arc::clone(&server.broker);
+    assert_eq!(broker.txns.transaction_version(&broker), 2, "new clusters finalize transaction.version 2");
+    for key_type in [0, 1] {
+        let key = if key_type == 0 { "g" } else { "tx" };
+        let find = FindCoordinatorRequest {
+            key_type,
+            coordinator_keys: vec![key.into()],
+            ..FindCoordinatorRequest::default()
+        };
+        let found = handlers::find_coordinator::handle(&broker, &header(10, 4), find).await;
+        assert_eq!(found.coordinators[0].error_code, 0);
+    }
+    let topic = NewTopic {
+        name: "t".into(),
+        num_partitions: 2,
+        replication_factor: 1,
+        assignments: Vec::new(),
+        configs: Vec::new(),
+    };
+    broker.decide(move |image, context| create_topics(image, context, &[topic], false)).await.expect("create t");
+    let partition = broker.replicas.get("t", 0).expect("t-0 hosted");
+    let init = init_producer_id(&broker).await;
+    assert_eq!(init.error_code, 0, "{init:?}");
+    let (producer_id, epoch) = (init.producer_id, init.producer_epoch);
+
+    // Produce v12 without AddPartitionsToTxn: the partition joins the transaction.
+    assert_eq!(produce_at(&broker, 12, "t", 0, (producer_id, epoch, 0)).await, 0);
+    let describe = async || {
+        let request = DescribeTransactionsRequest { transactional_ids: vec!["tx".into()], ..Default::default() };
+        handlers::describe_transactions::handle(&broker, &header(65, 0), request).await.transaction_states.remove(0)
+    };
+    let state = describe().await;
+    assert_eq!(state.transaction_state, "Ongoing");
+    assert_eq!(state.topics[0].topic, "t");
+    assert_eq!(state.topics[0].partitions, vec![0]);
+    // An older Produce version is only verified: t-1 was never added.
+    assert_eq!(produce_at(&broker, 11, "t", 1, (producer_id, epoch, 0)).await, ErrorCode::InvalidTxnState.code());
+
+    // TxnOffsetCommit v5 without AddOffsetsToTxn.
+    let commit = TxnOffsetCommitRequest {
+        transactional_id: "tx".into(),
+        group_id: "g".into(),
+        producer_id,
+        producer_epoch: epoch,
+        generation_id: -1,
+        topics: vec![TxnOffsetCommitRequestTopic {
+            name: "t".into(),
+            partitions: vec![TxnOffsetCommitRequestPartition {
+                partition_index: 0,
+                committed_offset: 1,
+                committed_leader_epoch: -1,
+                ..TxnOffsetCommitRequestPartition::default()
+            }],
+            ..TxnOffsetCommitRequestTopic::default()
+        }],
+        ..TxnOffsetCommitRequest::default()
+    };
+    let peer: std::net::SocketAddr = "127.0.0.1:9".parse().expect("address");
+    let committed = wait_for(async || {
+        let response = handlers::txn_offset_commit::handle(&broker, &header(28, 5), peer, commit.clone()).await;
+        let ResponseBody::TxnOffsetCommit(response) = response else { panic!("{response:?}") };
+        let code = response.topics[0].partitions[0].error_code;
+        (code != ErrorCode::CoordinatorLoadInProgress.code()).then_some(code)
+    })
+    .await;
+    assert_eq!(committed, 0);
+    assert_eq!(describe().await.topics.len(), 2, "t and __consumer_offsets are in the transaction");
+
+    // EndTxn v5 commits with an epoch bump; the markers carry the new epoch.
+    let end = |producer_epoch: i16, committed: bool| EndTxnRequest {
+        transactional_id: "tx".into(),
+        producer_id,
+        producer_epoch,
+        committed,
+        ..EndTxnRequest::default()
+    };
+    let ended = handlers::end_txn::handle(&broker, &header(26, 5), end(epoch, true)).await;
+    assert_eq!((ended.error_code, ended.producer_id, ended.producer_epoch), (0, producer_id, epoch + 1));
+    wait_for(async || (describe().await.transaction_state == "CompleteCommit").then_some(())).await;
+    assert_eq!(partition.log.last_stable_offset(), partition.log.log_end_offset());
+    let producers = partition.log.producer_states();
+    assert_eq!(producers[0].producer_epoch, epoch + 1, "the COMMIT marker carries the bumped epoch");
+
+    // A retry of that EndTxn with the old epoch is answered as done.
+    let retried = handlers::end_txn::handle(&broker, &header(26, 5), end(epoch, true)).await;
+    assert_eq!(retried.error_code, 0, "{retried:?}");
+
+    // The next transaction runs at the new epoch from sequence 0; the old epoch is fenced.
+    assert_eq!(produce_at(&broker, 12, "t", 0, (producer_id, epoch, 1)).await, ErrorCode::InvalidProducerEpoch.code());
+    assert_eq!(produce_at(&broker, 12, "t", 0, (producer_id, epoch + 1, 0)).await, 0);
+    let aborted = handlers::end_txn::handle(&broker, &header(26, 5), end(epoch + 1, false)).await;
+    assert_eq!((aborted.error_code, aborted.producer_epoch), (0, epoch + 2));
+    wait_for(async || (describe().await.transaction_state == "CompleteAbort").then_some(())).await;
+    assert_eq!(partition.log.last_stable_offset(), partition.log.log_end_offset());
+
+    // EndTxn below v5 keeps the epoch (transaction version 1 for that client).
+    assert_eq!(produce_at(&broker, 12, "t", 0, (producer_id, epoch + 2, 0)).await, 0);
+    let ended = handlers::end_txn::handle(&broker, &header(26, 4), end(epoch + 2, true)).await;
+    assert_eq!(ended.error_code, 0, "{ended:?}");
+    wait_for(async || (describe().await.transaction_state == "CompleteCommit").then_some(())).await;
+    assert_eq!(describe().await.producer_epoch, epoch + 2);
     server.shutdown().await.expect("shutdown");
 }

@@ -44,8 +44,13 @@ pub struct SupportedFeature {
 pub const GROUP_VERSION_FEATURE: &str = "group.version";
 pub const GROUP_VERSION: i16 = 1;
 
-/// The features ApiVersions advertises. transaction.version joins this list when
-/// transactions exist.
+/// `transaction.version`: level 1 writes flexible `__transaction_state` values, level
+/// 2 is KIP-890 part 2 (partitions added implicitly by Produce v12 and TxnOffsetCommit
+/// v5, the producer epoch bumped at the end of every transaction by EndTxn v5).
+pub const TRANSACTION_VERSION_FEATURE: &str = "transaction.version";
+pub const TRANSACTION_VERSION: i16 = 2;
+
+/// The features ApiVersions advertises.
 pub fn supported_features() -> &'static [SupportedFeature] {
     const FEATURES: &[SupportedFeature] = &[
         SupportedFeature {
@@ -54,6 +59,7 @@ pub fn supported_features() -> &'static [SupportedFeature] {
             max_level: METADATA_VERSION,
         },
         SupportedFeature { name: GROUP_VERSION_FEATURE, min_level: 0, max_level: GROUP_VERSION },
+        SupportedFeature { name: TRANSACTION_VERSION_FEATURE, min_level: 0, max_level: TRANSACTION_VERSION },
     ];
     FEATURES
 }
