@@ -419,6 +419,18 @@ async fn transaction_version_2_adds_partitions_implicitly_and_bumps_the_epoch() 
     assert_eq!(partition.log.last_stable_offset(), partition.log.log_end_offset());
     let producers = partition.log.producer_states();
     assert_eq!(producers[0].producer_epoch, epoch + 1, "the COMMIT marker carries the bumped epoch");
+    // The group's offset committed with the transaction, stable.
+    let fetch = gregor_protocol::messages::offset_fetch_request::OffsetFetchRequest {
+        group_id: "g".into(),
+        topics: None,
+        require_stable: true,
+        ..Default::default()
+    };
+    let fetched = handlers::offset_fetch::handle(&broker, &header(9, 7), peer, fetch).await;
+    assert_eq!(fetched.error_code, 0, "{fetched:?}");
+    let offsets: Vec<(i32, i64, i16)> =
+        fetched.topics[0].partitions.iter().map(|p| (p.partition_index, p.committed_offset, p.error_code)).collect();
+    assert_eq!(offsets, vec![(0, 1, 0)]);
 
     // A retry of that EndTxn with the old epoch is answered as done.
     let retried = handlers::end_txn::handle(&broker, &header(26, 5), end(epoch, true)).await;
