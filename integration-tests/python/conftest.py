@@ -116,6 +116,24 @@ class Broker:
                 self.proc.kill()
                 self.proc.wait()
 
+    def kill9(self):
+        """Crashes the broker (SIGKILL) and reaps it; `start_again` recovers it."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def start_again(self):
+        """Starts the stopped or killed broker on the same data directory and port,
+        so clients holding the old bootstrap address reconnect to it."""
+        if self.proc and self.proc.poll() is None:
+            raise RuntimeError("broker is still running")
+        first = self.overrides["listeners"]
+        self.overrides["listeners"] = f"PLAINTEXT://{self.host}:{self.port}"
+        try:
+            self.start()
+        finally:
+            self.overrides["listeners"] = first
+
     def close(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -137,11 +155,14 @@ def broker():
 
 @pytest.fixture(autouse=True)
 def broker_stderr_on_failure(request):
-    """Shows the broker's stderr tail under a failed test."""
+    """Shows the broker's stderr tail under a failed test (any fixture named
+    `broker` or `*_broker`)."""
     yield
     report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed and "broker" in request.fixturenames:
-        print(request.getfixturevalue("broker").diag())
+    if report is not None and report.failed:
+        for name in request.fixturenames:
+            if name == "broker" or name.endswith("_broker"):
+                print(request.getfixturevalue(name).diag())
 
 
 @pytest.fixture
