@@ -26,6 +26,7 @@ pub mod dispatch;
 pub mod error;
 pub mod fetch_session;
 pub mod handlers;
+pub mod internal_topic;
 pub mod legacy;
 pub mod meta_properties;
 pub mod partitions;

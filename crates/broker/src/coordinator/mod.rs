@@ -12,13 +12,14 @@
 //! Shutdown releases parked requests the same way.
 
 use crate::broker::Broker;
+use crate::internal_topic::ensure_internal_topic;
 use crate::partitions::Partition;
 use crate::time::now_ms;
 use gregor_group::{
     partition_for_group, CoordinatorRecord, Effects, GroupConfig, GroupCoordinatorShard, ReplyId, RequestContext,
     TopicsView,
 };
-use gregor_metadata::controller::{create_topics, NewTopic};
+use gregor_metadata::controller::NewTopic;
 use gregor_metadata::MetadataImage;
 use gregor_protocol::{ErrorCode, ResponseBody, Uuid};
 use gregor_storage::TxnMarker;
@@ -210,15 +211,7 @@ impl GroupCoordinator {
     /// The shard index of `group_id`, creating `__consumer_offsets` if it does not
     /// exist yet (as Kafka does on the first FindCoordinator).
     pub async fn ensure_topic(&self, broker: &Arc<Broker>) -> Result<i32, CoordinatorUnavailable> {
-        if let Some(topic) = broker.image().topic(OFFSETS_TOPIC) {
-            return i32::try_from(topic.partitions.len()).map_err(|_| ErrorCode::CoordinatorNotAvailable);
-        }
-        let _creating = self.create_lock.lock().await;
-        if let Some(topic) = broker.image().topic(OFFSETS_TOPIC) {
-            return i32::try_from(topic.partitions.len()).map_err(|_| ErrorCode::CoordinatorNotAvailable);
-        }
-        let config = broker.config();
-        let topic = NewTopic {
+        let count = ensure_internal_topic(broker, OFFSETS_TOPIC, &self.create_lock, |config| NewTopic {
             name: OFFSETS_TOPIC.to_string(),
             num_partitions: config.offsets_topic_num_partitions,
             // One node: every replica factor above one would be unsatisfiable, and
@@ -230,26 +223,10 @@ impl GroupCoordinator {
                 ("compression.type".to_string(), Some("producer".to_string())),
                 ("segment.bytes".to_string(), Some(config.offsets_topic_segment_bytes.to_string())),
             ],
-        };
-        let created = broker.decide(move |image, context| create_topics(image, context, &[topic], false)).await;
-        match created {
-            Ok(outcomes) => {
-                if let Some(outcome) = outcomes
-                    .iter()
-                    .find(|outcome| outcome.error != ErrorCode::None && outcome.error != ErrorCode::TopicAlreadyExists)
-                {
-                    tracing::warn!("creating {OFFSETS_TOPIC} failed: {:?}", outcome.error);
-                    return Err(ErrorCode::CoordinatorNotAvailable);
-                }
-            }
-            Err(error) => {
-                tracing::warn!("creating {OFFSETS_TOPIC} failed: {error}");
-                return Err(ErrorCode::CoordinatorNotAvailable);
-            }
-        }
+        })
+        .await?;
         self.sync_with(broker);
-        let topic = broker.image().topic(OFFSETS_TOPIC).map(|topic| topic.partitions.len());
-        topic.and_then(|count| i32::try_from(count).ok()).ok_or(ErrorCode::CoordinatorNotAvailable)
+        Ok(count)
     }
 
     /// The shard serving `group_id`, if it exists and is loaded.

@@ -172,14 +172,7 @@ async fn add_partitions_implicitly(broker: &Arc<Broker>, transactional_id: &str,
             Ok(errors) => errors.get(&key).copied().unwrap_or(ErrorCode::None),
             Err(code) => *code,
         };
-        let code = match code {
-            ErrorCode::ProducerFenced => ErrorCode::InvalidProducerEpoch,
-            ErrorCode::ConcurrentTransactions
-            | ErrorCode::CoordinatorLoadInProgress
-            | ErrorCode::CoordinatorNotAvailable
-            | ErrorCode::NotCoordinator => ErrorCode::NotEnoughReplicas,
-            code => code,
-        };
+        let code = crate::txn_coordinator::produce_error(code);
         if code != ErrorCode::None {
             item.target = Err(code);
         }

@@ -71,13 +71,7 @@ pub async fn handle(
                 Ok(errors) => errors.values().copied().find(|code| *code != ErrorCode::None).unwrap_or(ErrorCode::None),
                 Err(code) => code,
             };
-            let code = match code {
-                ErrorCode::ProducerFenced => ErrorCode::InvalidProducerEpoch,
-                ErrorCode::ConcurrentTransactions
-                | ErrorCode::CoordinatorLoadInProgress
-                | ErrorCode::NotCoordinator => ErrorCode::CoordinatorNotAvailable,
-                code => code,
-            };
+            let code = offset_commit_error(code);
             if code != ErrorCode::None {
                 return ResponseBody::TxnOffsetCommit(failed(code));
             }
@@ -99,12 +93,8 @@ pub async fn handle(
                     index,
                 );
                 if let Err(error) = verified {
-                    let code = match error.error_code() {
-                        ErrorCode::NotEnoughReplicas => ErrorCode::CoordinatorNotAvailable,
-                        code => code,
-                    };
                     let mut effects = Effects::default();
-                    effects.reply(context.reply, unverified(code));
+                    effects.reply(context.reply, unverified(offset_commit_error(error.error_code())));
                     return effects;
                 }
             }
@@ -112,6 +102,16 @@ pub async fn handle(
         })
         .await;
     decided.unwrap_or_else(|code| ResponseBody::TxnOffsetCommit(failed(code)))
+}
+
+/// A transaction coordinator's answer as this API reports it: the produce mapping,
+/// except that "not yet" is COORDINATOR_NOT_AVAILABLE, which clients retry after
+/// finding the group coordinator again (Kafka's group coordinator maps it so too).
+fn offset_commit_error(code: ErrorCode) -> ErrorCode {
+    match crate::txn_coordinator::produce_error(code) {
+        ErrorCode::NotEnoughReplicas => ErrorCode::CoordinatorNotAvailable,
+        code => code,
+    }
 }
 
 /// The answer that gives every requested partition `code`.

@@ -20,9 +20,10 @@
 
 use crate::broker::Broker;
 use crate::coordinator::OFFSETS_TOPIC;
+use crate::internal_topic::ensure_internal_topic;
 use crate::partitions::Partition;
 use crate::time::now_ms;
-use gregor_metadata::controller::{create_topics, NewTopic};
+use gregor_metadata::controller::NewTopic;
 use gregor_protocol::messages::add_partitions_to_txn_request::{
     AddPartitionsToTxnRequest, AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
 };
@@ -207,15 +208,7 @@ impl TxnCoordinator {
     /// The number of `__transaction_state` partitions, creating the topic if it does
     /// not exist yet (as Kafka does on the first FindCoordinator of a transactional id).
     pub async fn ensure_topic(&self, broker: &Arc<Broker>) -> Result<i32, ErrorCode> {
-        if let Some(topic) = broker.image().topic(TXN_TOPIC) {
-            return i32::try_from(topic.partitions.len()).map_err(|_| ErrorCode::CoordinatorNotAvailable);
-        }
-        let _creating = self.create_lock.lock().await;
-        if let Some(topic) = broker.image().topic(TXN_TOPIC) {
-            return i32::try_from(topic.partitions.len()).map_err(|_| ErrorCode::CoordinatorNotAvailable);
-        }
-        let config = broker.config();
-        let topic = NewTopic {
+        let count = ensure_internal_topic(broker, TXN_TOPIC, &self.create_lock, |config| NewTopic {
             name: TXN_TOPIC.to_string(),
             num_partitions: config.transaction_state_log_num_partitions,
             // One node: Kafka also caps the replication factor at the live brokers.
@@ -227,26 +220,10 @@ impl TxnCoordinator {
                 ("unclean.leader.election.enable".to_string(), Some("false".to_string())),
                 ("segment.bytes".to_string(), Some(config.transaction_state_log_segment_bytes.to_string())),
             ],
-        };
-        let created = broker.decide(move |image, context| create_topics(image, context, &[topic], false)).await;
-        match created {
-            Ok(outcomes) => {
-                if let Some(outcome) = outcomes
-                    .iter()
-                    .find(|outcome| outcome.error != ErrorCode::None && outcome.error != ErrorCode::TopicAlreadyExists)
-                {
-                    tracing::warn!("creating {TXN_TOPIC} failed: {:?}", outcome.error);
-                    return Err(ErrorCode::CoordinatorNotAvailable);
-                }
-            }
-            Err(error) => {
-                tracing::warn!("creating {TXN_TOPIC} failed: {error}");
-                return Err(ErrorCode::CoordinatorNotAvailable);
-            }
-        }
+        })
+        .await?;
         self.sync_with(broker);
-        let topic = broker.image().topic(TXN_TOPIC).map(|topic| topic.partitions.len());
-        topic.and_then(|count| i32::try_from(count).ok()).ok_or(ErrorCode::CoordinatorNotAvailable)
+        Ok(count)
     }
 
     /// The shard serving `transactional_id`, if this node hosts it.
@@ -335,17 +312,11 @@ impl TxnCoordinator {
         let error = match answer {
             Ok(errors) => match errors.values().copied().find(|code| *code != ErrorCode::None) {
                 None => return Ok(()),
+                // Clients before KIP-890 part 2 do not know TRANSACTION_ABORTABLE.
                 Some(ErrorCode::TransactionAbortable) => ErrorCode::InvalidTxnState,
-                Some(code) => code,
+                Some(code) => produce_error(code),
             },
-            Err(ErrorCode::ProducerFenced) => ErrorCode::InvalidProducerEpoch,
-            Err(
-                ErrorCode::ConcurrentTransactions
-                | ErrorCode::CoordinatorLoadInProgress
-                | ErrorCode::CoordinatorNotAvailable
-                | ErrorCode::NotCoordinator,
-            ) => ErrorCode::NotEnoughReplicas,
-            Err(code) => code,
+            Err(code) => produce_error(code),
         };
         Err(AppendError::TransactionVerification {
             producer_id,
@@ -496,6 +467,22 @@ async fn run_shard(shard: Arc<Shard>, broker: Weak<Broker>, mut shutdown: watch:
         };
         let Ok(markers) = tokio::task::spawn_blocking(fire).await else { return };
         spawn_markers(broker.clone(), &shard, shutdown.clone(), markers);
+    }
+}
+
+/// The produce error for a transaction coordinator's answer to a verification or
+/// an implicit add, as Kafka maps it: PRODUCER_FENCED is INVALID_PRODUCER_EPOCH to a
+/// producer, and an answer that means "not yet" (loading, not hosted, markers in
+/// flight) is NOT_ENOUGH_REPLICAS, which every client retries without refreshing
+/// its metadata.
+pub fn produce_error(code: ErrorCode) -> ErrorCode {
+    match code {
+        ErrorCode::ProducerFenced => ErrorCode::InvalidProducerEpoch,
+        ErrorCode::ConcurrentTransactions
+        | ErrorCode::CoordinatorLoadInProgress
+        | ErrorCode::CoordinatorNotAvailable
+        | ErrorCode::NotCoordinator => ErrorCode::NotEnoughReplicas,
+        code => code,
     }
 }
 

@@ -5,6 +5,7 @@
 use super::*;
 use crate::handlers;
 use bytes::Bytes;
+use gregor_metadata::controller::create_topics;
 use gregor_protocol::messages::add_offsets_to_txn_request::AddOffsetsToTxnRequest;
 use gregor_protocol::messages::add_partitions_to_txn_request::{AddPartitionsToTxnRequest, AddPartitionsToTxnTopic};
 use gregor_protocol::messages::describe_transactions_request::DescribeTransactionsRequest;
