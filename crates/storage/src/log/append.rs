@@ -255,8 +255,11 @@ impl Log {
             shared.log_start_offset
         };
         appender.unflushed_messages = appender.unflushed_messages.saturating_add(records_count as i64);
-        if appender.unflushed_messages >= config.flush_interval_messages {
-            self.flush_locked(&mut appender, now_ms)?;
+        let flush_due = appender.unflushed_messages >= config.flush_interval_messages;
+        drop(appender);
+        if flush_due {
+            // Outside the append lock: group commit (see `flush_through`).
+            self.flush_through(next_offset, now_ms)?;
         }
         Ok(AppendInfo { base_offset, last_offset, log_append_time_ms, log_start_offset, records_count })
     }

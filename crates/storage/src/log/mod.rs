@@ -86,6 +86,10 @@ pub struct Log {
     cleaner_checkpoint: AtomicI64,
     /// Serializes cleanings of this log.
     cleaner: Mutex<()>,
+    /// Group commit: the offset below which an fdatasync has covered everything,
+    /// behind a lock of its own so that appends go on while one thread syncs and
+    /// one sync acknowledges every append that landed before it started.
+    flushed: Mutex<i64>,
 }
 
 /// Files a crash or an interrupted operation can leave behind.
@@ -211,6 +215,7 @@ impl Log {
             offline: AtomicBool::new(false),
             cleaner_checkpoint: AtomicI64::new(-1),
             cleaner: Mutex::new(()),
+            flushed: Mutex::new(-1),
         })
     }
 
@@ -331,6 +336,33 @@ impl Log {
         self.offline_on_error(result)?;
         appender.recovery_point = view.log_end_offset;
         appender.unflushed_messages = 0;
+        appender.last_flush_ms = now_ms;
+        Ok(())
+    }
+
+    /// Makes everything below `end_offset` durable (fdatasync), sharing the sync with
+    /// every concurrent caller: whoever holds the flush lock syncs all that was
+    /// appended when it started, and the callers that waited behind it find their
+    /// offsets covered and return at once. Appends are not blocked meanwhile. The
+    /// segments before the active one were synced when they rolled.
+    pub(super) fn flush_through(&self, end_offset: i64, now_ms: i64) -> Result<(), StorageError> {
+        let mut flushed = match self.flushed.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if *flushed >= end_offset {
+            return Ok(());
+        }
+        let view = self.view();
+        let result = view.segments.last().map_or(Ok(()), |active| active.flush());
+        self.offline_on_error(result)?;
+        *flushed = view.log_end_offset;
+        drop(flushed);
+        let mut appender = self.lock_appender();
+        appender.recovery_point = appender.recovery_point.max(view.log_end_offset);
+        if self.view().log_end_offset == view.log_end_offset {
+            appender.unflushed_messages = 0;
+        }
         appender.last_flush_ms = now_ms;
         Ok(())
     }

@@ -396,6 +396,41 @@ fn flush_messages_one_fsyncs_every_append() {
 }
 
 #[test]
+fn group_commit_syncs_once_for_every_append_it_covers() {
+    let dir = tempfile::tempdir().unwrap();
+    let io = FaultyFileIo::new();
+    let log = open_with(dir.path(), LogConfig::default(), true, Arc::new(io.clone()));
+    for _ in 0..3 {
+        log.append_as_leader(batch(1, NOW), 0, NOW).unwrap();
+    }
+    let before = io.sync_count();
+    log.flush_through(3, NOW).unwrap();
+    let one_flush = io.sync_count() - before;
+    assert!(one_flush > 0);
+    assert_eq!(log.recovery_point(), 3);
+    // Appends the sync already covered wait for nothing more.
+    log.flush_through(1, NOW).unwrap();
+    log.flush_through(3, NOW).unwrap();
+    assert_eq!(io.sync_count() - before, one_flush);
+
+    // Concurrent durable appends all return synced; they may share syncs.
+    let config = LogConfig { flush_interval_messages: 1, ..LogConfig::default() };
+    log.update_config(config);
+    let appends_per_thread = 25;
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..appends_per_thread {
+                    log.append_as_leader(batch(1, NOW), 0, NOW).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(log.log_end_offset(), 3 + 4 * appends_per_thread);
+    assert_eq!(log.recovery_point(), log.log_end_offset());
+}
+
+#[test]
 fn a_write_error_takes_the_log_offline() {
     let dir = tempfile::tempdir().unwrap();
     let io = FaultyFileIo::new();

@@ -165,8 +165,10 @@ impl Log {
             shared.log_start_offset
         };
         appender.unflushed_messages = appender.unflushed_messages.saturating_add(1);
-        if appender.unflushed_messages >= config.flush_interval_messages {
-            self.flush_locked(&mut appender, now_ms)?;
+        let flush_due = appender.unflushed_messages >= config.flush_interval_messages;
+        drop(appender);
+        if flush_due {
+            self.flush_through(next_offset, now_ms)?;
         }
         Ok(AppendInfo {
             base_offset: offset,
