@@ -158,6 +158,15 @@ fn kill9_during_acks_all_produce_loses_no_acknowledged_record() -> Result<()> {
     broker.with_diag(result)
 }
 
+/// The same with the durable flush policy (an fdatasync before every
+/// acknowledgement, shared by pipelined requests: group commit).
+#[test]
+fn kill9_with_flush_per_message_loses_no_acknowledged_record() -> Result<()> {
+    let mut broker = BrokerProcess::start(&[("log.segment.bytes", "1048576"), ("log.flush.interval.messages", "1")])?;
+    let result = kill9_rounds(&mut broker);
+    broker.with_diag(result)
+}
+
 fn kill9_rounds(broker: &mut BrokerProcess) -> Result<()> {
     let topic = "crash";
     rdk::create_topic(&broker.bootstrap(), topic, 1, &[])?;

@@ -2,8 +2,10 @@
 //! order it arrived, close on protocol violations.
 //!
 //! A reader task reads frames ahead into a bounded queue while the current request
-//! is being handled, so decoding overlaps work without reordering answers. The size
-//! prefix is checked against `socket.request.max.bytes` before any allocation.
+//! is being handled, so decoding overlaps work without reordering answers, and a
+//! writer task sends the answers in order; a produce waiting for its fdatasync
+//! does not hold up the requests behind it (group commit). The size prefix is
+//! checked against `socket.request.max.bytes` before any allocation.
 
 use crate::api_versions::{is_supported, supported_range};
 use crate::broker::Broker;
@@ -27,15 +29,21 @@ const READ_AHEAD_FRAMES_MAX: usize = 4;
 /// (record sets) go to the socket directly.
 const WRITE_BUFFER_BYTES: usize = 64 * 1024;
 
+/// Answers queued for the writer task. Requests are handled one at a time, but a
+/// produce waiting for its fdatasync (`Outcome::Deferred`) lets the next requests
+/// proceed; this bounds how many answers one connection may have outstanding.
+const ANSWERS_QUEUED_MAX: usize = 8;
+
 /// Serves one connection until the peer closes it, it breaks the protocol, or the
-/// broker shuts down (then the request in flight is finished first).
+/// broker shuts down (then the requests in flight are finished first).
 pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut shutdown: watch::Receiver<bool>) {
     let _ = stream.set_nodelay(true);
     let (read_half, write_half) = stream.into_split();
     let (frames_tx, mut frames_rx) = mpsc::channel::<Bytes>(READ_AHEAD_FRAMES_MAX);
     let request_bytes_max = broker.config().socket_request_max_bytes;
     let reader = tokio::spawn(read_frames(read_half, frames_tx, request_bytes_max, peer));
-    let mut writer = BufWriter::with_capacity(WRITE_BUFFER_BYTES, write_half);
+    let (answers_tx, answers_rx) = mpsc::channel::<Reply>(ANSWERS_QUEUED_MAX);
+    let writer = tokio::spawn(write_answers(write_half, answers_rx, peer));
     loop {
         let frame = tokio::select! {
             biased;
@@ -43,26 +51,16 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut
             _ = shutdown.changed() => None,
         };
         let Some(frame) = frame else { break };
-        match handle_frame(&broker, frame, peer).await {
-            Reply::Send(encoded) => {
-                if let Err(error) = write_chunks(&mut writer, encoded).await {
-                    tracing::debug!(%peer, "write failed: {error}");
-                    break;
-                }
-            }
-            Reply::Nothing => {}
-            Reply::Close(reason) => {
-                tracing::info!(%peer, "closing connection: {reason}");
-                break;
-            }
-        }
-        // Flush once the read-ahead queue is empty, so pipelined answers share writes.
-        if frames_rx.is_empty() && writer.flush().await.is_err() {
+        let reply = handle_frame(&broker, frame, peer).await;
+        let close = matches!(reply, Reply::Close(_));
+        // A failed send means the writer stopped (a write error or a close).
+        if answers_tx.send(reply).await.is_err() || close {
             break;
         }
     }
-    let _ = writer.flush().await;
-    let _ = writer.shutdown().await;
+    drop(answers_tx);
+    // The writer sends what is still queued, deferred answers included, then closes.
+    let _ = writer.await;
     reader.abort();
 }
 
@@ -70,6 +68,48 @@ enum Reply {
     Send(WriteBuf),
     Nothing,
     Close(String),
+    /// An answer a task will produce (`Outcome::Deferred`), sent in its turn.
+    Later {
+        correlation_id: i32,
+        version: i16,
+        task: tokio::task::JoinHandle<Outcome>,
+    },
+}
+
+/// Writes the answers in request order. Pipelined answers share writes: the
+/// buffer is flushed when no answer is queued, and before waiting on one that is
+/// not ready yet.
+async fn write_answers(write_half: OwnedWriteHalf, mut answers: mpsc::Receiver<Reply>, peer: SocketAddr) {
+    let mut writer = BufWriter::with_capacity(WRITE_BUFFER_BYTES, write_half);
+    while let Some(mut reply) = answers.recv().await {
+        while let Reply::Later { correlation_id, version, task } = reply {
+            if !task.is_finished() && writer.flush().await.is_err() {
+                return;
+            }
+            reply = match task.await {
+                Ok(outcome) => reply_for(correlation_id, version, outcome),
+                Err(error) => Reply::Close(format!("a request task failed: {error}")),
+            };
+        }
+        match reply {
+            Reply::Send(encoded) => {
+                if let Err(error) = write_chunks(&mut writer, encoded).await {
+                    tracing::debug!(%peer, "write failed: {error}");
+                    return;
+                }
+            }
+            Reply::Nothing | Reply::Later { .. } => {}
+            Reply::Close(reason) => {
+                tracing::info!(%peer, "closing connection: {reason}");
+                break;
+            }
+        }
+        if answers.is_empty() && writer.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = writer.flush().await;
+    let _ = writer.shutdown().await;
 }
 
 async fn read_frames(
@@ -138,11 +178,15 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
             return Reply::Close(format!("malformed {} v{} request: {error}", api_key.name(), prefix.api_version));
         }
     };
-    let version = prefix.api_version;
-    match dispatch(broker, request, peer).await {
-        Outcome::Respond(response) => encode(prefix.correlation_id, version, response),
+    reply_for(prefix.correlation_id, prefix.api_version, dispatch(broker, request, peer).await)
+}
+
+fn reply_for(correlation_id: i32, version: i16, outcome: Outcome) -> Reply {
+    match outcome {
+        Outcome::Respond(response) => encode(correlation_id, version, response),
         Outcome::NoResponse => Reply::Nothing,
         Outcome::Close(reason) => Reply::Close(reason),
+        Outcome::Deferred(task) => Reply::Later { correlation_id, version, task },
     }
 }
 

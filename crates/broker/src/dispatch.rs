@@ -19,6 +19,10 @@ pub enum Outcome {
     NoResponse,
     /// Close the connection, for this reason (logged by the connection).
     Close(String),
+    /// The answer comes from this task; the connection goes on with the next
+    /// requests meanwhile and sends answers in request order. Produce uses it to wait
+    /// for an fdatasync, so that one sync can cover several pipelined requests.
+    Deferred(tokio::task::JoinHandle<Outcome>),
 }
 
 /// Runs the handler of `request` and returns what to send back.

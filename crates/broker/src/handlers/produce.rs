@@ -122,11 +122,16 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Produ
             add_partitions_implicitly(broker, transactional_id, &mut work).await;
         }
     }
-    let results = run_appends(work, verifier).await;
+    // acks=0 acknowledges nothing, so its appends sync inline.
+    let results = run_appends(work, verifier, acks != 0).await;
     let mut any_error = false;
-    for (topic_index, response) in results {
+    let mut syncs = Vec::new();
+    for (topic_index, response, sync) in results {
         any_error |= response.error_code != ErrorCode::None.code();
         if let Some(topic) = responses.get_mut(topic_index) {
+            if let Some(sync) = sync {
+                syncs.push((topic_index, topic.partition_responses.len(), sync));
+            }
             topic.partition_responses.push(response);
         }
     }
@@ -137,11 +142,43 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Produ
             Outcome::NoResponse
         };
     }
-    Outcome::Respond(ResponseBody::Produce(ProduceResponse {
-        responses,
-        throttle_time_ms: 0,
-        ..ProduceResponse::default()
-    }))
+    let response = ProduceResponse { responses, throttle_time_ms: 0, ..ProduceResponse::default() };
+    if syncs.is_empty() {
+        return Outcome::Respond(ResponseBody::Produce(response));
+    }
+    Outcome::Deferred(tokio::spawn(sync_then_answer(response, syncs)))
+}
+
+/// The flush policy wants these appends synced before they are acknowledged: sync
+/// each partition (group commit: concurrent requests share syncs), make the synced
+/// data visible to waiting fetches, then answer. A failed sync answers
+/// KAFKA_STORAGE_ERROR for that partition (its log is then offline).
+async fn sync_then_answer(mut response: ProduceResponse, syncs: Vec<(usize, usize, (Arc<Partition>, i64))>) -> Outcome {
+    let synced = tokio::task::spawn_blocking(move || {
+        let now = now_ms();
+        syncs
+            .into_iter()
+            .map(|(topic_index, position, (partition, end_offset))| {
+                let result = partition.log.flush_through(end_offset, now);
+                partition.waiters.wake_all();
+                (topic_index, position, partition, result)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await;
+    let Ok(synced) = synced else {
+        return Outcome::Close("the produce sync task failed".to_owned());
+    };
+    for (topic_index, position, partition, result) in synced {
+        let Err(error) = result else { continue };
+        tracing::error!("{}-{}: {error}", partition.topic, partition.index);
+        let answer =
+            response.responses.get_mut(topic_index).and_then(|topic| topic.partition_responses.get_mut(position));
+        if let Some(answer) = answer {
+            *answer = error_response(answer.index, error.error_code(), Some(error.to_string()));
+        }
+    }
+    Outcome::Respond(ResponseBody::Produce(response))
 }
 
 /// KIP-890 part 2: with transaction version 2, a Produce v12+ adds its partitions
@@ -223,14 +260,16 @@ fn prepare_records(
 
 /// Appends on a blocking thread (file I/O must not run on the reactor) and wakes
 /// the fetches waiting on each partition.
-async fn run_appends(
-    work: Vec<Work>,
-    verifier: Option<(Arc<Broker>, String)>,
-) -> Vec<(usize, PartitionProduceResponse)> {
+/// An append's answer, and the partition and offset to sync through before sending
+/// it when the flush policy asks for a sync and `defer_sync` was given.
+type Appended = (usize, PartitionProduceResponse, Option<(Arc<Partition>, i64)>);
+
+async fn run_appends(work: Vec<Work>, verifier: Option<(Arc<Broker>, String)>, defer_sync: bool) -> Vec<Appended> {
     let append_all = move || {
         let now = now_ms();
         work.into_iter()
             .map(|item| {
+                let mut sync = None;
                 let response = match item.target {
                     Err(error) => error_response(item.partition_index, error, None),
                     Ok((partition, records)) => {
@@ -250,10 +289,14 @@ async fn run_appends(
                             partition.leader_epoch(),
                             now,
                             verifier.as_ref().map(|_| &verify as gregor_storage::TxnVerifier<'_>),
+                            defer_sync,
                         );
                         match appended {
                             Ok(info) => {
-                                partition.waiters.wake_all();
+                                match info.sync_through {
+                                    Some(end_offset) => sync = Some((Arc::clone(&partition), end_offset)),
+                                    None => partition.waiters.wake_all(),
+                                }
                                 PartitionProduceResponse {
                                     index: item.partition_index,
                                     error_code: ErrorCode::None.code(),
@@ -267,7 +310,7 @@ async fn run_appends(
                         }
                     }
                 };
-                (item.topic_index, response)
+                (item.topic_index, response, sync)
             })
             .collect::<Vec<_>>()
     };

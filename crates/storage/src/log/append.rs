@@ -25,6 +25,10 @@ pub struct AppendInfo {
     pub log_append_time_ms: i64,
     pub log_start_offset: i64,
     pub records_count: u64,
+    /// `Some(end_offset)` when the flush policy wants this append synced before it
+    /// is acknowledged and the caller chose to do it (`defer_sync`): it must call
+    /// [`Log::flush_through`] with it first. Always `None` otherwise.
+    pub sync_through: Option<i64>,
 }
 
 /// Decompressed records of one batch are bounded by this, for the
@@ -150,17 +154,21 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, AppendError> {
-        self.append_as_leader_verified(records, leader_epoch, now_ms, None)
+        self.append_as_leader_verified(records, leader_epoch, now_ms, None, false)
     }
 
     /// [`Log::append_as_leader`], with `verify` consulted before a transactional
-    /// batch opens a transaction in this partition (see [`TxnVerifier`]).
+    /// batch opens a transaction in this partition (see [`TxnVerifier`]). With
+    /// `defer_sync`, an append the flush policy wants synced returns without the
+    /// sync and says so in [`AppendInfo::sync_through`], so that the produce path
+    /// can take the next request while the sync runs (one sync then covers several).
     pub fn append_as_leader_verified(
         &self,
         mut records: BytesMut,
         leader_epoch: i32,
         now_ms: i64,
         verify: Option<TxnVerifier<'_>>,
+        defer_sync: bool,
     ) -> Result<AppendInfo, AppendError> {
         self.check_online()?;
         let config = self.config();
@@ -218,6 +226,7 @@ impl Log {
                         log_append_time_ms: if log_append_time_ms >= 0 { timestamp_ms } else { -1 },
                         log_start_offset: view.log_start_offset,
                         records_count: 0,
+                        sync_through: None,
                     });
                 }
             }
@@ -237,6 +246,7 @@ impl Log {
                 log_append_time_ms,
                 log_start_offset: view.log_start_offset,
                 records_count: 0,
+                sync_through: None,
             });
         }
         let base_offset = view.log_end_offset;
@@ -246,22 +256,33 @@ impl Log {
             self.write_locked(&mut appender, &view, &records, &batches, leader_epoch, last_offset, &config, now_ms);
         self.offline_on_error(result.map(|_| ()))?;
         appender.producers.commit(staged);
+        appender.unflushed_messages = appender.unflushed_messages.saturating_add(records_count as i64);
+        let flush_due = appender.unflushed_messages >= config.flush_interval_messages;
         let log_start_offset = {
             let mut shared = write_lock(&self.view);
             shared.log_end_offset = next_offset;
-            shared.high_watermark = next_offset;
+            // Under a per-message flush policy consumers see data once it is synced
+            // (`flush_through` moves the high watermark), as with Kafka's inline flush.
+            if !flush_due {
+                shared.high_watermark = next_offset;
+            }
             shared.first_unstable_offset = appender.producers.first_unstable_offset();
             shared.update_last_stable_offset();
             shared.log_start_offset
         };
-        appender.unflushed_messages = appender.unflushed_messages.saturating_add(records_count as i64);
-        let flush_due = appender.unflushed_messages >= config.flush_interval_messages;
         drop(appender);
-        if flush_due {
+        if flush_due && !defer_sync {
             // Outside the append lock: group commit (see `flush_through`).
             self.flush_through(next_offset, now_ms)?;
         }
-        Ok(AppendInfo { base_offset, last_offset, log_append_time_ms, log_start_offset, records_count })
+        Ok(AppendInfo {
+            base_offset,
+            last_offset,
+            log_append_time_ms,
+            log_start_offset,
+            records_count,
+            sync_through: (flush_due && defer_sync).then_some(next_offset),
+        })
     }
 
     /// Rolls if due, records a new leader epoch, writes and indexes the bytes.

@@ -334,6 +334,13 @@ impl Log {
         // Earlier segments were flushed when they were rolled.
         let result = view.segments.iter().rev().take(1).try_for_each(|s| s.flush());
         self.offline_on_error(result)?;
+        {
+            let mut shared = write_lock(&self.view);
+            if shared.high_watermark < view.log_end_offset {
+                shared.high_watermark = view.log_end_offset;
+                shared.update_last_stable_offset();
+            }
+        }
         appender.recovery_point = view.log_end_offset;
         appender.unflushed_messages = 0;
         appender.last_flush_ms = now_ms;
@@ -344,8 +351,9 @@ impl Log {
     /// every concurrent caller: whoever holds the flush lock syncs all that was
     /// appended when it started, and the callers that waited behind it find their
     /// offsets covered and return at once. Appends are not blocked meanwhile. The
-    /// segments before the active one were synced when they rolled.
-    pub(super) fn flush_through(&self, end_offset: i64, now_ms: i64) -> Result<(), StorageError> {
+    /// segments before the active one were synced when they rolled. Synced data
+    /// becomes visible: the high watermark moves up to what was synced.
+    pub fn flush_through(&self, end_offset: i64, now_ms: i64) -> Result<(), StorageError> {
         let mut flushed = match self.flushed.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
@@ -358,6 +366,13 @@ impl Log {
         self.offline_on_error(result)?;
         *flushed = view.log_end_offset;
         drop(flushed);
+        {
+            let mut shared = write_lock(&self.view);
+            if shared.high_watermark < view.log_end_offset {
+                shared.high_watermark = view.log_end_offset;
+                shared.update_last_stable_offset();
+            }
+        }
         let mut appender = self.lock_appender();
         appender.recovery_point = appender.recovery_point.max(view.log_end_offset);
         if self.view().log_end_offset == view.log_end_offset {

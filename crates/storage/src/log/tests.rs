@@ -428,6 +428,17 @@ fn group_commit_syncs_once_for_every_append_it_covers() {
     });
     assert_eq!(log.log_end_offset(), 3 + 4 * appends_per_thread);
     assert_eq!(log.recovery_point(), log.log_end_offset());
+
+    // Deferred: the append hands the sync to the caller.
+    let before = io.sync_count();
+    let info = log.append_as_leader_verified(batch(1, NOW), 0, NOW, None, true).unwrap();
+    assert_eq!(info.sync_through, Some(log.log_end_offset()));
+    assert_eq!(io.sync_count(), before, "nothing synced yet");
+    assert_eq!(log.high_watermark(), log.log_end_offset() - 1, "unsynced data is not visible yet");
+    log.flush_through(info.sync_through.unwrap(), NOW).unwrap();
+    assert!(io.sync_count() > before);
+    assert_eq!(log.high_watermark(), log.log_end_offset());
+    assert_eq!(log.recovery_point(), log.log_end_offset());
 }
 
 #[test]

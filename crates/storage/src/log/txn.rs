@@ -156,16 +156,18 @@ impl Log {
             self.offline_on_error(result)?;
         }
         let next_offset = offset + 1;
+        appender.unflushed_messages = appender.unflushed_messages.saturating_add(1);
+        let flush_due = appender.unflushed_messages >= config.flush_interval_messages;
         let log_start_offset = {
             let mut shared = write_lock(&self.view);
             shared.log_end_offset = next_offset;
-            shared.high_watermark = next_offset;
+            if !flush_due {
+                shared.high_watermark = next_offset;
+            }
             shared.first_unstable_offset = appender.producers.first_unstable_offset();
             shared.update_last_stable_offset();
             shared.log_start_offset
         };
-        appender.unflushed_messages = appender.unflushed_messages.saturating_add(1);
-        let flush_due = appender.unflushed_messages >= config.flush_interval_messages;
         drop(appender);
         if flush_due {
             self.flush_through(next_offset, now_ms)?;
@@ -176,6 +178,7 @@ impl Log {
             log_append_time_ms,
             log_start_offset,
             records_count: 1,
+            sync_through: None,
         })
     }
 

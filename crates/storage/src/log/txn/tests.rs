@@ -497,7 +497,7 @@ fn only_a_batch_that_opens_a_transaction_is_verified_and_a_refusal_appends_nothi
         }
     };
     let append = |seq: i32, transactional: bool| {
-        log.append_as_leader_verified(records(7, 0, seq, 2, transactional), 0, NOW, Some(&verify))
+        log.append_as_leader_verified(records(7, 0, seq, 2, transactional), 0, NOW, Some(&verify), false)
     };
 
     // Refused: nothing is written and no transaction is opened.
@@ -522,6 +522,6 @@ fn only_a_batch_that_opens_a_transaction_is_verified_and_a_refusal_appends_nothi
     assert_eq!(asked.borrow().len(), 3);
 
     // Idempotent, non-transactional batches are never verified.
-    log.append_as_leader_verified(records(8, 0, 0, 1, false), 0, NOW, Some(&verify)).unwrap();
+    log.append_as_leader_verified(records(8, 0, 0, 1, false), 0, NOW, Some(&verify), false).unwrap();
     assert_eq!(asked.borrow().len(), 3);
 }
