@@ -10,7 +10,7 @@
 use crate::api_versions::{is_supported, supported_range};
 use crate::broker::Broker;
 use crate::dispatch::{dispatch, Outcome};
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use gregor_protocol::frame::{decode_request, encode_response_frame, peek_request_prefix};
 use gregor_protocol::messages::api_versions_response::{ApiVersion, ApiVersionsResponse};
 use gregor_protocol::{ApiKey, DecodeError, ErrorCode, ResponseBody, WriteBuf};
@@ -130,9 +130,17 @@ async fn read_frames(
             );
             return;
         }
-        let mut frame = BytesMut::zeroed(size as usize);
-        if read_half.read_exact(&mut frame).await.is_err() {
-            return;
+        // Filled straight from the socket: zeroing the buffer first would be one more
+        // pass over every produced byte.
+        let size = size as usize;
+        let mut frame = BytesMut::with_capacity(size);
+        while frame.len() < size {
+            let missing = size - frame.len();
+            let mut rest = (&mut frame).limit(missing);
+            match read_half.read_buf(&mut rest).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
         }
         if frames.send(frame.freeze()).await.is_err() {
             return;
