@@ -11,6 +11,13 @@
 //! (rates, latency percentiles, the JSON summary scripts read), the sink, the
 //! ceiling measurements.
 //!
+//! The JSON summary (`--json`, the last stdout line) counts `bytes` as record
+//! values for `produce` (as kafka-producer-perf-test does) and as record batches
+//! as fetched for `consume` (the consumer never decodes records, so compressed
+//! topics count compressed bytes); MB is 10^6 bytes. Produce latency is from the
+//! write of a request to its response; consume latency is end to end, now minus
+//! the batch's max timestamp (millisecond resolution).
+//!
 //! **Never:** anything of the broker (it is a client like any other and links
 //! none of the broker's crates), per-record work on the hot paths (a batch is
 //! encoded once and re-sent with a few bytes patched; consumers count records
