@@ -1,4 +1,5 @@
-//! The `gregor` binary: `gregor [serve] [--config FILE] [--override key=value]...`.
+//! The `gregor` binary: `gregor [serve] [--config FILE] [--override key=value]...`,
+//! and `gregor perf ...`, the load tool (crate `gregor-perf`).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -18,6 +19,8 @@ struct Cli {
 enum Command {
     /// Start a node (the default when no command is given).
     Serve(ServeArgs),
+    /// Load tools: produce and consume load against any Kafka broker, a fake broker sink, machine ceilings.
+    Perf(gregor_perf::cli::PerfArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -34,6 +37,8 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
+        // The load tool reports on stdout and stderr itself: no broker logging set-up.
+        Some(Command::Perf(args)) => return gregor_perf::run(args).map_err(anyhow::Error::from),
         None => cli.serve,
     };
     tracing_subscriber::fmt()
