@@ -7,14 +7,18 @@
 //! request to its handler (one file per API under [`handlers`]), the table of API
 //! versions we advertise, the partitions this node leads (the replica manager), the
 //! purgatory where long-polling fetches wait, KIP-227 fetch sessions, the group
-//! coordinator's runtime (shards of `gregor-group` over `__consumer_offsets`), and the wiring of
-//! the metadata log: controller decisions from `gregor-metadata` are appended to the
-//! `__cluster_metadata` log and only then applied to the published image.
+//! coordinator's runtime (shards of `gregor-group` over `__consumer_offsets`), the
+//! transaction coordinator's (shards of `gregor-txn` over `__transaction_state`, and
+//! the marker writer), and the wiring of the metadata log: controller decisions from
+//! `gregor-metadata` are appended to the `__cluster_metadata` log and only then
+//! applied to the published image.
 //!
 //! **Never:** business rules that belong in a state machine (what a topic creation
-//! means lives in `gregor-metadata`, how a batch is stored in `gregor-storage`), or
-//! blocking file I/O on a reactor thread: storage calls go through
-//! [`tokio::task::spawn_blocking`].
+//! means lives in `gregor-metadata`, how a batch is stored in `gregor-storage`), or a
+//! wait on the disk on a reactor thread: fsyncs, reads that may miss the page cache
+//! and the coordinators' work go through [`tokio::task::spawn_blocking`]. The one
+//! exception is the produce append, a write into the page cache that costs less than
+//! the thread hand-off it would take (see `handlers::produce`).
 
 pub mod api_versions;
 pub mod broker;
