@@ -10,7 +10,7 @@
 use crate::api_versions::{is_supported, supported_range};
 use crate::broker::Broker;
 use crate::dispatch::{dispatch, Outcome};
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use gregor_protocol::frame::{decode_request, encode_response_frame, peek_request_prefix};
 use gregor_protocol::messages::api_versions_response::{ApiVersion, ApiVersionsResponse};
 use gregor_protocol::{ApiKey, DecodeError, ErrorCode, ResponseBody, WriteBuf};
@@ -112,38 +112,46 @@ async fn write_answers(write_half: OwnedWriteHalf, mut answers: mpsc::Receiver<R
     let _ = writer.shutdown().await;
 }
 
+/// The read buffer's free space, at least, before each read from the socket: small
+/// pipelined requests then arrive several per read, and each frame is split off the
+/// buffer without a copy.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
 async fn read_frames(
     mut read_half: OwnedReadHalf,
     frames: mpsc::Sender<Bytes>,
     request_bytes_max: i32,
     peer: SocketAddr,
 ) {
+    let mut buffer = BytesMut::with_capacity(READ_BUFFER_BYTES);
     loop {
-        let size = match read_half.read_i32().await {
-            Ok(size) => size,
-            Err(_) => return,
-        };
-        if size < 0 || size > request_bytes_max {
-            tracing::warn!(
-                %peer,
-                "closing connection: request size {size} is outside 0..={request_bytes_max} (socket.request.max.bytes)"
-            );
-            return;
-        }
-        // Filled straight from the socket: zeroing the buffer first would be one more
-        // pass over every produced byte.
-        let size = size as usize;
-        let mut frame = BytesMut::with_capacity(size);
-        while frame.len() < size {
-            let missing = size - frame.len();
-            let mut rest = (&mut frame).limit(missing);
-            match read_half.read_buf(&mut rest).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
+        while let Some(prefix) = buffer.get(..4) {
+            let size = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+            if size < 0 || size > request_bytes_max {
+                tracing::warn!(
+                    %peer,
+                    "closing connection: request size {size} is outside 0..={request_bytes_max} (socket.request.max.bytes)"
+                );
+                return;
+            }
+            let frame_end = 4 + size as usize;
+            if buffer.len() < frame_end {
+                // Room for the rest of this frame, allocated only now that its size passed the check.
+                buffer.reserve(frame_end - buffer.len());
+                break;
+            }
+            buffer.advance(4);
+            let frame = buffer.split_to(size as usize).freeze();
+            if frames.send(frame).await.is_err() {
+                return;
             }
         }
-        if frames.send(frame.freeze()).await.is_err() {
-            return;
+        if buffer.capacity() - buffer.len() < READ_BUFFER_BYTES / 4 {
+            buffer.reserve(READ_BUFFER_BYTES);
+        }
+        match read_half.read_buf(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
         }
     }
 }
