@@ -135,19 +135,21 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Produ
         }
     }
     let response = ProduceResponse { responses, throttle_time_ms: 0, ..ProduceResponse::default() };
-    let sync = (!syncs.is_empty()).then(|| tokio::spawn(sync_then_answer(response.clone(), syncs)));
     if acks == 0 {
-        // Nothing is acknowledged; a sync the flush policy wants still happens.
+        if !syncs.is_empty() {
+            // Nothing is acknowledged; the sync the flush policy wants still happens.
+            drop(tokio::spawn(sync_then_answer(response, syncs)));
+        }
         return if any_error {
             Outcome::Close("a produce request with acks=0 failed".to_owned())
         } else {
             Outcome::NoResponse
         };
     }
-    match sync {
-        None => Outcome::Respond(ResponseBody::Produce(response)),
-        Some(task) => Outcome::Deferred(task),
+    if syncs.is_empty() {
+        return Outcome::Respond(ResponseBody::Produce(response));
     }
+    Outcome::Deferred(tokio::spawn(sync_then_answer(response, syncs)))
 }
 
 /// The flush policy wants these appends synced before they are acknowledged: sync
