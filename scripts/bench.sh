@@ -180,16 +180,18 @@ build_gregor() {
 }
 
 # rdkafka_performance from the librdkafka that rdkafka-sys (at the version Cargo.lock
-# pins) bundles, with the random-payload patch, built once per version and patch.
+# pins) bundles, with scripts/bench/rdkafka_performance-bench.patch (half-random payloads,
+# and -r on an absolute schedule so that it reaches the rate asked), built once per
+# version and patch.
 build_rdkafka() {
-    local crate_version lib_version src dest stamp patch=$HERE/rdkafka_performance-random-payload.patch
+    local crate_version lib_version src dest stamp patch=$HERE/rdkafka_performance-bench.patch
     crate_version=$(awk '/^name = "rdkafka-sys"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
     [[ -n $crate_version ]] || { say "no rdkafka-sys in Cargo.lock"; exit 1; }
     lib_version=${crate_version#*+}
     dest="$TARGET_DIR/bench/librdkafka-$lib_version"
     stamp="$dest/.built-$(cksum <"$patch" | cut -d' ' -f1)"
     RDKAFKA_BIN="$dest/examples/rdkafka_performance"
-    RDKAFKA_VERSION="$lib_version (bundled in rdkafka-sys $crate_version; rdkafka_performance with the random-payload patch)"
+    RDKAFKA_VERSION="$lib_version (bundled in rdkafka-sys $crate_version; rdkafka_performance with scripts/bench/rdkafka_performance-bench.patch)"
     [[ -x $RDKAFKA_BIN && -e $stamp ]] && return
     local sources=("${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"rdkafka-sys-$crate_version"/librdkafka)
     if [[ ! -d ${sources[0]} ]]; then

@@ -13,9 +13,11 @@ shape: {"mode","records","bytes","seconds","records_per_s","mb_per_s","errors",
 Latency: the producer always runs with -l, which stamps each payload with the wall
 clock and reports the delivery-report latency (produce to acknowledgement); the
 consumer runs with -l too and reports now minus the stamp (end to end), which only
-means something while a producer runs at the same time. Payloads: rdkafka_performance
-is built with scripts/bench/rdkafka_performance-random-payload.patch, and
-BENCH_RANDOM_RATIO makes that share of every payload random (--random-ratio).
+means something while a producer runs at the same time. rdkafka_performance is built
+with scripts/bench/rdkafka_performance-bench.patch: BENCH_RANDOM_RATIO makes that share
+of every payload random (--random-ratio), and -r (--throughput) keeps to an absolute
+schedule (unpatched, the time spent producing adds to every interval and a producer
+asked for 150k records/s sends about 85k).
 
 The binary comes from --bin or $RDKAFKA_PERFORMANCE. SIGTERM or SIGINT is passed on
 to rdkafka_performance as SIGINT, which makes it print its summary; the adapter then
