@@ -345,7 +345,7 @@ warm_up() { # broker-label bootstrap
     # shellcheck disable=SC2046
     run_client "$out" 300 "${CLIENT_LIST[0]}" produce $(produce_args "$2" "$topic" 1 1024 1 none "$WARMUP_RECORDS")
     ((REAPED == 0)) || say "warm-up produce against $1 failed (exit $REAPED, $out)"
-    kafka delete-topic "$2" "$topic"
+    kafka delete-topic "$2" "$topic" || true
 }
 
 start_gregor() { # run group
@@ -402,6 +402,34 @@ start_other() {
     printf '{"broker":"%s","event":"start","run":0,"group":"all","ready_line_ms":null,"first_answer_ms":%s,"idle_rss_kib":%s}\n' \
         "$OTHER_NAME" "$FIRST_ANSWER_MS" "${rss:-null}" >>"$WORK/brokers.jsonl"
     say "$OTHER_NAME ready: first ApiVersions answer after $FIRST_ANSWER_MS ms"
+}
+
+# The load generators' own ceiling: each client producing the baseline cell to
+# `gregor perf sink` (a fake broker that discards produce) on CPU 0. Recorded as cell
+# "sink"; the report puts it beside the machine's ceilings.
+measure_sink() {
+    local port=$((PORT + 1)) cl out records
+    local quick=()
+    ((QUICK)) && quick=(--quick)
+    records=$("$PYTHON" "$HERE/report.py" matrix "${quick[@]}" --cells base | awk '{ print $7 }')
+    for cl in "${CLIENT_LIST[@]}"; do
+        out="$WORK/logs/sink-$cl"
+        say "  the load generator's ceiling: $cl producing to gregor perf sink"
+        probe_start "127.0.0.1:$port" 30
+        spawn "$WORK/logs/sink.out" taskset -c 0 "$BIN" perf sink --listen "127.0.0.1:$port"
+        local sink=$SPAWNED
+        if ! probe_wait "$EPOCHREALTIME"; then
+            say "    gregor perf sink did not answer on 127.0.0.1:$port"
+            stop_group "$sink" 5
+            return 0
+        fi
+        prefault
+        # shellcheck disable=SC2046
+        run_client "$out" "$(limit_for "$records" 1024)" "$cl" produce \
+            $(produce_args "127.0.0.1:$port" bench-sink 1 1024 1 none "$records")
+        record 1 default sink produce sink "$cl" produce "$REAPED" null null "$out"
+        stop_group "$sink" 10
+    done
 }
 
 # ---------------------------------------------------------------------------
@@ -571,6 +599,7 @@ main() {
     fi
     json_last "$WORK/logs/ceilings.out" >"$WORK/ceilings.json"
     say "$(cat "$WORK/ceilings.json")"
+    ((HAS_PERF)) && measure_sink
 
     if [[ -n $OTHER_CMD ]]; then
         log "starting $OTHER_NAME: $OTHER_CMD"

@@ -306,6 +306,8 @@ def render(work):
     mach = load_json(os.path.join(work, "machine.json"), {})
     ceilings = load_json(os.path.join(work, "ceilings.json"), {}) or {}
     results = load_jsonl(os.path.join(work, "results.jsonl"))
+    sink_rows = [r for r in results if r.get("cell") == "sink"]
+    results = [r for r in results if r.get("cell") != "sink"]
     brokers_log = load_jsonl(os.path.join(work, "brokers.jsonl"))
     runs = int(config.get("runs", 1))
     quick = bool(config.get("quick"))
@@ -413,6 +415,18 @@ def render(work):
         out.append(f"\nMeasured by {by}.\n")
     else:
         out.append("Not measured: the '% of ceiling' columns are empty.\n")
+    if sink_rows:
+        lines = []
+        for row in sink_rows:
+            name = CLIENT_NAMES.get(row["client"], row["client"])
+            if ok(row):
+                lines.append(f"- {name}: {f_mb(mbps(row['result']))} MB/s, {f_rate(rps(row['result']))} records/s")
+            else:
+                lines.append(f"- {name}: failed (exit {row.get('rc')})")
+        out.append("The load generators' own ceiling: the baseline cell's produce (1 KiB records, acks=1, one "
+                   "partition) against `gregor perf sink`, a fake broker on CPU 0 that discards what it "
+                   "receives. A produce figure near it is the client's limit rather than the broker's.\n")
+        out.append("\n".join(lines) + "\n")
 
     # Throughput, one table per client
     out.append("## Throughput\n")

@@ -45,6 +45,10 @@ STUB = textwrap.dedent('''\
     mode = args[1]
     if mode in ("--help", "-h"):
         sys.exit(print("usage: gregor perf produce|consume|sink|ceilings (test stub)"))
+    if mode == "sink":  # the real broker stands in for the fake one
+        data = os.path.join(os.environ["STUB_DIR"], "sink-data")
+        os.execv(os.environ["GREGOR_REAL"], [os.environ["GREGOR_REAL"], "serve", "--override",
+                 "listeners=PLAINTEXT://" + opt("--listen"), "--override", "log.dirs=" + data])
     if mode != "ceilings":
         time.sleep(float(os.environ.get("STUB_SLEEP", "0")))
     if mode == "ceilings":
@@ -247,7 +251,7 @@ class EndToEndTest(unittest.TestCase):
         with open(self.stub, "w") as f:
             f.write(STUB)
         os.chmod(self.stub, 0o755)
-        self.env = dict(os.environ, GREGOR_BIN=self.stub, GREGOR_REAL=real_gregor(),
+        self.env = dict(os.environ, GREGOR_BIN=self.stub, GREGOR_REAL=real_gregor(), STUB_DIR=self.tmp,
                         CARGO_TARGET_DIR=os.path.join(self.tmp, "target"))
 
     def tearDown(self):
@@ -279,6 +283,7 @@ class EndToEndTest(unittest.TestCase):
         # the stub "sends" 195k records/s whatever it is asked
         self.assertIn("| base | `gregor perf` | gregor | 98k | 195k | 1.50 | 4.00 | 6.00 | 9.00 | 1.50 |", text)
         self.assertIn("Measured by `gregor perf ceilings`.", text)
+        self.assertIn("- `gregor perf`: 200 MB/s, 195k records/s", text)  # against the sink
         self.assertRegex(text, r"\| gregor \| 2 \| [0-9.]+ \([0-9.]+-[0-9.]+\) \|")
         self.assertNotIn("Failed measurements", text)
 
