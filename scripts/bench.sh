@@ -157,15 +157,18 @@ trap 'exit 143' TERM
 # ---------------------------------------------------------------------------
 # Builds
 
-apt_install_missing() {
-    local missing=() pkg
-    for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+# install_missing COMMAND=DEBIAN_PACKAGE...: installs the packages of missing commands
+# (as root, with apt-get), or says what is missing.
+install_missing() {
+    local missing=() pair
+    for pair in "$@"; do command -v "${pair%%=*}" >/dev/null || missing+=("${pair#*=}"); done
     ((${#missing[@]})) || return 0
     if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
         log "installing ${missing[*]}"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     else
-        say "missing Debian packages: ${missing[*]} (install them, or run as root)"
+        say "missing: ${missing[*]} (install them, or run this as root on Debian)"
+        exit 1
     fi
 }
 
@@ -201,7 +204,7 @@ build_rdkafka() {
         [[ -d ${sources[0]} ]] || { say "no librdkafka sources for rdkafka-sys $crate_version"; exit 1; }
     fi
     src=${sources[0]}
-    apt_install_missing gcc g++ make patch
+    install_missing gcc=gcc g++=g++ make=make patch=patch
     log "building rdkafka_performance (librdkafka $lib_version from rdkafka-sys $crate_version) in $dest"
     rm -rf "$dest" "$dest.tmp"
     mkdir -p "$(dirname "$dest")"
@@ -236,7 +239,12 @@ try:
 except (IndexError, ValueError):
     print("null")' "$1"
 }
-json_field() { "$PYTHON" -c 'import json, sys; v = json.loads(sys.argv[1]); print((v or {}).get(sys.argv[2], ""))' "$1" "$2"; }
+# records_per_s JSON: records / seconds of a client's result (empty when it has none).
+records_per_s() {
+    "$PYTHON" -c 'import json, sys
+r = json.loads(sys.argv[1]) or {}
+print(r["records"] / r["seconds"] if r.get("records") and r.get("seconds") else "")' "$1" 2>/dev/null || true
+}
 elapsed_ms() { awk -v ns="$1" -v us="$2" 'BEGIN { printf "%.1f\n", (ns / 1000 - us) / 1000 }'; }
 
 # client_spawn OUT LIMIT_S NAME ARGS...: starts a load generator (gregor perf's command
@@ -283,14 +291,15 @@ record() {
     else
         "$PYTHON" -c 'import json, sys
 r, cpu, role = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
-s = r["seconds"] or 1e-9
-text = "    %s: %.1f MB/s, %.0f records/s, %d errors" % (role, r["bytes"] / s / 1e6, r["records"] / s, r["errors"])
+s = r.get("seconds") or 1e-9
+text = "    %s: %.1f MB/s, %.0f records/s, %s errors" % (role, r.get("bytes", 0) / s / 1e6, r.get("records", 0) / s,
+                                                     r.get("errors"))
 lat = r.get("latency_ms") or {}
-if lat:
+if lat.get("p50") is not None and lat.get("p99") is not None:
     text += ", latency p50 %.1f ms, p99 %.1f ms" % (lat["p50"], lat["p99"])
 if cpu != "null":
     text += ", broker CPU %.2f s" % float(cpu)
-print(text)' "$result" "$9" "$7" >&2
+print(text)' "$result" "$9" "$7" >&2 || true
     fi
 }
 
@@ -460,7 +469,7 @@ run_cell() { # run group cell size acks codec partitions records workloads broke
                 cpu=$(cpu_delta "$cpu0" "$cpu1")
                 record "$run" "$group" "$cell" produce "$broker" "$cl" produce "$REAPED" "$cpu" null "$out"
                 if [[ $REAPED == 0 && $LAST_RESULT != null ]]; then
-                    max_rate=$(json_field "$LAST_RESULT" records_per_s)
+                    max_rate=$(records_per_s "$LAST_RESULT")
                     produced=$topic
                 else
                     kafka delete-topic "$bootstrap" "$topic" || true
@@ -538,6 +547,7 @@ cpu_delta() { if [[ $1 == null || $2 == null ]]; then echo null; else awk -v a="
 
 main() {
     (($(nproc --all) >= 2)) || { say "needs at least 2 CPUs (the broker on CPU 0, the clients on CPU 1)"; exit 1; }
+    install_missing taskset=util-linux setsid=util-linux timeout=coreutils awk=gawk
     build_gregor
     HAS_PERF=0
     "$BIN" perf --help >/dev/null 2>&1 && HAS_PERF=1

@@ -236,13 +236,14 @@ def load_json(path, default=None):
 
 
 def mbps(result):
+    """MB/s (10^6 bytes) from the bytes and seconds a client reports, whatever its own mb_per_s means."""
     seconds = result.get("seconds") or 0
-    return result["bytes"] / seconds / 1e6 if seconds > 0 else None
+    return result.get("bytes", 0) / seconds / 1e6 if seconds > 0 else None
 
 
 def rps(result):
     seconds = result.get("seconds") or 0
-    return result["records"] / seconds if seconds > 0 else None
+    return result.get("records", 0) / seconds if seconds > 0 else None
 
 
 def ok(row):
@@ -471,7 +472,7 @@ def render(work):
                         medians[(broker, role)] = mb
                     cpu = per_run(key, lambda r: next(iter(r.values())).get("broker_cpu_s"))
                     cpu = {k: v for k, v in cpu.items() if v is not None}
-                    moved = per_run(key, lambda r: sum(x["result"]["bytes"] for x in r.values()))
+                    moved = per_run(key, lambda r: sum(x["result"].get("bytes", 0) for x in r.values()))
                     per_cpu = [moved[k] / 1e6 / cpu[k] for k in cpu if k in moved and cpu[k] > 0]
                     row += [" / ".join(mb_cols), " / ".join(rate_cols), " / ".join(pct_cols),
                             spread(cpu.values(), f_s, runs), spread(per_cpu, f_mb, runs)]
