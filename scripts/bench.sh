@@ -589,7 +589,7 @@ main() {
     local gregor_version librdkafka_version=""
     gregor_version=$("$BIN" --version 2>/dev/null || echo "?")
     [[ -n ${RDKAFKA_BIN:-} ]] && librdkafka_version="$RDKAFKA_VERSION"
-    py report.py config --out "$WORK/config.json" "quick=$QUICK" "runs=$RUNS" "clients=$CLIENTS" \
+    py report.py config --out "$WORK/config.json" "quick=$QUICK" "runs=$RUNS" "clients=$CLIENTS" "has_perf=$HAS_PERF" \
         "brokers=$brokers" "gregor_version=$gregor_version" "librdkafka_version=$librdkafka_version" \
         "other_broker=${OTHER_CMD:-$OTHER_BOOTSTRAP}" "other_cmd=$([[ -n $OTHER_CMD ]] && echo true || echo false)" \
         "prefault_mib=$PREFAULT_MIB" "warmup_records=$WARMUP_RECORDS" "batch_bytes=$BATCH_BYTES" \
@@ -661,6 +661,7 @@ main() {
             'BEGIN { x = (b1 - b0) - (o1 - o0); printf "%.1f\n", (x < 0 ? 0 : x) }')" \
         "steal_s=$(awk -v a="$steal0" -v b="$steal1" 'BEGIN { printf "%.1f\n", b - a }')"
     log "report ($OUT)"
+    mkdir -p "$(dirname "$OUT")"
     py report.py render "$WORK" --out "$OUT"
     say ""
     say "written: $OUT; raw results: $WORK"

@@ -438,6 +438,9 @@ def render(work):
     if other:
         text += (f" '{primary}/{other}' is the median over runs of the ratio of the two brokers' MB/s in the "
                  "same run (the brokers take turns cell by cell).")
+    if "gregor-perf" not in clients:
+        text += " `gregor perf` did not run" + (": this gregor has no `perf` command." if not config.get("has_perf")
+                                                 else ".")
     out.append(text + "\n")
     for client in clients:
         keys_present = {(c, w) for (c, w, cl, _b) in grid if cl == client and w != "latency"}
@@ -569,9 +572,9 @@ def render(work):
                     if name in cell_info and any(key[0] == name for key in grid)) + ".",
         "- The broker runs pinned to CPU 0 (`taskset -c 0`), the load generator and the script to CPU 1.",
         f"- Before every measurement {prefault} MiB of memory is mapped, faulted in and freed "
-        "(`scripts/bench/proc.py prefault`)" + (", because this VM reports freed pages to the host, which "
-                                              "otherwise makes the first touch of memory slow and moves results "
-                                              "2-3x" if mach.get("free_page_reporting") == "yes" else "")
+        "(`scripts/bench/proc.py prefault`)" + (", because this VM reports freed pages to the host, so that "
+                                              "the first touch of such memory costs a fault in the host as well"
+                                              if mach.get("free_page_reporting") == "yes" else "")
         + "; after every broker start a warm-up produce of "
         f"{config.get('warmup_records', '?')} records of 1 KiB goes to a topic that is then deleted.",
         "- Payloads are half random (`--random-ratio 0.5`; rdkafka_performance is patched to do the same, "
