@@ -54,6 +54,8 @@ STUB = textwrap.dedent('''\
     if mode == "ceilings":
         out = {"loopback_tcp_mb_per_s": 2000.0, "write_mb_per_s": 900.0,
                "write_fdatasync_1mib_mb_per_s": 400.0, "fsync_p50_ms": 0.5, "fsync_p99_ms": 2.0}
+    elif opt("--topic", "").endswith(os.environ.get("STUB_FAIL_TOPICS_ENDING", "-never")):
+        sys.exit("stub: failing as asked")
     else:
         records = int(opt("--num-records"))
         size = int(opt("--record-size-bytes", "1024"))
@@ -286,6 +288,28 @@ class EndToEndTest(unittest.TestCase):
         self.assertIn("- `gregor perf`: 200 MB/s, 195k records/s", text)  # against the sink
         self.assertRegex(text, r"\| gregor \| 2 \| [0-9.]+ \([0-9.]+-[0-9.]+\) \|")
         self.assertNotIn("Failed measurements", text)
+
+    def test_failed_produce(self):
+        # The produce workload fails: consume preloads its own topic, latency is skipped, the report says so.
+        self.env["STUB_FAIL_TOPICS_ENDING"] = "-p"
+        out = os.path.join(self.tmp, "report.md")
+        proc = self.bench("--cells", "base", "--out", out)
+        proc.wait(timeout=300)
+        log = self.output()
+        self.assertEqual(proc.returncode, 0, log)
+        self.assertIn("skipped: no produce rate measured in this cell", log)
+        with open(out) as f:
+            text = f.read()
+        self.assertIn("| base | consume | 1 KiB | 1 | none | 1 | 500 | 488k | 25% |", text)
+        self.assertIn("| base | produce | 1 KiB | 1 | none | 1 | - | - | - |", text)
+        self.assertIn("| 1 | base | produce | produce | gregor-perf | gregor | exit 1 no result |", text)
+        self.assertNotIn("## Latency", text)
+        self.assertTrue(any(name.startswith("r1-base-consume") and name.endswith(".preload")
+                            for name in os.listdir(self.run_dir("logs"))))
+
+    def run_dir(self, *parts):
+        runs = os.path.join(self.tmp, "target", "bench", "runs")
+        return os.path.join(runs, sorted(os.listdir(runs))[-1], *parts)
 
     def test_ctrl_c_stops_everything(self):
         env = dict(self.env, STUB_SLEEP="30")
