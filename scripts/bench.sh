@@ -19,7 +19,7 @@
 #   --other-cmd CMD (runs in the foreground until we stop it; --other-bootstrap defaults to
 #   127.0.0.1:9092), --other-name NAME, --other-pid PID, --out FILE (docs/benchmarks.md; with
 #   --quick the run directory's benchmarks.md), --data-dir DIR (where brokers keep data; default
-#   in the run directory), --port N (Gregor's, 19192), --prefault-mib N (1024; 0 = off), --keep.
+#   in the run directory), --port N (Gregor's, 19192; N+1 for gregor perf sink), --prefault-mib N (1024; 0 = off), --keep.
 # Environment: CARGO_TARGET_DIR (default <repo>/target), CARGO_BUILD_JOBS (default 2), GREGOR_BIN
 #   (use this binary instead of building one; the tests point it at a stub).
 #
@@ -30,7 +30,8 @@
 # CPU read from /proc/PID/stat around every measurement. With a second broker, both
 # brokers run each cell back to back in every run, so their ratio comes from one run.
 # Results stay in $CARGO_TARGET_DIR/bench/runs/<date>/ (results.jsonl, brokers.jsonl,
-# client and broker logs); scripts/bench/report.py renders them.
+# client and broker logs); `scripts/bench/report.py render DIR [--out FILE]` renders them,
+# also those of a run that was stopped. Tests: python3 scripts/bench/test_report.py.
 #
 # Needs: cargo, python3 (standard library), taskset and setsid (util-linux), a C toolchain,
 # make and patch for rdkafka_performance (built from the librdkafka sources bundled in the
