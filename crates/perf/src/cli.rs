@@ -71,8 +71,9 @@ pub struct ProduceArgs {
     /// Records per second in all producers together; 0 is unlimited.
     #[arg(long, default_value_t = 0.0, value_name = "RECORDS_PER_S")]
     pub throughput: f64,
-    /// -1 (all in-sync replicas), 0 (no response) or 1 (the leader).
-    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = clap::value_parser!(i16).range(-1..=1))]
+    /// -1 or `all` (all in-sync replicas), 0 (no response) or 1 (the leader), as
+    /// Kafka's producer config spells them.
+    #[arg(long, default_value = "1", allow_negative_numbers = true, value_parser = parse_acks)]
     pub acks: i16,
     #[arg(long, value_enum, default_value_t = CompressionArg::None)]
     pub compression: CompressionArg,
@@ -158,6 +159,16 @@ pub struct CeilingsPeerArgs {
     pub connect: String,
     #[arg(long, default_value_t = 3.0)]
     pub duration_s: f64,
+}
+
+/// `--acks`: -1, 0, 1, or `all` for -1.
+fn parse_acks(value: &str) -> Result<i16, String> {
+    match value {
+        "all" | "-1" => Ok(-1),
+        "0" => Ok(0),
+        "1" => Ok(1),
+        other => Err(format!("{other:?} is not one of -1, all, 0, 1")),
+    }
 }
 
 #[cfg(test)]
@@ -291,5 +302,8 @@ mod tests {
         assert!(Cli::try_parse_from(both).is_err());
         let acks = ["gregor", "perf", "produce", "--bootstrap", "b:1", "--topic", "t", "--acks", "2"];
         assert!(Cli::try_parse_from(acks).is_err());
+        let all = ["gregor", "perf", "produce", "--bootstrap", "b:1", "--topic", "t", "--acks", "all"];
+        let PerfCommand::Produce(args) = parse(&all) else { panic!("acks=all") };
+        assert_eq!(args.acks, -1);
     }
 }
