@@ -358,22 +358,25 @@ pub fn varint(data: &[u8]) {
     assert!(written.is_empty());
 }
 
+/// An internal-topic record framed for the record targets: a 2-byte key length, the
+/// key, then the value (none when the input ends right after the key: a tombstone).
+fn key_and_value(data: &[u8]) -> Option<(Bytes, Option<Bytes>)> {
+    let (length, rest) = data.split_first_chunk::<2>()?;
+    let key_len = usize::from(u16::from_be_bytes(*length));
+    let key = Bytes::copy_from_slice(rest.get(..key_len)?);
+    let value = (rest.len() > key_len).then(|| Bytes::copy_from_slice(&rest[key_len..]));
+    Some((key, value))
+}
+
 /// Target `coordinator_record`: a `__consumer_offsets` record as the group
 /// coordinator reads it while loading. The input is a 2-byte key length, the key,
 /// then the value (none when the input ends right after the key: a tombstone).
 /// A record that decodes and re-encodes must decode again to the same record.
 pub fn coordinator_record(data: &[u8]) {
     use gregor_group::CoordinatorRecord;
-    if data.len() < 2 {
+    let Some((key, value)) = key_and_value(data) else {
         return;
-    }
-    let key_len = usize::from(u16::from_be_bytes([data[0], data[1]]));
-    let rest = &data[2..];
-    if rest.len() < key_len {
-        return;
-    }
-    let key = Bytes::copy_from_slice(&rest[..key_len]);
-    let value = (rest.len() > key_len).then(|| Bytes::copy_from_slice(&rest[key_len..]));
+    };
     let Ok(Some(record)) = CoordinatorRecord::decode(key, value) else {
         return;
     };
@@ -394,16 +397,9 @@ pub fn coordinator_record(data: &[u8]) {
 /// Empty transaction keeps no partitions), so the second encoding must equal the first.
 pub fn txn_record(data: &[u8]) {
     use gregor_txn::TxnRecord;
-    if data.len() < 2 {
+    let Some((key, value)) = key_and_value(data) else {
         return;
-    }
-    let key_len = usize::from(u16::from_be_bytes([data[0], data[1]]));
-    let rest = &data[2..];
-    if rest.len() < key_len {
-        return;
-    }
-    let key = Bytes::copy_from_slice(&rest[..key_len]);
-    let value = (rest.len() > key_len).then(|| Bytes::copy_from_slice(&rest[key_len..]));
+    };
     let Ok(record) = TxnRecord::decode(key, value) else {
         return;
     };

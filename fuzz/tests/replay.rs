@@ -217,6 +217,16 @@ fn varint() {
     run("varint", targets::varint, &seeds, 0);
 }
 
+/// A key and value as the record targets read them (see `key_and_value` in the library).
+fn framed_record((key, value): (Bytes, Option<Bytes>)) -> Vec<u8> {
+    let mut out = (key.len() as u16).to_be_bytes().to_vec();
+    out.extend_from_slice(&key);
+    if let Some(value) = value {
+        out.extend_from_slice(&value);
+    }
+    out
+}
+
 #[test]
 fn coordinator_record() {
     use gregor_group::CoordinatorRecord;
@@ -224,15 +234,7 @@ fn coordinator_record() {
     use gregor_protocol::messages::group_metadata_value::{GroupMetadataValue, MemberMetadata};
     use gregor_protocol::messages::offset_commit_key::OffsetCommitKey;
     use gregor_protocol::messages::offset_commit_value::OffsetCommitValue;
-    let frame = |record: CoordinatorRecord| {
-        let (key, value) = record.encode().expect("seed records encode");
-        let mut out = (key.len() as u16).to_be_bytes().to_vec();
-        out.extend_from_slice(&key);
-        if let Some(value) = value {
-            out.extend_from_slice(&value);
-        }
-        out
-    };
+    let frame = |record: CoordinatorRecord| framed_record(record.encode().expect("seed records encode"));
     let offset_key =
         OffsetCommitKey { group: "group".into(), topic: "topic".into(), partition: 7, ..Default::default() };
     let seeds = vec![
@@ -277,15 +279,7 @@ fn coordinator_record() {
 #[test]
 fn txn_record() {
     use gregor_txn::{TxnRecord, TxnState, TxnValue};
-    let frame = |record: TxnRecord| {
-        let (key, value) = record.encode().expect("seed records encode");
-        let mut out = (key.len() as u16).to_be_bytes().to_vec();
-        out.extend_from_slice(&key);
-        if let Some(value) = value {
-            out.extend_from_slice(&value);
-        }
-        out
-    };
+    let frame = |record: TxnRecord| framed_record(record.encode().expect("seed records encode"));
     let value = |version: i16, state: TxnState, partitions: &[(&str, i32)]| TxnValue {
         version,
         producer_id: 1000,

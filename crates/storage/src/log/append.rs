@@ -256,20 +256,8 @@ impl Log {
             self.write_locked(&mut appender, &view, &records, &batches, leader_epoch, last_offset, &config, now_ms);
         self.offline_on_error(result.map(|_| ()))?;
         appender.producers.commit(staged);
-        appender.unflushed_messages = appender.unflushed_messages.saturating_add(records_count as i64);
-        let flush_due = appender.unflushed_messages >= config.flush_interval_messages;
-        let log_start_offset = {
-            let mut shared = write_lock(&self.view);
-            shared.log_end_offset = next_offset;
-            // Under a per-message flush policy consumers see data once it is synced
-            // (`flush_through` moves the high watermark), as with Kafka's inline flush.
-            if !flush_due {
-                shared.high_watermark = next_offset;
-            }
-            shared.first_unstable_offset = appender.producers.first_unstable_offset();
-            shared.update_last_stable_offset();
-            shared.log_start_offset
-        };
+        let records = i64::try_from(records_count).unwrap_or(i64::MAX);
+        let (log_start_offset, flush_due) = self.publish_append(&mut appender, next_offset, records, &config);
         drop(appender);
         if flush_due && !defer_sync {
             // Outside the append lock: group commit (see `flush_through`).

@@ -334,17 +334,44 @@ impl Log {
         // Earlier segments were flushed when they were rolled.
         let result = view.segments.iter().rev().take(1).try_for_each(|s| s.flush());
         self.offline_on_error(result)?;
-        {
-            let mut shared = write_lock(&self.view);
-            if shared.high_watermark < view.log_end_offset {
-                shared.high_watermark = view.log_end_offset;
-                shared.update_last_stable_offset();
-            }
-        }
+        self.publish_synced(view.log_end_offset);
         appender.recovery_point = view.log_end_offset;
         appender.unflushed_messages = 0;
         appender.last_flush_ms = now_ms;
         Ok(())
+    }
+
+    /// Publishes an append made under the append lock: the new log end and the open
+    /// transactions' first offset, and the high watermark unless the flush policy
+    /// wants the data synced first (then `publish_synced` moves it, so consumers see
+    /// data once it is synced, as with Kafka's inline flush). Counts `records`
+    /// toward the policy; returns the log start offset and whether a sync is due.
+    fn publish_append(
+        &self,
+        appender: &mut Appender,
+        next_offset: i64,
+        records: i64,
+        config: &LogConfig,
+    ) -> (i64, bool) {
+        appender.unflushed_messages = appender.unflushed_messages.saturating_add(records);
+        let flush_due = appender.unflushed_messages >= config.flush_interval_messages;
+        let mut shared = write_lock(&self.view);
+        shared.log_end_offset = next_offset;
+        if !flush_due {
+            shared.high_watermark = next_offset;
+        }
+        shared.first_unstable_offset = appender.producers.first_unstable_offset();
+        shared.update_last_stable_offset();
+        (shared.log_start_offset, flush_due)
+    }
+
+    /// Synced data becomes visible: the high watermark moves up to `end_offset`.
+    fn publish_synced(&self, end_offset: i64) {
+        let mut shared = write_lock(&self.view);
+        if shared.high_watermark < end_offset {
+            shared.high_watermark = end_offset;
+            shared.update_last_stable_offset();
+        }
     }
 
     /// Makes everything below `end_offset` durable (fdatasync), sharing the sync with
@@ -366,13 +393,7 @@ impl Log {
         self.offline_on_error(result)?;
         *flushed = view.log_end_offset;
         drop(flushed);
-        {
-            let mut shared = write_lock(&self.view);
-            if shared.high_watermark < view.log_end_offset {
-                shared.high_watermark = view.log_end_offset;
-                shared.update_last_stable_offset();
-            }
-        }
+        self.publish_synced(view.log_end_offset);
         let mut appender = self.lock_appender();
         appender.recovery_point = appender.recovery_point.max(view.log_end_offset);
         if self.view().log_end_offset == view.log_end_offset {

@@ -18,7 +18,6 @@ use gregor_protocol::records::{
 use super::append::{corrupt, invalid};
 use super::{AppendInfo, Log};
 use crate::error::{AppendError, StorageError};
-use crate::index::write_lock;
 use crate::io::FileIo;
 use crate::producer::{CompletedTxn, Marker, ProducerStateManager, StagedProducers};
 use crate::segment::{AppendedBatch, BatchAt, Segment};
@@ -156,18 +155,7 @@ impl Log {
             self.offline_on_error(result)?;
         }
         let next_offset = offset + 1;
-        appender.unflushed_messages = appender.unflushed_messages.saturating_add(1);
-        let flush_due = appender.unflushed_messages >= config.flush_interval_messages;
-        let log_start_offset = {
-            let mut shared = write_lock(&self.view);
-            shared.log_end_offset = next_offset;
-            if !flush_due {
-                shared.high_watermark = next_offset;
-            }
-            shared.first_unstable_offset = appender.producers.first_unstable_offset();
-            shared.update_last_stable_offset();
-            shared.log_start_offset
-        };
+        let (log_start_offset, flush_due) = self.publish_append(&mut appender, next_offset, 1, &config);
         drop(appender);
         if flush_due {
             self.flush_through(next_offset, now_ms)?;
