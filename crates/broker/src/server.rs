@@ -184,6 +184,9 @@ async fn accept_loop(
     while served.join_next().await.is_some() {}
 }
 
+/// How soon a rolled segment is fsynced (and the recovery point moved past it).
+const ROLLED_SYNC_INTERVAL_MS: u64 = 500;
+
 /// Periodic work: retention, time-based flushes, checkpoints, fetch-session expiry,
 /// committed-offset expiry.
 async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
@@ -198,6 +201,8 @@ async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let mut retention = tokio::time::interval(retention_every);
     let mut checkpoint = tokio::time::interval(checkpoint_every);
     let mut flush = tokio::time::interval(flush_every);
+    // Rolled segments are synced here rather than under the append lock.
+    let mut rolled = tokio::time::interval(Duration::from_millis(ROLLED_SYNC_INTERVAL_MS));
     let mut sessions = tokio::time::interval(Duration::from_secs(1));
     let offsets_every =
         Duration::from_millis(u64::try_from(config.offsets_retention_check_interval_ms).unwrap_or(600_000).max(1));
@@ -231,6 +236,7 @@ async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
                     );
                 }
             }),
+            _ = rolled.tick() => Box::new(move || logs.sync_rolled()),
             _ = flush.tick() => Box::new(move || {
                 if let Err(error) = logs.flush_due(now_ms()) {
                     tracing::warn!("flush failed: {error}");

@@ -308,6 +308,16 @@ impl LogManager {
         cleaned
     }
 
+    /// fsyncs the segments that rolled since the last call, in every online log,
+    /// so that their recovery points can move on (see [`Log::sync_rolled`]).
+    pub fn sync_rolled(&self) {
+        for log in self.all().iter().filter(|l| !l.is_offline() && l.has_rolled_unsynced()) {
+            if let Err(e) = log.sync_rolled() {
+                tracing::error!(partition = %log.topic_partition(), error = %e, "syncing a rolled segment failed");
+            }
+        }
+    }
+
     /// Flushes logs whose flush.ms has elapsed. An offline log is skipped;
     /// the first error is returned after every log was tried.
     pub fn flush_due(&self, now_ms: i64) -> Result<(), StorageError> {

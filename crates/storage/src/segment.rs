@@ -438,8 +438,14 @@ impl Segment {
     /// Called when the segment stops being active or the log closes: the
     /// time index gets its final max-timestamp entry, then everything is flushed.
     pub fn seal(&self) -> Result<(), StorageError> {
-        self.push_time_entry();
+        self.finish();
         self.flush()
+    }
+
+    /// The segment takes no more appends: the time index gets its final
+    /// max-timestamp entry (written to disk by the next [`Segment::flush`]).
+    pub fn finish(&self) {
+        self.push_time_entry();
     }
 
     /// Renames the files to `.deleted` and removes them; open readers keep

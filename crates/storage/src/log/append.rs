@@ -302,8 +302,10 @@ impl Log {
         Ok(active)
     }
 
-    /// Seals the active segment, snapshots producer state and starts a new
-    /// segment at `base_offset`, published to readers before it is returned.
+    /// Closes the active segment to appends (its fsync is left to
+    /// [`Log::sync_rolled`]), snapshots producer state and starts a new segment at
+    /// `base_offset`, published to readers before it is returned. The recovery
+    /// point stays where it is until the old segment is synced.
     pub(super) fn roll_locked(
         &self,
         appender: &mut Appender,
@@ -313,7 +315,10 @@ impl Log {
         let config = self.config();
         let view = self.view();
         if let Some(old) = view.segments.last() {
-            old.seal()?;
+            old.finish();
+            if old.base_offset() < base_offset {
+                self.lock_rolled_unsynced().push((Arc::clone(old), base_offset));
+            }
         }
         appender.producers.write_snapshot(&self.dir, base_offset)?;
         let segment =
@@ -325,7 +330,6 @@ impl Log {
         }
         segments.push(Arc::clone(&segment));
         write_lock(&self.view).segments = Arc::new(segments);
-        appender.recovery_point = appender.recovery_point.max(base_offset);
         Ok(segment)
     }
 

@@ -90,6 +90,12 @@ pub struct Log {
     /// behind a lock of its own so that appends go on while one thread syncs and
     /// one sync acknowledges every append that landed before it started.
     flushed: Mutex<i64>,
+    /// Segments that stopped being active and are not fsynced yet, each with the
+    /// base offset of the segment that followed it. A roll must not sync a whole
+    /// segment under the append lock (a GiB of page cache takes seconds), so, as
+    /// Kafka does, the sync runs later ([`Log::sync_rolled`]) and only then does
+    /// the recovery point move past the segment.
+    rolled_unsynced: Mutex<Vec<(Arc<Segment>, i64)>>,
 }
 
 /// Files a crash or an interrupted operation can leave behind.
@@ -216,6 +222,7 @@ impl Log {
             cleaner_checkpoint: AtomicI64::new(-1),
             cleaner: Mutex::new(()),
             flushed: Mutex::new(-1),
+            rolled_unsynced: Mutex::new(Vec::new()),
         })
     }
 
@@ -330,9 +337,10 @@ impl Log {
     }
 
     fn flush_locked(&self, appender: &mut Appender, now_ms: i64) -> Result<(), StorageError> {
+        // Nobody waits for the append lock while holding this one (see `flush_through`).
+        let _flushing = self.lock_flushed();
         let view = self.view();
-        // Earlier segments were flushed when they were rolled.
-        let result = view.segments.iter().rev().take(1).try_for_each(|s| s.flush());
+        let result = self.sync_rolled_segments().and_then(|_| view.segments.last().map_or(Ok(()), |s| s.flush()));
         self.offline_on_error(result)?;
         self.publish_synced(view.log_end_offset);
         appender.recovery_point = view.log_end_offset;
@@ -377,19 +385,16 @@ impl Log {
     /// Makes everything below `end_offset` durable (fdatasync), sharing the sync with
     /// every concurrent caller: whoever holds the flush lock syncs all that was
     /// appended when it started, and the callers that waited behind it find their
-    /// offsets covered and return at once. Appends are not blocked meanwhile. The
-    /// segments before the active one were synced when they rolled. Synced data
-    /// becomes visible: the high watermark moves up to what was synced.
+    /// offsets covered and return at once. Appends are not blocked meanwhile.
+    /// Segments rolled since the last sync are synced first. Synced data becomes
+    /// visible: the high watermark moves up to what was synced.
     pub fn flush_through(&self, end_offset: i64, now_ms: i64) -> Result<(), StorageError> {
-        let mut flushed = match self.flushed.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut flushed = self.lock_flushed();
         if *flushed >= end_offset {
             return Ok(());
         }
         let view = self.view();
-        let result = view.segments.last().map_or(Ok(()), |active| active.flush());
+        let result = self.sync_rolled_segments().and_then(|_| view.segments.last().map_or(Ok(()), |s| s.flush()));
         self.offline_on_error(result)?;
         *flushed = view.log_end_offset;
         drop(flushed);
@@ -401,6 +406,55 @@ impl Log {
         }
         appender.last_flush_ms = now_ms;
         Ok(())
+    }
+
+    /// fsyncs the segments rolled since the last sync and moves the recovery point
+    /// past them. The broker calls it shortly after a roll, off the request path.
+    pub fn sync_rolled(&self) -> Result<(), StorageError> {
+        if self.offline.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut flushed = self.lock_flushed();
+        let result = self.sync_rolled_segments();
+        let Some(synced_below) = self.offline_on_error(result)? else { return Ok(()) };
+        *flushed = (*flushed).max(synced_below);
+        drop(flushed);
+        self.publish_synced(synced_below);
+        let mut appender = self.lock_appender();
+        appender.recovery_point = appender.recovery_point.max(synced_below);
+        Ok(())
+    }
+
+    /// Whether a rolled segment waits for [`Log::sync_rolled`].
+    pub fn has_rolled_unsynced(&self) -> bool {
+        !self.lock_rolled_unsynced().is_empty()
+    }
+
+    /// Syncs the rolled segments; the caller holds the `flushed` lock, which keeps
+    /// a second caller from returning before the segments it took are synced.
+    /// Returns the offset below which they are all synced.
+    fn sync_rolled_segments(&self) -> Result<Option<i64>, StorageError> {
+        let rolled = std::mem::take(&mut *self.lock_rolled_unsynced());
+        let mut synced_below = None;
+        for (index, (segment, next_base)) in rolled.iter().enumerate() {
+            if let Err(e) = segment.flush() {
+                // Kept for the next try; the log goes offline anyway.
+                self.lock_rolled_unsynced().splice(0..0, rolled.get(index..).unwrap_or_default().iter().cloned());
+                return Err(e);
+            }
+            synced_below = Some(*next_base);
+        }
+        Ok(synced_below)
+    }
+
+    fn lock_flushed(&self) -> MutexGuard<'_, i64> {
+        // A plain number, always valid.
+        self.flushed.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lock_rolled_unsynced(&self) -> MutexGuard<'_, Vec<(Arc<Segment>, i64)>> {
+        // Pushes and takes are single steps, so the list is valid after a panic.
+        self.rolled_unsynced.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Flushes when flush.ms has passed since the last flush.
@@ -427,6 +481,8 @@ impl Log {
         let mut appender = self.lock_appender();
         let view = self.view();
         let result = (|| {
+            let _flushing = self.lock_flushed();
+            self.sync_rolled_segments()?;
             if let Some(active) = view.segments.last() {
                 active.seal()?;
             }

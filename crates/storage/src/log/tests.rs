@@ -442,6 +442,54 @@ fn group_commit_syncs_once_for_every_append_it_covers() {
 }
 
 #[test]
+fn a_roll_leaves_the_old_segments_sync_to_sync_rolled() {
+    let dir = tempfile::tempdir().unwrap();
+    let io = FaultyFileIo::new();
+    let log = open_with(dir.path(), small_segments(), true, Arc::new(io.clone()));
+    let before = io.sync_count();
+    while log.segment_count() < 3 {
+        log.append_as_leader(batch(2, NOW), 0, NOW).unwrap();
+    }
+    // The index and log files of the rolled segments are not synced on the append path.
+    assert_eq!(io.sync_count(), before, "a roll syncs no segment data under the append lock");
+    assert!(log.has_rolled_unsynced());
+    assert_eq!(log.recovery_point(), 0, "unsynced segments stay behind the recovery point");
+
+    log.sync_rolled().unwrap();
+    let bases = log.segment_base_offsets();
+    assert!(io.sync_count() > before);
+    assert_eq!(log.recovery_point(), *bases.last().unwrap());
+    assert!(!log.has_rolled_unsynced());
+    let synced = io.sync_count();
+    log.sync_rolled().unwrap();
+    assert_eq!(io.sync_count(), synced, "nothing left to sync");
+
+    // A flush covers segments rolled since the last sync as well as the active one.
+    while log.segment_count() < 4 {
+        log.append_as_leader(batch(2, NOW), 0, NOW).unwrap();
+    }
+    log.flush_through(log.log_end_offset(), NOW).unwrap();
+    assert!(!log.has_rolled_unsynced());
+    assert_eq!(log.recovery_point(), log.log_end_offset());
+
+    // After an unclean stop with the recovery point before rolled segments, they
+    // are recovered, and every batch reads back.
+    while log.segment_count() < 6 {
+        log.append_as_leader(batch(2, NOW), 0, NOW).unwrap();
+    }
+    let end = log.log_end_offset();
+    let recovery_point = log.recovery_point();
+    assert!(recovery_point < end);
+    drop(log);
+    let options = OpenOptions { recovery_point, log_start_offset: None, clean_shutdown: false, now_ms: NOW };
+    let log =
+        Log::open(Arc::new(OsFileIo), &dir.path().join("t-0"), TopicPartition::new("t", 0), small_segments(), options)
+            .unwrap();
+    assert_eq!(log.log_end_offset(), end);
+    assert_eq!(read_all(&log, 0).iter().map(|h| h.records_count).sum::<i32>() as i64, end);
+}
+
+#[test]
 fn a_write_error_takes_the_log_offline() {
     let dir = tempfile::tempdir().unwrap();
     let io = FaultyFileIo::new();
