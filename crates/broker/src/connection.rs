@@ -135,8 +135,26 @@ async fn read_frames(
                 return;
             }
             let frame_end = 4 + size as usize;
+            if buffer.len() < frame_end && size as usize > READ_BUFFER_BYTES {
+                // A large frame gets a buffer of its own, exactly its size and allocated
+                // only now that the size passed the check, so that nothing else shares
+                // it and a produce can stamp its batches in place without a copy.
+                buffer.advance(4);
+                let mut body = BytesMut::with_capacity(size as usize);
+                body.extend_from_slice(&buffer);
+                buffer.clear();
+                while body.len() < body.capacity() {
+                    match read_half.read_buf(&mut body).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                }
+                if frames.send(body.freeze()).await.is_err() {
+                    return;
+                }
+                continue;
+            }
             if buffer.len() < frame_end {
-                // Room for the rest of this frame, allocated only now that its size passed the check.
                 buffer.reserve(frame_end - buffer.len());
                 break;
             }

@@ -225,7 +225,7 @@ fn is_internal(topic: &str) -> bool {
     topic == crate::coordinator::OFFSETS_TOPIC || topic == crate::txn_coordinator::TXN_TOPIC
 }
 
-/// The record set to append: v2 batches as sent (copied into a buffer the storage
+/// The record set to append: v2 batches as sent (in a buffer the storage
 /// crate may stamp), or legacy sets converted. A transactional batch in a request
 /// without a transactional id is TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as Kafka
 /// answers it (Kafka fails the whole request; here the partitions that carry one).
@@ -250,15 +250,22 @@ fn prepare_records(
                 return Err(ErrorCode::TransactionalIdAuthorizationFailed);
             }
         }
-        return Ok(BytesMut::from(&records[..]));
+        return Ok(into_mut(records));
     }
     if first_magic == MAGIC_V2 {
-        return Ok(BytesMut::from(&records[..]));
+        return Ok(into_mut(records));
     }
     // Converting may inflate compressed sets; bound it by the largest batch a topic
     // may accept, generously.
     let output_bytes_max = usize::try_from(message_max_bytes).unwrap_or(1 << 20).saturating_mul(4).max(1 << 20);
     upconvert_message_set(&records, output_bytes_max)
+}
+
+/// The record set as a buffer storage may stamp: the request's own memory when
+/// nothing else shares it (a large frame has a buffer of its own, and a request
+/// for one partition holds it alone), else a copy.
+fn into_mut(records: Bytes) -> BytesMut {
+    records.try_into_mut().unwrap_or_else(|shared| BytesMut::from(&shared[..]))
 }
 
 /// An append's answer, and the partition and offset to sync through before sending
