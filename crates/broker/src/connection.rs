@@ -10,10 +10,12 @@
 use crate::api_versions::{is_supported, supported_range};
 use crate::broker::Broker;
 use crate::dispatch::{dispatch, Outcome};
+use crate::zero_copy;
 use bytes::{Buf, Bytes, BytesMut};
 use gregor_protocol::frame::{decode_request, encode_response_frame, peek_request_prefix};
 use gregor_protocol::messages::api_versions_response::{ApiVersion, ApiVersionsResponse};
 use gregor_protocol::{ApiKey, DecodeError, ErrorCode, ResponseBody, WriteBuf};
+use gregor_storage::FileRegion;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
@@ -65,7 +67,8 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut
 }
 
 enum Reply {
-    Send(WriteBuf),
+    /// An encoded answer, and the file regions its placeholder chunks stand for.
+    Send(WriteBuf, Vec<FileRegion>),
     Nothing,
     Close(String),
     /// An answer a task will produce (`Outcome::Deferred`), sent in its turn.
@@ -92,8 +95,8 @@ async fn write_answers(write_half: OwnedWriteHalf, mut answers: mpsc::Receiver<R
             };
         }
         match reply {
-            Reply::Send(encoded) => {
-                if let Err(error) = write_chunks(&mut writer, encoded).await {
+            Reply::Send(encoded, regions) => {
+                if let Err(error) = write_chunks(&mut writer, encoded, regions).await {
                     tracing::debug!(%peer, "write failed: {error}");
                     return;
                 }
@@ -174,9 +177,22 @@ async fn read_frames(
     }
 }
 
-async fn write_chunks(writer: &mut BufWriter<OwnedWriteHalf>, encoded: WriteBuf) -> std::io::Result<()> {
+async fn write_chunks(
+    writer: &mut BufWriter<OwnedWriteHalf>,
+    encoded: WriteBuf,
+    regions: Vec<FileRegion>,
+) -> std::io::Result<()> {
+    let mut regions = regions.into_iter();
     for chunk in encoded.into_chunks() {
-        writer.write_all(&chunk).await?;
+        if !zero_copy::is_placeholder(&chunk) {
+            writer.write_all(&chunk).await?;
+            continue;
+        }
+        let region = regions.next().filter(|region| region.len_bytes() == chunk.len()).ok_or_else(|| {
+            std::io::Error::other("a response placeholder without its file region (a broker bug): closing")
+        })?;
+        writer.flush().await?;
+        zero_copy::send_region(writer.get_ref().as_ref(), &region).await?;
     }
     Ok(())
 }
@@ -192,14 +208,14 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
     if !is_supported(api_key, prefix.api_version) {
         if api_key == ApiKey::ApiVersions {
             // A client newer than us learns our range from this answer and retries.
-            return encode(prefix.correlation_id, 0, ResponseBody::ApiVersions(unsupported_api_versions()));
+            return encode(prefix.correlation_id, 0, ResponseBody::ApiVersions(unsupported_api_versions()), Vec::new());
         }
         return Reply::Close(format!("{} v{} is not supported", api_key.name(), prefix.api_version));
     }
     let request = match decode_request(frame) {
         Ok(request) => request,
         Err(DecodeError::UnsupportedVersion { .. }) if api_key == ApiKey::ApiVersions => {
-            return encode(prefix.correlation_id, 0, ResponseBody::ApiVersions(unsupported_api_versions()));
+            return encode(prefix.correlation_id, 0, ResponseBody::ApiVersions(unsupported_api_versions()), Vec::new());
         }
         Err(error) => {
             if api_key == ApiKey::ApiVersions {
@@ -207,7 +223,12 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
                     error_code: ErrorCode::InvalidRequest.code(),
                     ..ApiVersionsResponse::default()
                 };
-                return encode(prefix.correlation_id, prefix.api_version, ResponseBody::ApiVersions(response));
+                return encode(
+                    prefix.correlation_id,
+                    prefix.api_version,
+                    ResponseBody::ApiVersions(response),
+                    Vec::new(),
+                );
             }
             return Reply::Close(format!("malformed {} v{} request: {error}", api_key.name(), prefix.api_version));
         }
@@ -217,16 +238,17 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
 
 fn reply_for(correlation_id: i32, version: i16, outcome: Outcome) -> Reply {
     match outcome {
-        Outcome::Respond(response) => encode(correlation_id, version, response),
+        Outcome::Respond(response) => encode(correlation_id, version, response, Vec::new()),
+        Outcome::RespondWithRegions(response, regions) => encode(correlation_id, version, response, regions),
         Outcome::NoResponse => Reply::Nothing,
         Outcome::Close(reason) => Reply::Close(reason),
         Outcome::Deferred(task) => Reply::Later { correlation_id, version, task },
     }
 }
 
-fn encode(correlation_id: i32, version: i16, response: ResponseBody) -> Reply {
+fn encode(correlation_id: i32, version: i16, response: ResponseBody, regions: Vec<FileRegion>) -> Reply {
     match encode_response_frame(correlation_id, version, &response) {
-        Ok(encoded) => Reply::Send(encoded),
+        Ok(encoded) => Reply::Send(encoded, regions),
         Err(error) => Reply::Close(format!("cannot encode the {:?} response: {error}", response.api_key())),
     }
 }

@@ -15,6 +15,9 @@ use std::sync::Arc;
 pub enum Outcome {
     /// Send this response.
     Respond(ResponseBody),
+    /// Send this response, with these file regions in place of its placeholder
+    /// chunks, in order (see [`crate::zero_copy`]).
+    RespondWithRegions(ResponseBody, Vec<gregor_storage::FileRegion>),
     /// Send nothing (a Produce with acks=0 that succeeded).
     NoResponse,
     /// Close the connection, for this reason (logged by the connection).
@@ -31,7 +34,10 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, peer: Socke
     let respond = Outcome::Respond;
     match body {
         RequestBody::Produce(body) => handlers::produce::handle(broker, &header, body).await,
-        RequestBody::Fetch(body) => respond(ResponseBody::Fetch(handlers::fetch::handle(broker, &header, body).await)),
+        RequestBody::Fetch(body) => {
+            let (response, regions) = handlers::fetch::handle_zero_copy(broker, &header, body).await;
+            Outcome::RespondWithRegions(ResponseBody::Fetch(response), regions)
+        }
         RequestBody::ListOffsets(body) => {
             respond(ResponseBody::ListOffsets(handlers::list_offsets::handle(broker, &header, body).await))
         }

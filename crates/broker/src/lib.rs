@@ -39,6 +39,7 @@ pub mod server;
 pub mod time;
 pub mod topics;
 pub mod txn_coordinator;
+pub mod zero_copy;
 
 pub use broker::Broker;
 pub use server::{run, RunningServer};

@@ -181,6 +181,15 @@ impl Index<OffsetEntry> {
         })
     }
 
+    /// Position of the last indexed batch that starts at or before `position`, or
+    /// the segment start.
+    pub fn position_at_or_before(&self, position: u32) -> u32 {
+        self.with_entries(|entries| {
+            let n = entries.partition_point(|e| e.position <= position);
+            n.checked_sub(1).and_then(|i| entries.get(i)).map_or(0, |e| e.position)
+        })
+    }
+
     /// Offsets and positions must both grow and stay inside the log.
     pub fn is_sane(entries: &[OffsetEntry], log_size_bytes: u64) -> bool {
         entries

@@ -18,6 +18,11 @@ pub trait DataFile: Send + Sync + Debug {
     fn sync_data(&self) -> io::Result<()>;
     fn len_bytes(&self) -> io::Result<u64>;
     fn set_len_bytes(&self, len_bytes: u64) -> io::Result<()>;
+    /// The operating system's file, for transfers the kernel does itself (sendfile);
+    /// `None` for files that must be read through this trait (fault injection).
+    fn os_file(&self) -> Option<&File> {
+        None
+    }
 }
 
 /// Opens data files; the seam for fault injection.
@@ -47,6 +52,49 @@ impl DataFile for OsFile {
 
     fn set_len_bytes(&self, len_bytes: u64) -> io::Result<()> {
         self.0.set_len(len_bytes)
+    }
+
+    fn os_file(&self) -> Option<&File> {
+        Some(&self.0)
+    }
+}
+
+/// A byte range of a segment file holding whole batches, for a fetch to send
+/// without reading it into memory. Segment files only grow, and a deleted
+/// segment's open file stays readable, so the range stays valid while it is held.
+#[derive(Debug, Clone)]
+pub struct FileRegion {
+    file: Arc<dyn DataFile>,
+    position: u64,
+    len_bytes: usize,
+}
+
+impl FileRegion {
+    pub(crate) fn new(file: Arc<dyn DataFile>, position: u64, len_bytes: usize) -> Self {
+        Self { file, position, len_bytes }
+    }
+
+    /// The file, when the kernel can send from it directly.
+    pub fn os_file(&self) -> Option<&File> {
+        self.file.os_file()
+    }
+
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    pub fn len_bytes(&self) -> usize {
+        self.len_bytes
+    }
+
+    /// The bytes, read into memory (for callers that cannot send from the file).
+    pub fn read(&self) -> io::Result<bytes::Bytes> {
+        let mut buf = vec![0u8; self.len_bytes];
+        let read = read_fully_at(self.file.as_ref(), &mut buf, self.position)?;
+        if read < self.len_bytes {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "a segment file ended inside a fetched region"));
+        }
+        Ok(bytes::Bytes::from(buf))
     }
 }
 

@@ -49,8 +49,10 @@ mod txn_index;
 
 pub use config::{LogConfig, TopicPartition};
 pub use error::{AppendError, ReadError, RecordErrors, StorageError};
+pub use io::FileRegion;
 pub use log::{
-    AbortedTxn, AppendInfo, CompactionStats, Log, OpenOptions, ReadInfo, TimestampOffset, TxnMarker, TxnVerifier,
+    AbortedTxn, AppendInfo, CompactionStats, Log, OpenOptions, ReadInfo, RegionRead, TimestampOffset, TxnMarker,
+    TxnVerifier,
 };
 pub use manager::{LogDirInfo, LogManager, PartitionSize};
 pub use producer::ProducerStateEntry;

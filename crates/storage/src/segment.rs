@@ -12,7 +12,7 @@ use gregor_protocol::records::{validate_batch, RecordBatchHeader, BATCH_HEADER_B
 
 use crate::error::StorageError;
 use crate::index::{Index, OffsetEntry, TimeEntry};
-use crate::io::{read_fully_at, DataFile, FileIo};
+use crate::io::{read_fully_at, DataFile, FileIo, FileRegion};
 use crate::txn_index::{TxnIndex, TXN_INDEX_SUFFIX};
 
 pub(crate) const LOG_SUFFIX: &str = ".log";
@@ -344,6 +344,36 @@ impl Segment {
             position += header.size_bytes() as u64;
         }
         Ok(None)
+    }
+
+    /// Where the whole batches that start at `start` (a batch boundary) and end by
+    /// `limit` end, and the offset after the last of them (`first_base_offset` when
+    /// none fits). Jumps through the offset index to near `limit`, so only the
+    /// headers of the last index interval are read.
+    pub fn whole_batches_end(
+        &self,
+        start: u64,
+        limit: u64,
+        first_base_offset: i64,
+    ) -> Result<(u64, i64), StorageError> {
+        let limit = limit.min(self.size_bytes());
+        let indexed = u64::from(self.offset_index.position_at_or_before(u32::try_from(limit).unwrap_or(u32::MAX)));
+        let mut position = if indexed > start { indexed } else { start };
+        let mut next_offset = first_base_offset;
+        while let Some(header) = self.read_header_at(position)? {
+            if position + header.size_bytes() as u64 > limit {
+                next_offset = if position > start { header.base_offset } else { first_base_offset };
+                return Ok((position, next_offset));
+            }
+            position += header.size_bytes() as u64;
+            next_offset = header.last_offset() + 1;
+        }
+        Ok((position, next_offset))
+    }
+
+    /// The file and a range of it (see [`FileRegion`]).
+    pub fn region(&self, position: u64, len_bytes: usize) -> FileRegion {
+        FileRegion::new(Arc::clone(&self.log), position, len_bytes)
     }
 
     /// Batch headers from `position` on, up to the committed end.

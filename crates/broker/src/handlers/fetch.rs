@@ -24,12 +24,18 @@
 //! checks (FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH); v11+ preferred read replica
 //! (-1: read from the leader); v12+ last-fetched-epoch divergence; v13+ topic ids
 //! (UNKNOWN_TOPIC_ID).
+//!
+//! The records are not read into memory on the way: the reads locate whole batches
+//! as file regions through the indexes, and the connection sends them with
+//! sendfile (see [`crate::zero_copy`]). [`handle`] (for tests and in-process
+//! callers) returns them read into the response instead.
 
 use crate::broker::Broker;
 use crate::fetch_session::{FetchSessionCache, SessionPartition, SessionPartitionKey, SessionRequest};
 use crate::partitions::Partition;
 use crate::purgatory::Waiter;
 use crate::time::now_ms;
+use crate::zero_copy;
 use bytes::Bytes;
 use gregor_protocol::messages::fetch_request::FetchRequest;
 use gregor_protocol::messages::fetch_response::{
@@ -38,7 +44,7 @@ use gregor_protocol::messages::fetch_response::{
 use gregor_protocol::messages::RequestHeader;
 use gregor_protocol::records::{split_record_set, RecordBatchHeader};
 use gregor_protocol::{ErrorCode, Uuid};
-use gregor_storage::{AbortedTxn, Log, ReadError};
+use gregor_storage::{AbortedTxn, FileRegion, Log, ReadError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -56,6 +62,9 @@ struct PartitionRead {
     last_stable_offset: i64,
     log_start_offset: i64,
     records: Bytes,
+    /// The records as a range of a segment file, sent by the kernel (then `records`
+    /// is empty); see [`crate::zero_copy`].
+    region: Option<FileRegion>,
     diverging: Option<(i32, i64)>,
     leader_epoch: i32,
     /// read_committed reads only: the aborted transactions overlapping `records`.
@@ -63,6 +72,10 @@ struct PartitionRead {
 }
 
 impl PartitionRead {
+    fn records_bytes(&self) -> usize {
+        self.records.len() + self.region.as_ref().map_or(0, FileRegion::len_bytes)
+    }
+
     /// The end of what this isolation level may read, as of this read.
     fn fetchable_end(&self, isolation: i8) -> i64 {
         if isolation == READ_COMMITTED {
@@ -83,7 +96,27 @@ fn fetchable_end(log: &Log, isolation: i8) -> i64 {
     }
 }
 
+/// The response with every partition's records in it.
 pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: FetchRequest) -> FetchResponse {
+    handle_reads(broker, header, request, false).await.0
+}
+
+/// The response with placeholders for the records that the connection sends
+/// from the segment files, and those files' regions in response order.
+pub async fn handle_zero_copy(
+    broker: &Arc<Broker>,
+    header: &RequestHeader,
+    request: FetchRequest,
+) -> (FetchResponse, Vec<FileRegion>) {
+    handle_reads(broker, header, request, true).await
+}
+
+async fn handle_reads(
+    broker: &Arc<Broker>,
+    header: &RequestHeader,
+    request: FetchRequest,
+    zero_copy: bool,
+) -> (FetchResponse, Vec<FileRegion>) {
     let version = header.request_api_version;
     let now = now_ms();
     let requested = requested_partitions(broker, version, &request);
@@ -94,7 +127,7 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Fetch
         Ok(SessionRequest::Sessionless)
     };
     let (session_id, partitions, incremental) = match classified {
-        Err(error) => return top_level_error(error),
+        Err(error) => return (top_level_error(error), Vec::new()),
         Ok(SessionRequest::Sessionless) => (0, requested, false),
         Ok(SessionRequest::Close { session_id }) => {
             sessions.close(session_id);
@@ -111,7 +144,7 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Fetch
             let forgotten = forgotten_partitions(broker, version, &request);
             match sessions.update(session_id, epoch, requested, &forgotten, now) {
                 Ok(all) => (session_id, all, true),
-                Err(error) => return top_level_error(error),
+                Err(error) => return (top_level_error(error), Vec::new()),
             }
         }
     };
@@ -125,8 +158,8 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Fetch
         + Duration::from_millis(u64::try_from(request.max_wait_ms.clamp(0, MAX_WAIT_MS_CAP)).unwrap_or(0));
     let unknown = if version >= 13 { ErrorCode::UnknownTopicId } else { ErrorCode::UnknownTopicOrPartition };
 
-    let reads =
-        read_until_ready(&partitions, &hosted, response_bytes_max, min_bytes, isolation, unknown, deadline).await;
+    let limits = ReadLimits { response_bytes_max, min_bytes, isolation, unknown, zero_copy };
+    let reads = read_until_ready(&partitions, &hosted, &limits, deadline).await;
     build_response(version, session_id, incremental, &partitions, reads, sessions)
 }
 
@@ -137,16 +170,14 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Fetch
 async fn read_until_ready(
     partitions: &[SessionPartition],
     hosted: &[Option<Arc<Partition>>],
-    response_bytes_max: usize,
-    min_bytes: usize,
-    isolation: i8,
-    unknown: ErrorCode,
+    limits: &ReadLimits,
     deadline: Instant,
 ) -> Vec<PartitionRead> {
+    let (min_bytes, isolation) = (limits.min_bytes, limits.isolation);
     let waiter: Waiter = Arc::new(Notify::new());
     loop {
-        let reads = read_round(partitions, hosted, response_bytes_max, isolation, unknown).await;
-        let ready_bytes: usize = reads.iter().map(|read| read.records.len()).sum();
+        let reads = read_round(partitions, hosted, limits).await;
+        let ready_bytes: usize = reads.iter().map(PartitionRead::records_bytes).sum();
         let any_error = reads.iter().any(|read| read.error != ErrorCode::None);
         if ready_bytes >= min_bytes.max(1) || any_error || Instant::now() >= deadline || partitions.is_empty() {
             return reads;
@@ -221,29 +252,40 @@ fn forgotten_partitions(broker: &Broker, version: i16, request: &FetchRequest) -
     forgotten
 }
 
+/// What one fetch may read, and how.
+#[derive(Debug, Clone, Copy)]
+struct ReadLimits {
+    response_bytes_max: usize,
+    min_bytes: usize,
+    isolation: i8,
+    /// The error for a partition this broker does not host.
+    unknown: ErrorCode,
+    /// Records as file regions the connection sends (see [`crate::zero_copy`]).
+    zero_copy: bool,
+}
+
 /// Reads every partition once, on a blocking thread.
 async fn read_round(
     partitions: &[SessionPartition],
     hosted: &[Option<Arc<Partition>>],
-    response_bytes_max: usize,
-    isolation: i8,
-    unknown: ErrorCode,
+    limits: &ReadLimits,
 ) -> Vec<PartitionRead> {
     let partitions = partitions.to_vec();
     let hosted = hosted.to_vec();
     let count = partitions.len();
+    let limits = *limits;
     let read = move || {
-        let mut remaining_bytes = response_bytes_max;
+        let mut remaining_bytes = limits.response_bytes_max;
         let mut nothing_read_yet = true;
         partitions
             .iter()
             .zip(&hosted)
             .map(|(wanted, partition)| {
-                let Some(partition) = partition else { return failed(unknown, -1) };
-                let read = read_partition(wanted, partition, remaining_bytes, nothing_read_yet, isolation);
-                if !read.records.is_empty() {
+                let Some(partition) = partition else { return failed(limits.unknown, -1) };
+                let read = read_partition(wanted, partition, remaining_bytes, nothing_read_yet, &limits);
+                if read.records_bytes() > 0 {
                     nothing_read_yet = false;
-                    remaining_bytes = remaining_bytes.saturating_sub(read.records.len());
+                    remaining_bytes = remaining_bytes.saturating_sub(read.records_bytes());
                 }
                 read
             })
@@ -265,6 +307,7 @@ fn failed(error: ErrorCode, leader_epoch: i32) -> PartitionRead {
         last_stable_offset: -1,
         log_start_offset: -1,
         records: Bytes::new(),
+        region: None,
         diverging: None,
         leader_epoch,
         aborted: None,
@@ -279,8 +322,9 @@ fn read_partition(
     partition: &Partition,
     remaining_bytes: usize,
     min_one_batch: bool,
-    isolation: i8,
+    limits: &ReadLimits,
 ) -> PartitionRead {
+    let isolation = limits.isolation;
     let log = &partition.log;
     let leader_epoch = partition.leader_epoch();
     if wanted.current_leader_epoch >= 0 {
@@ -301,6 +345,7 @@ fn read_partition(
         last_stable_offset,
         log_start_offset,
         records: Bytes::new(),
+        region: None,
         diverging: None,
         leader_epoch,
         aborted: None,
@@ -317,6 +362,10 @@ fn read_partition(
     }
     let partition_bytes_max = usize::try_from(wanted.partition_max_bytes).unwrap_or(0).min(remaining_bytes);
     let max_offset = if read_committed { last_stable_offset } else { high_watermark };
+    if limits.zero_copy {
+        read_region(wanted, log, partition_bytes_max, min_one_batch, max_offset, read_committed, &mut result);
+        return result;
+    }
     match log.read(wanted.fetch_offset, partition_bytes_max, min_one_batch, max_offset) {
         Ok(info) => {
             if read_committed {
@@ -332,6 +381,44 @@ fn read_partition(
         }
     }
     result
+}
+
+/// [`read_partition`]'s read as a file region when the connection can send it
+/// from the file, else as bytes read from it.
+fn read_region(
+    wanted: &SessionPartition,
+    log: &Log,
+    partition_bytes_max: usize,
+    min_one_batch: bool,
+    max_offset: i64,
+    read_committed: bool,
+    result: &mut PartitionRead,
+) {
+    match log.read_region(wanted.fetch_offset, partition_bytes_max, min_one_batch, max_offset) {
+        Ok(read) => {
+            if read_committed {
+                result.aborted = Some(match read.region {
+                    Some(_) => log.aborted_transactions(wanted.fetch_offset, read.next_offset),
+                    None => Vec::new(),
+                });
+            }
+            result.high_watermark = read.high_watermark;
+            result.log_start_offset = read.log_start_offset;
+            result.last_stable_offset = read.last_stable_offset;
+            match read.region {
+                Some(region) if zero_copy::sendable(&region) => result.region = Some(region),
+                Some(region) => match region.read() {
+                    Ok(records) => result.records = records,
+                    Err(error) => {
+                        tracing::error!(partition = %wanted.key.partition, "fetch read failed: {error}");
+                        result.error = ErrorCode::KafkaStorageError;
+                    }
+                },
+                None => {}
+            }
+        }
+        Err(error) => result.error = read_error_code(&error),
+    }
 }
 
 /// The aborted transactions a read_committed consumer needs to filter `records`
@@ -368,13 +455,14 @@ fn build_response(
     partitions: &[SessionPartition],
     reads: Vec<PartitionRead>,
     sessions: &FetchSessionCache,
-) -> FetchResponse {
+) -> (FetchResponse, Vec<FileRegion>) {
+    let mut regions = Vec::new();
     let mut responses: Vec<FetchableTopicResponse> = Vec::new();
     let mut sent = Vec::new();
     let mut returned_records = Vec::new();
     for (wanted, read) in partitions.iter().zip(reads) {
         let changed = read.error != ErrorCode::None
-            || !read.records.is_empty()
+            || read.records_bytes() > 0
             || read.diverging.is_some()
             || read.high_watermark != wanted.sent_high_watermark
             || read.last_stable_offset != wanted.sent_last_stable_offset
@@ -382,9 +470,23 @@ fn build_response(
         if incremental && !changed {
             continue;
         }
-        if !read.records.is_empty() {
+        if read.records_bytes() > 0 {
             returned_records.push(wanted.key.clone());
         }
+        let records = match read.region {
+            Some(region) => match zero_copy::placeholder(&region) {
+                Some(placeholder) => {
+                    regions.push(region);
+                    placeholder
+                }
+                // Not reached: `read_region` keeps only regions that have one.
+                None => region.read().unwrap_or_else(|error| {
+                    tracing::error!(partition = %wanted.key.partition, "fetch read failed: {error}");
+                    Bytes::new()
+                }),
+            },
+            None => read.records,
+        };
         sent.push(SessionPartition {
             sent_high_watermark: read.high_watermark,
             sent_last_stable_offset: read.last_stable_offset,
@@ -418,7 +520,7 @@ fn build_response(
                     .collect()
             }),
             preferred_read_replica: -1,
-            records: Some(read.records),
+            records: Some(records),
             ..PartitionData::default()
         };
         let same_topic = responses.last().is_some_and(|last| {
@@ -443,13 +545,14 @@ fn build_response(
     if session_id != 0 {
         sessions.record_sent(session_id, &sent, &returned_records);
     }
-    FetchResponse {
+    let response = FetchResponse {
         throttle_time_ms: 0,
         error_code: ErrorCode::None.code(),
         session_id,
         responses,
         ..FetchResponse::default()
-    }
+    };
+    (response, regions)
 }
 
 #[cfg(test)]

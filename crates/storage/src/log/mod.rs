@@ -25,7 +25,7 @@ use crate::txn_index::TXN_INDEX_SUFFIX;
 
 pub use append::{AppendInfo, TxnVerifier};
 pub use compact::CompactionStats;
-pub use read::{ReadInfo, TimestampOffset};
+pub use read::{ReadInfo, RegionRead, TimestampOffset};
 pub use txn::{AbortedTxn, TxnMarker};
 
 /// What readers copy under the view lock.

@@ -8,12 +8,25 @@ use gregor_protocol::records::{RecordBatch, RecordBatchHeader, BATCH_HEADER_BYTE
 
 use super::Log;
 use crate::error::ReadError;
+use crate::io::FileRegion;
 use crate::segment::{BatchAt, Segment};
 
 /// A fetch result: whole stored batches plus the offsets the response reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadInfo {
     pub records: Bytes,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub last_stable_offset: i64,
+}
+
+/// A fetch result as a range of a segment file (see [`Log::read_region`]).
+#[derive(Debug, Clone)]
+pub struct RegionRead {
+    /// Whole batches; `None` when nothing is to be returned.
+    pub region: Option<FileRegion>,
+    /// The offset after the last batch in `region`.
+    pub next_offset: i64,
     pub high_watermark: i64,
     pub log_start_offset: i64,
     pub last_stable_offset: i64,
@@ -80,6 +93,63 @@ impl Log {
         let end = whole_batches_end(&buf, max_offset);
         buf.truncate(end);
         Ok(info(Bytes::from(buf)))
+    }
+
+    /// What [`Log::read`] returns, as a range of the segment file rather than bytes
+    /// in memory, so that a fetch can have the kernel send it (sendfile): the
+    /// batches are found from the indexes and a few headers, not read.
+    pub fn read_region(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        max_offset: i64,
+    ) -> Result<RegionRead, ReadError> {
+        self.check_online()?;
+        let view = self.view();
+        let result = |region: Option<FileRegion>, next_offset: i64| RegionRead {
+            region,
+            next_offset,
+            high_watermark: view.high_watermark,
+            log_start_offset: view.log_start_offset,
+            last_stable_offset: view.last_stable_offset,
+        };
+        if fetch_offset < view.log_start_offset || fetch_offset > view.log_end_offset {
+            return Err(ReadError::OffsetOutOfRange {
+                offset: fetch_offset,
+                log_start_offset: view.log_start_offset,
+                log_end_offset: view.log_end_offset,
+            });
+        }
+        let max_offset = max_offset.min(view.log_end_offset);
+        if fetch_offset >= max_offset {
+            return Ok(result(None, fetch_offset));
+        }
+        let Some((segment, first)) = find_batch(&view.segments, fetch_offset)? else {
+            return Ok(result(None, fetch_offset));
+        };
+        if first.header.last_offset() >= max_offset {
+            return Ok(result(None, fetch_offset));
+        }
+        let first_size = first.header.size_bytes();
+        if first_size > max_bytes && !min_one_batch {
+            return Ok(result(None, fetch_offset));
+        }
+        let want = max_bytes.max(if min_one_batch { first_size } else { 0 });
+        let mut limit = first.position.saturating_add(want as u64);
+        let is_active = view.segments.last().is_some_and(|last| Arc::ptr_eq(last, &segment));
+        if !(is_active && max_offset >= view.log_end_offset) {
+            // Batches from the one holding `max_offset` on are not to be read.
+            if let Some(stop) = segment.find_batch(max_offset)? {
+                limit = limit.min(stop.position);
+            }
+        }
+        let (end, next_offset) = segment.whole_batches_end(first.position, limit, first.header.base_offset)?;
+        if end <= first.position {
+            return Ok(result(None, fetch_offset));
+        }
+        let len = usize::try_from(end - first.position).unwrap_or(usize::MAX);
+        Ok(result(Some(segment.region(first.position, len)), next_offset))
     }
 
     /// ListOffsets by timestamp: the first record at or after `timestamp_ms`.

@@ -549,3 +549,35 @@ fn concurrent_readers_see_only_whole_published_batches() {
     }
     assert!(reader.join().unwrap() > 0);
 }
+
+#[test]
+fn a_region_read_returns_what_a_read_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig { segment_bytes: 8192, index_interval_bytes: 512, ..LogConfig::default() };
+    let log = open(dir.path(), config);
+    for i in 0..60 {
+        log.append_as_leader(batch_with(1 + i % 5, NOW, 40 + 30 * (i % 7), None), 0, NOW).unwrap();
+    }
+    let end = log.log_end_offset();
+    assert!(log.segment_count() > 3);
+    for max_offset in [end, end - 7, end / 2, 1] {
+        for max_bytes in [1, 100, 700, 3000, 1 << 20] {
+            for min_one_batch in [true, false] {
+                for fetch_offset in (0..end).step_by(3) {
+                    let copied = log.read(fetch_offset, max_bytes, min_one_batch, max_offset).unwrap();
+                    let region = log.read_region(fetch_offset, max_bytes, min_one_batch, max_offset).unwrap();
+                    let bytes = region.region.as_ref().map(|r| r.read().unwrap()).unwrap_or_default();
+                    let case = format!(
+                        "offset {fetch_offset} max_bytes {max_bytes} min_one {min_one_batch} max_offset {max_offset}"
+                    );
+                    assert_eq!(bytes, copied.records, "{case}");
+                    assert_eq!(region.high_watermark, copied.high_watermark);
+                    let next = headers(&copied.records).last().map_or(fetch_offset, |h| h.last_offset() + 1);
+                    assert_eq!(region.next_offset, next, "{case}");
+                    assert!(region.region.as_ref().is_none_or(|r| r.os_file().is_some() && r.len_bytes() > 0));
+                }
+            }
+        }
+    }
+    assert!(matches!(log.read_region(end + 1, 100, true, end), Err(ReadError::OffsetOutOfRange { .. })));
+}

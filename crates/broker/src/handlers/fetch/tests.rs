@@ -59,8 +59,36 @@ fn wanted(fetch_offset: i64) -> SessionPartition {
     }
 }
 
+fn limits(isolation: i8, zero_copy: bool) -> ReadLimits {
+    ReadLimits {
+        response_bytes_max: usize::MAX,
+        min_bytes: 0,
+        isolation,
+        unknown: ErrorCode::UnknownTopicOrPartition,
+        zero_copy,
+    }
+}
+
+/// Reads both ways, records in memory and as a file region (sent by the
+/// connection), checks they agree, and returns the read into memory.
+fn read_both(partition: &Partition, fetch_offset: i64, bytes_max: usize, isolation: i8) -> PartitionRead {
+    let copied = read_partition(&wanted(fetch_offset), partition, bytes_max, true, &limits(isolation, false));
+    let mut sent = read_partition(&wanted(fetch_offset), partition, bytes_max, true, &limits(isolation, true));
+    assert!(copied.region.is_none());
+    if let Some(region) = sent.region.take() {
+        sent.records = region.read().expect("the region reads back");
+    }
+    assert_eq!(sent.records, copied.records);
+    assert_eq!(sent.aborted, copied.aborted);
+    assert_eq!(
+        (sent.error, sent.high_watermark, sent.last_stable_offset, sent.log_start_offset),
+        (copied.error, copied.high_watermark, copied.last_stable_offset, copied.log_start_offset)
+    );
+    copied
+}
+
 fn fetch(partition: &Partition, fetch_offset: i64, isolation: i8) -> PartitionRead {
-    read_partition(&wanted(fetch_offset), partition, 1 << 20, true, isolation)
+    read_both(partition, fetch_offset, 1 << 20, isolation)
 }
 
 /// The base offsets of the batches returned.
@@ -123,7 +151,7 @@ fn an_abort_marker_releases_the_data_with_its_aborted_transaction() {
     assert_eq!(batches(&after), vec![7]);
     assert_eq!(after.aborted, Some(Vec::new()));
     // A read that stops before the aborted transaction does not list it.
-    let first_only = read_partition(&wanted(0), &partition, 1, true, READ_COMMITTED);
+    let first_only = read_both(&partition, 0, 1, READ_COMMITTED);
     assert_eq!(batches(&first_only), vec![0]);
     assert_eq!(first_only.aborted, Some(Vec::new()));
 }
@@ -190,14 +218,14 @@ fn the_response_carries_a_list_for_read_committed_and_null_otherwise() {
     let sessions = FetchSessionCache::new(10);
     for version in [4, 11, 12, 18] {
         let committed =
-            build_response(version, 0, false, &[wanted(0)], vec![fetch(&partition, 0, READ_COMMITTED)], &sessions);
+            build_response(version, 0, false, &[wanted(0)], vec![fetch(&partition, 0, READ_COMMITTED)], &sessions).0;
         let data = response_partition(&committed);
         assert_eq!(data.last_stable_offset, 3);
         let list = data.aborted_transactions.as_ref().expect("a list for read_committed");
         assert_eq!(list.iter().map(|t| (t.producer_id, t.first_offset)).collect::<Vec<_>>(), vec![(7, 0)]);
 
         let uncommitted =
-            build_response(version, 0, false, &[wanted(0)], vec![fetch(&partition, 0, READ_UNCOMMITTED)], &sessions);
+            build_response(version, 0, false, &[wanted(0)], vec![fetch(&partition, 0, READ_UNCOMMITTED)], &sessions).0;
         assert_eq!(response_partition(&uncommitted).aborted_transactions, None);
         assert_eq!(response_partition(&uncommitted).last_stable_offset, 3);
 
@@ -208,7 +236,8 @@ fn the_response_carries_a_list_for_read_committed_and_null_otherwise() {
             &[wanted(0)],
             vec![failed(ErrorCode::UnknownTopicOrPartition, -1)],
             &sessions,
-        );
+        )
+        .0;
         assert_eq!(response_partition(&failed).aborted_transactions, None);
     }
 }
@@ -226,7 +255,7 @@ fn an_incremental_session_sends_a_partition_whose_lso_moved() {
         sent_log_start_offset: read.log_start_offset,
         ..wanted(0)
     };
-    let unchanged = build_response(12, 0, true, std::slice::from_ref(&sent), vec![read], &sessions);
+    let unchanged = build_response(12, 0, true, std::slice::from_ref(&sent), vec![read], &sessions).0;
     assert!(unchanged.responses.is_empty(), "nothing moved: nothing sent");
 
     end_txn(&partition, 7, true);
@@ -236,7 +265,7 @@ fn an_incremental_session_sends_a_partition_whose_lso_moved() {
     assert_eq!(moved.last_stable_offset, 3);
     moved.records = Bytes::new();
     moved.high_watermark = sent.sent_high_watermark;
-    let response = build_response(12, 0, true, &[sent], vec![moved], &sessions);
+    let response = build_response(12, 0, true, &[sent], vec![moved], &sessions).0;
     assert_eq!(response_partition(&response).last_stable_offset, 3);
 }
 
@@ -245,8 +274,8 @@ fn long_poll(partition: &Arc<Partition>, isolation: i8, wait: Duration) -> tokio
     tokio::spawn(async move {
         let hosted = [Some(partition)];
         let deadline = Instant::now() + wait;
-        read_until_ready(&[wanted(0)], &hosted, 1 << 20, 1, isolation, ErrorCode::UnknownTopicOrPartition, deadline)
-            .await
+        let limits = ReadLimits { response_bytes_max: 1 << 20, min_bytes: 1, ..limits(isolation, true) };
+        read_until_ready(&[wanted(0)], &hosted, &limits, deadline).await
     })
 }
 
