@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Issue 6's benchmark, in one run on one machine: this machine's ceilings, then a
-# fixed matrix of produce / consume / both-at-once / latency-at-half-the-maximum-rate
-# cells against a fresh Gregor (and, if given, a second Kafka-compatible broker),
-# driven by `gregor perf` and by librdkafka's rdkafka_performance; a table of every
-# figure, also as a share of the machine's ceiling, on stdout and in docs/benchmarks.md.
+# fixed matrix of produce / consume / both-at-once / latency-at-half-the-maximum-rate /
+# latency-at-10,000-records/s cells against a fresh Gregor (and, if given, a second
+# Kafka-compatible broker), driven by `gregor perf` and by librdkafka's rdkafka_performance;
+# a table of every figure, also as a share of the machine's ceiling, on stdout and in
+# docs/benchmarks.md.
 #
 #   scripts/bench.sh --quick                 # a handful of cells, 1 run each (< 3 minutes)
 #   scripts/bench.sh                         # the full matrix: median, min and max of 3 runs
@@ -27,7 +28,10 @@
 # topic per measurement; a fresh Gregor (new data directory) per group of cells per run;
 # memory pre-faulted before every measurement and a warm-up produce after every broker
 # start (scripts/bench/proc.py says why); half-random payloads; the broker's user+system
-# CPU read from /proc/PID/stat around every measurement. With a second broker, both
+# CPU read from /proc/PID/stat around every measurement. The fixed-rate latency runs twice:
+# as is, and with a SCHED_IDLE spinner on each CPU so that no vCPU goes idle (waking an
+# idle vCPU costs this kind of VM milliseconds, more than the broker's share of a p99 at
+# low rates); the spinners' CPU is not the broker's. With a second broker, both
 # brokers run each cell back to back in every run, so their ratio comes from one run.
 # Results stay in $CARGO_TARGET_DIR/bench/runs/<date>/ (results.jsonl, brokers.jsonl,
 # client and broker logs); `scripts/bench/report.py render DIR [--out FILE]` renders them,
@@ -52,6 +56,9 @@ OTHER_BOOTSTRAP="" OTHER_CMD="" OTHER_NAME="" OTHER_PID=""
 BATCH_BYTES=1000000 LINGER_MS=5 MAX_IN_FLIGHT=5 RANDOM_RATIO=0.5 FETCH_WAIT_MS=500
 WARMUP_RECORDS=200000
 LATENCY_SECONDS=10
+# The target's fixed rate. Its producer does not linger: the ack latency is then a request's
+# send-to-response time, not the time a record waits for its batch to close.
+FIXED_RATE=10000 FIXED_RATE_LINGER_MS=0
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit "${1:-0}"; }
 while (($#)); do
@@ -154,6 +161,27 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# awake_start / awake_stop: a busy loop at SCHED_IDLE on CPU 0 and CPU 1 (the broker's and
+# the clients'), so that neither vCPU halts. At low rates a p99 on a VM like this one is
+# mostly the host waking a halted vCPU (the guest does not poll before halting:
+# haltpoll.guest_halt_poll_ns=0). SCHED_IDLE runs only when nothing else wants the CPU, so
+# the broker and the clients lose nothing to it, and the broker's CPU figure, read from its
+# own /proc/PID/stat, does not include it. The spinners are children like any other: the
+# EXIT trap stops them if the script ends in between.
+AWAKE=()
+awake_start() {
+    local c
+    for c in 0 1; do
+        spawn "$WORK/logs/awake-cpu$c.out" taskset -c "$c" chrt -i 0 sh -c 'while :; do :; done'
+        AWAKE+=("$SPAWNED")
+    done
+}
+awake_stop() {
+    local pid
+    for pid in "${AWAKE[@]}"; do stop_group "$pid" 2; done
+    AWAKE=()
+}
 
 # ---------------------------------------------------------------------------
 # Builds
@@ -265,10 +293,10 @@ run_client() {
     reap "$SPAWNED"
 }
 
-produce_args() { # bootstrap topic partitions size acks codec records [throughput]
+produce_args() { # bootstrap topic partitions size acks codec records [throughput [linger_ms]]
     echo --bootstrap "$1" --topic "$2" --partitions "$3" --record-size-bytes "$4" --acks "$5" \
         --compression "$6" --num-records "$7" --throughput "${8:-0}" --batch-size-bytes "$BATCH_BYTES" \
-        --linger-ms "$LINGER_MS" --max-in-flight "$MAX_IN_FLIGHT" --producers 1 \
+        --linger-ms "${9:-$LINGER_MS}" --max-in-flight "$MAX_IN_FLIGHT" --producers 1 \
         --random-ratio "$RANDOM_RATIO" --json
 }
 consume_args() { # bootstrap topic records
@@ -414,9 +442,24 @@ start_other() {
     say "$OTHER_NAME ready: first ApiVersions answer after $FIRST_ANSWER_MS ms"
 }
 
-# The load generators' own ceiling: each client producing the baseline cell to
-# `gregor perf sink` (a fake broker that discards produce) on CPU 0. Recorded as cell
-# "sink"; the report puts it beside the machine's ceilings.
+# sink_start / sink_stop: `gregor perf sink`, a fake broker that answers Produce at once
+# without keeping anything, on CPU 0 where the broker would run; sink_start fails if it
+# does not answer.
+sink_start() {
+    local port=$((PORT + 1))
+    probe_start "127.0.0.1:$port" 30
+    spawn "$WORK/logs/sink.out" taskset -c 0 "$BIN" perf sink --listen "127.0.0.1:$port"
+    SINK=$SPAWNED
+    if ! probe_wait "$EPOCHREALTIME"; then
+        say "    gregor perf sink did not answer on 127.0.0.1:$port"
+        stop_group "$SINK" 5
+        return 1
+    fi
+}
+sink_stop() { stop_group "$SINK" 10; }
+
+# The load generators' own ceiling: each client producing the baseline cell to the sink.
+# Recorded as cell "sink"; the report puts it beside the machine's ceilings.
 measure_sink() {
     local port=$((PORT + 1)) cl out records
     local quick=()
@@ -425,20 +468,36 @@ measure_sink() {
     for cl in "${CLIENT_LIST[@]}"; do
         out="$WORK/logs/sink-$cl"
         say "  the load generator's ceiling: $cl producing to gregor perf sink"
-        probe_start "127.0.0.1:$port" 30
-        spawn "$WORK/logs/sink.out" taskset -c 0 "$BIN" perf sink --listen "127.0.0.1:$port"
-        local sink=$SPAWNED
-        if ! probe_wait "$EPOCHREALTIME"; then
-            say "    gregor perf sink did not answer on 127.0.0.1:$port"
-            stop_group "$sink" 5
-            return 0
-        fi
+        sink_start || return 0
         prefault
         # shellcheck disable=SC2046
         run_client "$out" "$(limit_for "$records" 1024)" "$cl" produce \
             $(produce_args "127.0.0.1:$port" bench-sink 1 1024 1 none "$records")
         record 1 default sink produce sink "$cl" produce "$REAPED" null null "$out"
-        stop_group "$sink" 10
+        sink_stop
+    done
+}
+
+# The floor under the fixed-rate latency: `gregor perf produce` at FIXED_RATE to the sink,
+# as is and awake, once per run, recorded as cell "sink" with the lat-10k workloads; what a
+# broker adds to the ack latency is the difference. (rdkafka_performance cannot take part:
+# the sink answers too few of the APIs librdkafka asks for.)
+measure_sink_latency() {
+    local port=$((PORT + 1)) run w out n=$((FIXED_RATE * LATENCY_SECONDS))
+    for ((run = 1; run <= RUNS; run++)); do
+        for w in latency-10k latency-10k-awake; do
+            out="$WORK/logs/r$run-sink-$w-gregor-perf"
+            say "  run $run: the latency floor: gregor-perf at $FIXED_RATE records/s to gregor perf sink ($w)"
+            sink_start || return 0
+            prefault
+            [[ $w == *-awake ]] && awake_start
+            # shellcheck disable=SC2046
+            run_client "$out" "$(limit_for "$n" 1024 "$FIXED_RATE")" gregor-perf produce \
+                $(produce_args "127.0.0.1:$port" bench-sink 1 1024 1 none "$n" "$FIXED_RATE" "$FIXED_RATE_LINGER_MS")
+            awake_stop
+            record "$run" default sink "$w" sink gregor-perf produce "$REAPED" null "$FIXED_RATE" "$out"
+            sink_stop
+        done
     done
 }
 
@@ -449,7 +508,7 @@ run_cell() { # run group cell size acks codec partitions records workloads broke
     local run=$1 group=$2 cell=$3 size=$4 acks=$5 codec=$6 parts=$7 records=$8 workloads=$9
     local broker=${10} bootstrap=${11} bpid=${12} cl=${13}
     local base="bench-$cell-r$run-$broker-$cl-$RANDOM" produced="" max_rate="" w topic out cpu0 cpu1 cpu
-    local prc crc pout cout rate n
+    local prc crc pout cout rate n linger
     local cfg
     cfg=$(topic_config "$group")
     IFS=, read -r -a wl <<<"$workloads"
@@ -497,8 +556,8 @@ run_cell() { # run group cell size acks codec partitions records workloads broke
                 kafka delete-topic "$bootstrap" "$topic" || true
                 produced=""
                 ;;
-            both | latency)
-                n=$records rate=0
+            both | latency | latency-10k | latency-10k-awake)
+                n=$records rate=0 linger=$LINGER_MS topic="$base-${w:0:1}"
                 if [[ $w == latency ]]; then
                     if [[ -z $max_rate ]]; then
                         say "    skipped: no produce rate measured in this cell"
@@ -506,11 +565,13 @@ run_cell() { # run group cell size acks codec partitions records workloads broke
                     fi
                     rate=$(awk -v r="$max_rate" 'BEGIN { r = int(r / 2); print (r < 1 ? 1 : r) }')
                     n=$((rate * LATENCY_SECONDS))
+                elif [[ $w == latency-10k* ]]; then
+                    rate=$FIXED_RATE linger=$FIXED_RATE_LINGER_MS n=$((FIXED_RATE * LATENCY_SECONDS)) topic="$base-$w"
                 fi
-                topic="$base-${w:0:1}"
                 # shellcheck disable=SC2086
                 kafka create-topic "$bootstrap" "$topic" "$parts" $cfg
                 prefault
+                [[ $w == *-awake ]] && awake_start
                 cpu0=$(cpu_of "$bpid")
                 cout="$out.consume" pout="$out.produce"
                 # shellcheck disable=SC2046
@@ -520,7 +581,7 @@ run_cell() { # run group cell size acks codec partitions records workloads broke
                 sleep 1
                 # shellcheck disable=SC2046
                 run_client "$pout" "$(limit_for "$n" "$size" "$rate")" "$cl" produce \
-                    $(produce_args "$bootstrap" "$topic" "$parts" "$size" "$acks" "$codec" "$n" "$rate")
+                    $(produce_args "$bootstrap" "$topic" "$parts" "$size" "$acks" "$codec" "$n" "$rate" "$linger")
                 prc=$REAPED
                 if ((prc != 0)); then # the consumer cannot get its records: stop it now
                     stop_group "$consumer" 10
@@ -530,9 +591,10 @@ run_cell() { # run group cell size acks codec partitions records workloads broke
                     crc=$REAPED
                 fi
                 cpu1=$(cpu_of "$bpid")
+                awake_stop
                 cpu=$(cpu_delta "$cpu0" "$cpu1")
                 local rate_json=null
-                [[ $w == latency ]] && rate_json=$rate
+                [[ $w == latency* ]] && rate_json=$rate
                 record "$run" "$group" "$cell" "$w" "$broker" "$cl" produce "$prc" "$cpu" "$rate_json" "$pout"
                 record "$run" "$group" "$cell" "$w" "$broker" "$cl" consume "$crc" "$cpu" "$rate_json" "$cout"
                 kafka delete-topic "$bootstrap" "$topic" || true
@@ -548,7 +610,7 @@ cpu_delta() { if [[ $1 == null || $2 == null ]]; then echo null; else awk -v a="
 
 main() {
     (($(nproc --all) >= 2)) || { say "needs at least 2 CPUs (the broker on CPU 0, the clients on CPU 1)"; exit 1; }
-    install_missing taskset=util-linux setsid=util-linux timeout=coreutils awk=gawk
+    install_missing taskset=util-linux setsid=util-linux chrt=util-linux timeout=coreutils awk=gawk
     build_gregor
     HAS_PERF=0
     "$BIN" perf --help >/dev/null 2>&1 && HAS_PERF=1
@@ -595,6 +657,7 @@ main() {
         "other_broker=${OTHER_CMD:-$OTHER_BOOTSTRAP}" "other_cmd=$([[ -n $OTHER_CMD ]] && echo true || echo false)" \
         "prefault_mib=$PREFAULT_MIB" "warmup_records=$WARMUP_RECORDS" "batch_bytes=$BATCH_BYTES" \
         "linger_ms=$LINGER_MS" "max_in_flight=$MAX_IN_FLIGHT" "latency_seconds=$LATENCY_SECONDS" \
+        "fixed_rate=$FIXED_RATE" "fixed_rate_linger_ms=$FIXED_RATE_LINGER_MS" \
         "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
     local busy0 steal0 own0 wall0=$SECONDS
     cpu_snapshot >"$WORK/cpu-start"
@@ -611,6 +674,7 @@ main() {
     json_last "$WORK/logs/ceilings.out" >"$WORK/ceilings.json"
     say "$(cat "$WORK/ceilings.json")"
     ((HAS_PERF)) && measure_sink
+    if ((HAS_PERF)) && [[ $MATRIX == *latency-10k* ]]; then measure_sink_latency; fi
 
     if [[ -n $OTHER_CMD ]]; then
         log "starting $OTHER_NAME: $OTHER_CMD"

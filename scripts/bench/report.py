@@ -49,6 +49,8 @@ CELLS = [
      "telemetry-like: many small compressed records over partitions"),
     ("small-256", "default", {"size": 100, "partitions": 256}, ["produce"], [],
      "the worst per-partition case: small records over 256 partitions"),
+    ("lat-10k", "default", {}, ["latency-10k", "latency-10k-awake"], ["latency-10k", "latency-10k-awake"],
+     "the latency target's fixed rate: 10,000 records/s, as is and with both CPUs kept awake"),
     ("typical", "default", {"acks": "all", "codec": "lz4", "partitions": 16},
      ["produce", "consume", "both", "latency"], [],
      "a common production producer: acks=all, lz4, 16 partitions"),
@@ -59,7 +61,11 @@ CELLS = [
     ("durable-16", "durable", {"acks": "all", "partitions": 16}, ["produce"], [],
      "durable mode with appends to 16 partitions sharing syncs"),
 ]
-WORKLOADS = ["produce", "consume", "both", "latency"]
+WORKLOADS = ["produce", "consume", "both", "latency", "latency-10k", "latency-10k-awake"]
+# The fixed-rate latency workloads and what the report calls them.
+FIXED_RATE_WORKLOADS = {"latency-10k": "as is", "latency-10k-awake": "awake"}
+# Issue 6's latency target at 10,000 records/s of 1 KiB: p99 in ms.
+TARGET_ACK_P99_MS, TARGET_E2E_P99_MS = 2.0, 10.0
 GROUPS = ["default", "durable"]
 
 # Records per produce (and consume) in one run: about 1 GiB (full) or 256-400 MB (quick)
@@ -169,6 +175,14 @@ def machine(data_dir):
     info["ram_gib"] = round(int(meminfo.get("MemTotal", "0")) / 2**20, 1)
     info["os"] = os_name
     info["kernel"] = platform.release()
+    driver = read("/sys/devices/system/cpu/cpuidle/current_driver")
+    if driver:
+        # How an idle CPU waits decides what a wake-up costs, the bulk of a p99 at low rates.
+        idle = f"{driver} driver, {read('/sys/devices/system/cpu/cpuidle/current_governor', '?')} governor"
+        poll = read("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
+        if poll:
+            idle += f", guest_halt_poll_ns={poll}"
+        info["cpuidle"] = idle
     balloon = "/sys/bus/virtio/drivers/virtio_balloon"
     if os.path.isdir(balloon):
         feats = [read(os.path.join(balloon, d, "features")) for d in os.listdir(balloon) if d.startswith("virtio")]
@@ -272,6 +286,10 @@ def f_rate(v):
     return f"{v / 1e6:.2f}M" if v >= 1e6 else f"{v / 1e3:.0f}k" if v >= 1e4 else f"{v / 1e3:.1f}k"
 
 
+def f_count(v):
+    return f"{v:,.0f}"
+
+
 def f_pct(v):
     return f"{v * 100:.0f}%" if v >= 0.1 else f"{v * 100:.1f}%"
 
@@ -307,7 +325,9 @@ def render(work):
     mach = load_json(os.path.join(work, "machine.json"), {})
     ceilings = load_json(os.path.join(work, "ceilings.json"), {}) or {}
     results = load_jsonl(os.path.join(work, "results.jsonl"))
-    sink_rows = [r for r in results if r.get("cell") == "sink"]
+    sink_rows = [r for r in results if r.get("cell") == "sink" and r.get("workload", "produce") == "produce"]
+    # The fixed-rate producer against the sink: the floor under the fixed-rate latency.
+    floor_rows = [r for r in results if r.get("cell") == "sink" and r.get("workload", "produce") != "produce"]
     results = [r for r in results if r.get("cell") != "sink"]
     brokers_log = load_jsonl(os.path.join(work, "brokers.jsonl"))
     runs = int(config.get("runs", 1))
@@ -330,7 +350,7 @@ def render(work):
     # (cell, workload, client, broker) -> run -> {"produce": row, "consume": row}
     grid = defaultdict(lambda: defaultdict(dict))
     failures = []
-    for row in results:
+    for row in results + floor_rows:
         key = (row["cell"], row["workload"], row["client"], row["broker"])
         grid[key][row["run"]][row.get("role", row["workload"])] = row
         if not ok(row):
@@ -379,6 +399,7 @@ def render(work):
                 + (f"; free page reporting to the host: {mach['free_page_reporting']}"
                    if "free_page_reporting" in mach else "")),
         ("OS, kernel", f"{mach.get('os', '?')}, Linux {mach.get('kernel', '?')}"),
+        *([("cpuidle", mach["cpuidle"])] if mach.get("cpuidle") else []),
         ("data directory", f"`{mach.get('data_dir', '?')}` on {fs.get('type', '?')} ({fs.get('source', '?')}, "
                            f"mounted at {fs.get('mount_point', '?')}, {fs.get('options', '')})"),
         ("disk", ", ".join(f"{k}: {v}" for k, v in disk.items()) or "?"),
@@ -443,7 +464,8 @@ def render(work):
                                                  else ".")
     out.append(text + "\n")
     for client in clients:
-        keys_present = {(c, w) for (c, w, cl, _b) in grid if cl == client and w != "latency"}
+        keys_present = {(c, w) for (c, w, cl, _b) in grid
+                        if cl == client and c != "sink" and w in ("produce", "consume", "both")}
         if not keys_present:
             continue
         header = ["cell", "workload", "size", "acks", "codec", "parts"]
@@ -518,6 +540,81 @@ def render(work):
                   "e2e p50", "e2e p99", "e2e p99.9", "e2e max"]
         out.append(table(header, latency_rows) + "\n")
 
+    # Latency at the target's fixed rate
+    fixed_cells = [c for c in cell_order if any(key[:2] == (c, w) for key in grid for w in FIXED_RATE_WORKLOADS)]
+
+    def latency_columns(key, roles):
+        cols = []
+        for role in ("produce", "consume"):
+            for q in ("p50", "p99", "p999", "max"):
+                v = per_run(key, lambda r, role=role, q=q: ((r[role]["result"].get("latency_ms") or {}).get(q)
+                                                            if role in r else None))
+                cols.append(spread([x for x in v.values() if x is not None], f_ms, runs) if role in roles else "-")
+        return cols
+
+    def verdict(key, role, target):
+        """Whether the median p99 over runs is under the target, with how many runs were."""
+        values = [v for v in per_run(key, lambda r: ((r[role]["result"].get("latency_ms") or {}).get("p99")
+                                                     if role in r else None)).values() if v is not None]
+        if not values:
+            return "-"
+        text = "yes" if statistics.median(values) < target else "**no**"
+        if runs > 1 and len(values) > 1:
+            text += f" ({sum(v < target for v in values)}/{len(values)} runs)"
+        return text
+
+    fixed_rows = []
+    for cell in fixed_cells:
+        for client in clients:
+            for broker in brokers:
+                for workload, variant in FIXED_RATE_WORKLOADS.items():
+                    key = (cell, workload, client, broker)
+                    if key not in grid:
+                        continue
+                    achieved = per_run(key, lambda r: rps(r["produce"]["result"]))
+                    row = ([cell] if len(fixed_cells) > 1 else []) + [
+                        CLIENT_NAMES.get(client, client), broker, variant, spread(achieved.values(), f_count, runs)]
+                    row += latency_columns(key, ("produce", "consume"))
+                    row += [verdict(key, "produce", TARGET_ACK_P99_MS), verdict(key, "consume", TARGET_E2E_P99_MS)]
+                    fixed_rows.append(row)
+    for client in clients:
+        for workload, variant in FIXED_RATE_WORKLOADS.items():
+            key = ("sink", workload, client, "sink")
+            if key not in grid:
+                continue
+            achieved = per_run(key, lambda r: rps(r["produce"]["result"]))
+            row = (["-"] if len(fixed_cells) > 1 else []) + [
+                CLIENT_NAMES.get(client, client), "`gregor perf sink` (floor)", variant,
+                spread(achieved.values(), f_count, runs)]
+            row += latency_columns(key, ("produce",))
+            row += [verdict(key, "produce", TARGET_ACK_P99_MS), "-"]
+            fixed_rows.append(row)
+    if fixed_rows:
+        rate = config.get("fixed_rate", 10000)
+        out.append(f"## Latency at {rate:,} records/s\n")
+        out.append(
+            f"The target: at 10,000 records/s of 1 KiB, produce acknowledgement p99 under "
+            f"{TARGET_ACK_P99_MS:g} ms (acks=1), and end-to-end p99 under {TARGET_E2E_P99_MS:g} ms with the "
+            "clients' default settings (fetch.wait.max.ms=500: a long-polling fetch must be answered as soon as "
+            "data arrives).\n")
+        out.append(
+            f"The producer sends 1 KiB records at a fixed {rate:,} records/s for "
+            f"{config.get('latency_seconds', '?')} s (acks=1, one partition, linger "
+            f"{config.get('fixed_rate_linger_ms', 0)} ms, so that 'ack' is a produce request's send-to-response "
+            "time in `gregor perf` and, near enough, the delivery-report latency in rdkafka_performance) while a "
+            "consumer long-polls with a 500 ms fetch wait; 'e2e' is produce to the consumer's receipt, in "
+            "milliseconds (`gregor perf` reads it off the batch's millisecond timestamp of its newest record, so "
+            "its e2e comes in whole milliseconds and may read 0). 'as is' runs on the machine as it is; 'awake' keeps both CPUs from idling with a "
+            "SCHED_IDLE busy loop on each (see Method). The `gregor perf sink` rows are the floor: the same "
+            "producer against a fake broker that answers at once, so a broker's share of the ack latency is "
+            "what it adds to the floor of the same variant. The last two columns say whether the p99 (the "
+            "median over runs) meets the target.\n")
+        header = (["cell"] if len(fixed_cells) > 1 else []) + [
+            "client", "broker", "variant", "records/s sent", "ack p50", "ack p99", "ack p99.9", "ack max",
+            "e2e p50", "e2e p99", "e2e p99.9", "e2e max", f"ack p99 < {TARGET_ACK_P99_MS:g} ms",
+            f"e2e p99 < {TARGET_E2E_P99_MS:g} ms"]
+        out.append(table(header, fixed_rows) + "\n")
+
     # Startup and memory
     out.append("## Startup and memory\n")
     out.append(
@@ -590,6 +687,24 @@ def render(work):
         "client when the cell has no produce workload); 'both' starts the consumer one second before the "
         "producer.",
     ]
+    if fixed_rows:
+        idle = mach.get("cpuidle", "")
+        method.append(
+            f"- Latency at {config.get('fixed_rate', 10000):,} records/s: the producer keeps to a fixed rate "
+            f"without lingering (linger {config.get('fixed_rate_linger_ms', 0)} ms, batch size as above) for "
+            f"{config.get('latency_seconds', '?')} s, the consumer starts one second before it, as in the other "
+            "latency cells. Each client runs it twice: 'as is', and 'awake', with a busy loop at SCHED_IDLE "
+            "(`chrt -i 0`) pinned to each of CPU 0 and CPU 1 for the length of the measurement. At this rate "
+            "both CPUs are idle most of the time, and on a VM that halts an idle vCPU without polling first"
+            + (f" (here: {idle})" if idle else "")
+            + " the host takes milliseconds to wake it again: the request that waits for that wake-up, on the "
+            "client's CPU or the broker's, carries it into the p99. A SCHED_IDLE task runs only when nothing "
+            "else wants the CPU, so it keeps the vCPU from halting without taking time from the broker or "
+            "the clients; the broker CPU figure is read from the broker's own /proc/PID/stat and does not "
+            "include it. 'awake' is closer to what the broker and the clients cost; 'as is' adds this "
+            "machine's wake-up cost. The floor rows run "
+            "`gregor perf produce` the same way against `gregor perf sink` on CPU 0 (rdkafka_performance "
+            "cannot: the sink answers too few of the APIs librdkafka needs).")
     out.append("\n".join(method) + ("\n" + other_desc if other_desc else "\n"))
 
     if failures:

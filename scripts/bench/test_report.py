@@ -4,13 +4,15 @@
     python3 scripts/bench/test_report.py [-v]
 
 - the matrix covers every value of every dimension and hangs together;
-- report.py renders medians, ranges, ceiling shares, broker ratios, latency, startup
-  and failures from recorded results;
+- report.py renders medians, ranges, ceiling shares, broker ratios, latency (also at
+  the fixed rate, against the target and the sink's floor), startup and failures from
+  recorded results;
 - rdkafka_perf.py's percentiles and summary parsing;
 - scripts/bench.sh end to end with a stub `gregor` whose `perf` prints made-up JSON and
   whose `serve` runs the real broker ($GREGOR_REAL, else $CARGO_TARGET_DIR or target/
-  release/gregor; skipped when there is none): the run writes a report, and Ctrl-C in
-  the middle stops every process the script started.
+  release/gregor; skipped when there is none): the run writes a report, the CPU
+  spinners of the 'awake' latency run only around it, and Ctrl-C in the middle stops
+  every process the script started.
 
 The stub is a fixture of these tests only: scripts/bench.sh never uses it unless
 GREGOR_BIN points at it.
@@ -108,6 +110,15 @@ class MatrixTest(unittest.TestCase):
         self.assertLessEqual(len(quick_names), 6)
         self.assertIn("base", quick_names)
 
+    def test_fixed_rate_cell(self):
+        # The target's shape (1 KiB, acks=1, one partition), as is and awake, in both matrices.
+        for quick in (False, True):
+            cell = [c for c in report.cells(quick=quick) if c["name"] == "lat-10k"]
+            self.assertEqual(len(cell), 1)
+            self.assertEqual(cell[0]["group"], "default")
+            self.assertEqual(cell[0]["shape"], report.BASE)
+            self.assertEqual(cell[0]["workloads"], list(report.FIXED_RATE_WORKLOADS))
+
     def test_matrix_lines(self):
         lines = subprocess.run([sys.executable, os.path.join(HERE, "report.py"), "matrix", "--quick"],
                                capture_output=True, text=True, check=True).stdout.splitlines()
@@ -184,6 +195,65 @@ class RenderTest(unittest.TestCase):
         self.assertIn("| 2 | lz4 | produce | produce | rdkafka | gregor | exit 124 no result |", text)
         self.assertIn("not a quiet machine", text)
 
+    def test_render_fixed_rate_latency(self):
+        self.write("config.json", {"quick": 0, "runs": 3, "clients": "gregor-perf,rdkafka", "brokers": "gregor",
+                                   "fixed_rate": 10000, "fixed_rate_linger_ms": 0, "latency_seconds": 10})
+        self.write("machine.json", {"cpuidle": "haltpoll driver, haltpoll governor, guest_halt_poll_ns=0"})
+        rows = []
+
+        def lat(p99):
+            return {"p50": p99 / 4, "p99": p99, "p999": p99 * 2, "max": p99 * 3}
+
+        def fixed(run, workload, client, broker, ack_p99, e2e_p99):
+            for role, p99 in (("produce", ack_p99), ("consume", e2e_p99)):
+                if p99 is None:
+                    continue
+                row = self.row(run, "sink" if broker == "sink" else "lat-10k", workload, broker, role,
+                               result(role, 10.24, seconds=10.0, latency=lat(p99)), cpu=None, rate=10000)
+                rows.append(dict(row, client=client))
+
+        for run, (slow, fast) in enumerate([(5.0, 1.0), (6.0, 3.0), (5.5, 1.5)], 1):
+            fixed(run, "latency-10k", "gregor-perf", "gregor", slow, slow + 1)
+            fixed(run, "latency-10k-awake", "gregor-perf", "gregor", fast, fast + 1)
+            fixed(run, "latency-10k", "rdkafka", "gregor", slow, 12.0)
+            fixed(run, "latency-10k", "gregor-perf", "sink", 4.0, None)
+            fixed(run, "latency-10k-awake", "gregor-perf", "sink", 0.5, None)
+        rows.append(dict(self.row(1, "sink", "produce", "sink", "produce", result("produce", 400)),
+                         client="gregor-perf"))
+        rows.append(dict(self.row(2, "sink", "latency-10k-awake", "sink", "produce", None, rc=1),
+                         client="gregor-perf"))
+        self.write("results.jsonl", rows)
+        text = report.render(self.work)
+        self.assertIn("## Latency at 10,000 records/s\n", text)
+        self.assertIn("produce acknowledgement p99 under 2 ms (acks=1), and end-to-end p99 under 10 ms", text)
+        self.assertIn("| client | broker | variant | records/s sent | ack p50 | ack p99 | ack p99.9 | ack max | "
+                      "e2e p50 | e2e p99 | e2e p99.9 | e2e max | ack p99 < 2 ms | e2e p99 < 10 ms |", text)
+        # 10.24 MB/s of 1 KiB records = 10,000 records/s; the verdict on the median p99, and per run
+        self.assertIn("| `gregor perf` | gregor | as is | 10,000 (10,000-10,000) | 1.38 (1.25-1.50) | "
+                      "5.50 (5.00-6.00) |", text)
+        self.assertIn("| **no** (0/3 runs) | yes (3/3 runs) |", text)
+        self.assertIn("| `gregor perf` | gregor | awake | 10,000 (10,000-10,000) | 0.38 (0.25-0.75) | "
+                      "1.50 (1.00-3.00) |", text)
+        self.assertIn("| yes (2/3 runs) | yes (3/3 runs) |", text)
+        self.assertIn("| 12.0 (12.0-12.0) | 24.0 (24.0-24.0) | 36.0 (36.0-36.0) | **no** (0/3 runs) | "
+                      "**no** (0/3 runs) |", text)
+        # the floor: no consumer; the failed run is left out of the figures and listed
+        self.assertIn("| `gregor perf` | `gregor perf sink` (floor) | as is | 10,000 (10,000-10,000) | "
+                      "1.00 (1.00-1.00) | 4.00 (4.00-4.00) | 8.00 (8.00-8.00) | 12.0 (12.0-12.0) | - | - | - | - | "
+                      "**no** (0/3 runs) | - |", text)
+        self.assertIn("| `gregor perf` | `gregor perf sink` (floor) | awake | 10,000 (10,000-10,000) [2/3] | "
+                      "0.12 (0.12-0.12) [2/3] | 0.50 (0.50-0.50) [2/3] |", text)
+        self.assertIn("| 1.50 (1.50-1.50) [2/3] | - | - | - | - | yes (2/2 runs) | - |", text)
+        self.assertIn("| 2 | sink | latency-10k-awake | produce | gregor-perf | sink | exit 1 no result |", text)
+        # the sink's throughput stays with the ceilings; no throughput rows for the fixed-rate cell
+        self.assertIn("- `gregor perf`: 400 MB/s", text)
+        self.assertNotIn("| lat-10k |", text)
+        self.assertNotIn("- librdkafka `rdkafka_performance`:", text)
+        # the Method says why there is an awake variant, with this machine's idle settings
+        self.assertIn("(`chrt -i 0`) pinned to each of CPU 0 and CPU 1", text)
+        self.assertIn("(here: haltpoll driver, haltpoll governor, guest_halt_poll_ns=0)", text)
+        self.assertIn("- cpuidle: haltpoll driver", text)
+
     def test_render_without_ceilings_or_other_broker(self):
         self.write("config.json", {"quick": 1, "runs": 1, "clients": "rdkafka", "brokers": "gregor"})
         self.write("results.jsonl", [self.row(1, "base", "produce", "gregor", "produce", result("produce", 300))])
@@ -191,6 +261,7 @@ class RenderTest(unittest.TestCase):
         self.assertIn("Not measured: the '% of ceiling' columns are empty.", text)
         self.assertIn("| base | produce | 1 KiB | 1 | none | 1 | 300 | 293k | - | 1.00 | 600 |", text)
         self.assertNotIn("gregor/", text)
+        self.assertNotIn("records/s\n", text)  # no fixed-rate section
 
 
 class RdkafkaPerfTest(unittest.TestCase):
@@ -234,6 +305,21 @@ def descendants(root):
         out.append(pid)
         stack.extend(children.get(pid, []))
     return out
+
+
+def cmdlines(pids):
+    """pid -> command line of those still there."""
+    out = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                out[pid] = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            pass
+    return out
+
+
+SPINNER = "while :; do :; done"
 
 
 def running(pid):
@@ -307,6 +393,59 @@ class EndToEndTest(unittest.TestCase):
         self.assertTrue(any(name.startswith("r1-base-consume") and name.endswith(".preload")
                             for name in os.listdir(self.run_dir("logs"))))
 
+    def test_fixed_rate_latency(self):
+        # Each client as is and awake against Gregor, the floor against the sink; the spinners run
+        # only around the awake measurements and are gone afterwards.
+        self.env["STUB_SLEEP"] = "1"
+        out = os.path.join(self.tmp, "report.md")
+        proc = self.bench("--cells", "lat-10k", "--out", out)
+        spinners = {}
+        while proc.poll() is None:
+            for pid, cmd in cmdlines(descendants(proc.pid)).items():
+                if SPINNER in cmd:
+                    spinners[pid] = cmd
+            time.sleep(0.1)
+        self.assertEqual(proc.returncode, 0, self.output())
+        self.assertGreaterEqual(len(spinners), 4, spinners)  # two CPUs, against the sink and against Gregor
+        self.assertEqual([pid for pid in spinners if running(pid)], [])
+        with open(out) as f:
+            text = f.read()
+        self.assertIn("## Latency at 10,000 records/s", text)
+        # the stub "sends" 195k records/s whatever it is asked; its p99 of 4 ms misses the ack target only
+        self.assertIn("| `gregor perf` | gregor | as is | 195,312 | 1.50 | 4.00 | 6.00 | 9.00 | 1.50 | 4.00 | 6.00 "
+                      "| 9.00 | **no** | yes |", text)
+        self.assertIn("| `gregor perf` | gregor | awake | 195,312 |", text)
+        self.assertIn("| `gregor perf` | `gregor perf sink` (floor) | as is | 195,312 | 1.50 | 4.00 | 6.00 | 9.00 "
+                      "| - | - | - | - | **no** | - |", text)
+        self.assertIn("| `gregor perf` | `gregor perf sink` (floor) | awake | 195,312 |", text)
+        self.assertNotIn("## Latency at half", text)
+        self.assertNotIn("Failed measurements", text)
+        with open(self.run_dir("results.jsonl")) as f:
+            rows = [json.loads(line) for line in f]
+        fixed = [r for r in rows if r["workload"].startswith("latency-10k")]
+        self.assertEqual({r["rate"] for r in fixed}, {10000})
+        self.assertEqual(len(fixed), 2 * 2 + 2)  # (produce + consume) x 2 variants, and 2 floor runs
+
+    def test_ctrl_c_stops_the_spinners(self):
+        self.env["STUB_SLEEP"] = "3"
+        proc = self.bench("--cells", "lat-10k", "--out", os.path.join(self.tmp, "never.md"), start_new_session=True)
+        deadline = time.monotonic() + 120
+        started = []
+        while time.monotonic() < deadline:  # until the spinners and a stub client run
+            started = descendants(proc.pid)
+            names = cmdlines(started).values()
+            if sum(SPINNER in n for n in names) == 2 and any(" perf produce " in n for n in names):
+                break
+            time.sleep(0.1)
+        else:
+            proc.kill()
+            self.fail("the spinners and a client never ran together:\n" + self.output())
+        os.kill(proc.pid, signal.SIGINT)
+        proc.wait(timeout=60)
+        self.assertEqual(proc.returncode, 130, self.output())
+        time.sleep(0.5)
+        self.assertEqual([pid for pid in started if running(pid)], [], "processes left running after Ctrl-C")
+
     def run_dir(self, *parts):
         runs = os.path.join(self.tmp, "target", "bench", "runs")
         return os.path.join(runs, sorted(os.listdir(runs))[-1], *parts)
@@ -319,13 +458,7 @@ class EndToEndTest(unittest.TestCase):
         started = []
         while time.monotonic() < deadline:  # until the broker and a stub client run
             started = descendants(proc.pid)
-            names = set()
-            for pid in started:
-                try:
-                    with open(f"/proc/{pid}/cmdline", "rb") as f:
-                        names.add(f.read().replace(b"\0", b" ").decode(errors="replace"))
-                except OSError:
-                    pass
+            names = cmdlines(started).values()
             if any(" serve " in n for n in names) and any(" perf produce " in n for n in names):
                 break
             time.sleep(0.2)
