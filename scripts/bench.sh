@@ -466,6 +466,8 @@ measure_sink() {
     ((QUICK)) && quick=(--quick)
     records=$("$PYTHON" "$HERE/report.py" matrix "${quick[@]}" --cells base | awk '{ print $7 }')
     for cl in "${CLIENT_LIST[@]}"; do
+        # librdkafka asks for APIs the sink does not answer and only times out.
+        [[ $cl == rdkafka ]] && continue
         out="$WORK/logs/sink-$cl"
         say "  the load generator's ceiling: $cl producing to gregor perf sink"
         sink_start || return 0

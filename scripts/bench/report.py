@@ -448,6 +448,9 @@ def render(work):
         out.append("The load generators' own ceiling: the baseline cell's produce (1 KiB records, acks=1, one "
                    "partition) against `gregor perf sink`, a fake broker on CPU 0 that discards what it "
                    "receives. A produce figure near it is the client's limit rather than the broker's.\n")
+        if "rdkafka" in clients:
+            lines.append("- librdkafka `rdkafka_performance`: not measured (librdkafka needs APIs the sink does "
+                         "not answer)")
         out.append("\n".join(lines) + "\n")
 
     # Throughput, one table per client
