@@ -156,14 +156,21 @@ impl Broker {
                 if !state.replicas.contains(&self.node_id) {
                     continue;
                 }
+                let leads = state.leader == self.node_id;
                 match self.replicas.get(&topic.name, index) {
                     Some(existing) => {
                         existing.log.update_config(log_config.clone());
+                        if leads && existing.leader_epoch() != state.leader_epoch {
+                            assign_leader_epoch(&existing.log, state.leader_epoch);
+                        }
                         existing.set_leader_epoch(state.leader_epoch);
                     }
                     None => {
                         let tp = TopicPartition { topic: topic.name.clone(), partition: index };
                         let log = self.logs.get_or_create(&tp, log_config.clone(), now)?;
+                        if leads {
+                            assign_leader_epoch(&log, state.leader_epoch);
+                        }
                         self.replicas.insert(Arc::new(Partition::new(
                             Arc::clone(&name),
                             index,
@@ -176,6 +183,14 @@ impl Broker {
             }
         }
         Ok(())
+    }
+}
+
+/// Records where a new leader epoch starts; a log that cannot is offline already
+/// (its appends fail), which is no reason to stop reconciling the others.
+fn assign_leader_epoch(log: &gregor_storage::Log, leader_epoch: i32) {
+    if let Err(error) = log.assign_leader_epoch(leader_epoch) {
+        tracing::warn!(partition = %log.topic_partition(), "cannot record leader epoch {leader_epoch}: {error}");
     }
 }
 

@@ -314,6 +314,18 @@ impl Log {
         read_lock(&self.view).segments.len()
     }
 
+    /// Kafka's maybeAssignEpochStartOffset, for a broker that becomes the leader at
+    /// `leader_epoch`: the epoch starts at the log end. Done when leadership is
+    /// taken, so that the checkpoint's fsync is not paid by the first produce of
+    /// each partition (an append at a new epoch still records it).
+    pub fn assign_leader_epoch(&self, leader_epoch: i32) -> Result<(), StorageError> {
+        self.check_online()?;
+        let _appender = self.lock_appender();
+        let log_end_offset = self.view().log_end_offset;
+        let result = write_lock(&self.epochs).assign(leader_epoch, log_end_offset).map(|_| ());
+        self.offline_on_error(result)
+    }
+
     pub fn latest_epoch(&self) -> Option<i32> {
         read_lock(&self.epochs).latest_epoch()
     }

@@ -581,3 +581,20 @@ fn a_region_read_returns_what_a_read_returns() {
     }
     assert!(matches!(log.read_region(end + 1, 100, true, end), Err(ReadError::OffsetOutOfRange { .. })));
 }
+
+#[test]
+fn a_leader_epoch_assigned_at_leadership_starts_at_the_log_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), LogConfig::default());
+    log.assign_leader_epoch(3).unwrap();
+    assert_eq!(log.latest_epoch(), Some(3));
+    assert_eq!(log.end_offset_for_epoch(2), Some((2, 0)));
+    log.append_as_leader(batch(2, NOW), 3, NOW).unwrap();
+    log.assign_leader_epoch(5).unwrap();
+    assert_eq!(log.end_offset_for_epoch(3), Some((3, 2)));
+    // An older epoch is ignored, as Kafka's assign ignores one not above the latest.
+    log.assign_leader_epoch(4).unwrap();
+    assert_eq!(log.latest_epoch(), Some(5));
+    let checkpoint = fs::read_to_string(dir.path().join("t-0").join("leader-epoch-checkpoint")).unwrap();
+    assert!(checkpoint.contains("5 2"), "{checkpoint}");
+}
