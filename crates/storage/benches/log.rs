@@ -1,5 +1,5 @@
-//! Segment append of 1 MiB in batches of 1 KiB records, fetch reads, and the
-//! offset lookup (index + header scan).
+//! Segment append of 1 MiB in batches of 1 KiB records, fetch reads (bytes, and
+//! file regions), and the offset lookup (index + header scan).
 
 use std::sync::Arc;
 
@@ -64,6 +64,16 @@ fn benches(c: &mut Criterion) {
             let info = log.read(offset, APPEND_BYTES, true, i64::MAX).unwrap_or_else(|e| panic!("read: {e}"));
             offset = (offset + 997) % (end - 2048);
             black_box(info.records.len())
+        });
+    });
+    // The fetch path: whole batches located as a file region through the index
+    // and a few headers, nothing read (the broker sends it with sendfile).
+    group.bench_function("read_region_1mib", |b| {
+        let mut offset = 0;
+        b.iter(|| {
+            let read = log.read_region(offset, APPEND_BYTES, true, i64::MAX).unwrap_or_else(|e| panic!("read: {e}"));
+            offset = (offset + 997) % (end - 2048);
+            black_box(read.region.map(|r| r.len_bytes()))
         });
     });
     group.throughput(Throughput::Elements(1));
