@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use gregor_protocol::records::{RecordBatch, RecordBatchHeader, BATCH_HEADER_BYTES};
+use gregor_protocol::records::{RecordBatch, RecordBatchHeader};
 
 use super::Log;
-use crate::error::ReadError;
+use crate::error::{ReadError, StorageError};
 use crate::io::FileRegion;
 use crate::segment::{BatchAt, Segment};
 
@@ -58,41 +58,17 @@ impl Log {
         min_one_batch: bool,
         max_offset: i64,
     ) -> Result<ReadInfo, ReadError> {
-        self.check_online()?;
-        let view = self.view();
-        let info = |records: Bytes| ReadInfo {
+        let read = self.read_region(fetch_offset, max_bytes, min_one_batch, max_offset)?;
+        let records = match &read.region {
+            Some(region) => region.read().map_err(|e| StorageError::io(&self.dir, e))?,
+            None => Bytes::new(),
+        };
+        Ok(ReadInfo {
             records,
-            high_watermark: view.high_watermark,
-            log_start_offset: view.log_start_offset,
-            last_stable_offset: view.last_stable_offset,
-        };
-        if fetch_offset < view.log_start_offset || fetch_offset > view.log_end_offset {
-            return Err(ReadError::OffsetOutOfRange {
-                offset: fetch_offset,
-                log_start_offset: view.log_start_offset,
-                log_end_offset: view.log_end_offset,
-            });
-        }
-        // Bytes past the snapshot's log end may be mid-publication: never return them.
-        let max_offset = max_offset.min(view.log_end_offset);
-        if fetch_offset >= max_offset {
-            return Ok(info(Bytes::new()));
-        }
-        let Some((segment, first)) = find_batch(&view.segments, fetch_offset)? else {
-            return Ok(info(Bytes::new()));
-        };
-        if first.header.last_offset() >= max_offset {
-            return Ok(info(Bytes::new()));
-        }
-        let first_size = first.header.size_bytes();
-        if first_size > max_bytes && !min_one_batch {
-            return Ok(info(Bytes::new()));
-        }
-        let want = max_bytes.max(if min_one_batch { first_size } else { 0 });
-        let mut buf = segment.read_bytes(first.position, want)?;
-        let end = whole_batches_end(&buf, max_offset);
-        buf.truncate(end);
-        Ok(info(Bytes::from(buf)))
+            high_watermark: read.high_watermark,
+            log_start_offset: read.log_start_offset,
+            last_stable_offset: read.last_stable_offset,
+        })
     }
 
     /// What [`Log::read`] returns, as a range of the segment file rather than bytes
@@ -224,18 +200,4 @@ fn find_batch(segments: &[Arc<Segment>], offset: i64) -> Result<Option<(Arc<Segm
 fn decode(segment: &Segment, batch: &BatchAt) -> Result<RecordBatch, ReadError> {
     let bytes = segment.read_bytes(batch.position, batch.header.size_bytes())?;
     RecordBatch::new(Bytes::from(bytes)).map_err(ReadError::Corrupt)
-}
-
-/// The end of the whole batches at the front of `buf` that stay below `max_offset`.
-fn whole_batches_end(buf: &[u8], max_offset: i64) -> usize {
-    let mut end = 0usize;
-    while let Some(rest) = buf.get(end..) {
-        let Ok(header) = RecordBatchHeader::parse(rest.get(..BATCH_HEADER_BYTES).unwrap_or(rest)) else { break };
-        let size = header.size_bytes();
-        if size > rest.len() || header.last_offset() >= max_offset {
-            break;
-        }
-        end += size;
-    }
-    end
 }
