@@ -42,7 +42,6 @@ use gregor_protocol::messages::fetch_response::{
     AbortedTransaction, EpochEndOffset, FetchResponse, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
 };
 use gregor_protocol::messages::RequestHeader;
-use gregor_protocol::records::{split_record_set, RecordBatchHeader};
 use gregor_protocol::{ErrorCode, Uuid};
 use gregor_storage::{AbortedTxn, FileRegion, Log, ReadError};
 use std::sync::Arc;
@@ -362,38 +361,23 @@ fn read_partition(
     }
     let partition_bytes_max = usize::try_from(wanted.partition_max_bytes).unwrap_or(0).min(remaining_bytes);
     let max_offset = if read_committed { last_stable_offset } else { high_watermark };
-    if limits.zero_copy {
-        read_region(wanted, log, partition_bytes_max, min_one_batch, max_offset, read_committed, &mut result);
-        return result;
-    }
-    match log.read(wanted.fetch_offset, partition_bytes_max, min_one_batch, max_offset) {
-        Ok(info) => {
-            if read_committed {
-                result.aborted = Some(aborted_in(log, wanted.fetch_offset, &info.records));
-            }
-            result.records = info.records;
-            result.high_watermark = info.high_watermark;
-            result.log_start_offset = info.log_start_offset;
-            result.last_stable_offset = info.last_stable_offset;
-        }
-        Err(error) => {
-            result.error = read_error_code(&error);
-        }
-    }
+    read_region(wanted, log, partition_bytes_max, min_one_batch, max_offset, limits, &mut result);
     result
 }
 
-/// [`read_partition`]'s read as a file region when the connection can send it
-/// from the file, else as bytes read from it.
+/// [`read_partition`]'s read: whole batches located as a file region, kept as one
+/// when the limits ask for zero copy and the connection can send it from the file, else read into
+/// memory. read_committed reads get the aborted transactions below the region's end.
 fn read_region(
     wanted: &SessionPartition,
     log: &Log,
     partition_bytes_max: usize,
     min_one_batch: bool,
     max_offset: i64,
-    read_committed: bool,
+    limits: &ReadLimits,
     result: &mut PartitionRead,
 ) {
+    let read_committed = limits.isolation == READ_COMMITTED;
     match log.read_region(wanted.fetch_offset, partition_bytes_max, min_one_batch, max_offset) {
         Ok(read) => {
             if read_committed {
@@ -406,7 +390,7 @@ fn read_region(
             result.log_start_offset = read.log_start_offset;
             result.last_stable_offset = read.last_stable_offset;
             match read.region {
-                Some(region) if zero_copy::sendable(&region) => result.region = Some(region),
+                Some(region) if limits.zero_copy && zero_copy::sendable(&region) => result.region = Some(region),
                 Some(region) => match region.read() {
                     Ok(records) => result.records = records,
                     Err(error) => {
@@ -419,25 +403,6 @@ fn read_region(
         }
         Err(error) => result.error = read_error_code(&error),
     }
-}
-
-/// The aborted transactions a read_committed consumer needs to filter `records`
-/// (read from `fetch_offset`): those overlapping `[fetch_offset, end of the last
-/// batch)`; none when nothing was returned, as Kafka answers an empty read.
-fn aborted_in(log: &Log, fetch_offset: i64, records: &Bytes) -> Vec<AbortedTxn> {
-    match next_offset_after(records) {
-        Some(upper_bound_offset) => log.aborted_transactions(fetch_offset, upper_bound_offset),
-        None => Vec::new(),
-    }
-}
-
-/// The offset after the last whole batch in `records`.
-fn next_offset_after(records: &Bytes) -> Option<i64> {
-    split_record_set(records.clone())
-        .map_while(Result::ok)
-        .filter_map(|batch| RecordBatchHeader::parse(&batch).ok())
-        .map(|header| header.last_offset() + 1)
-        .last()
 }
 
 fn read_error_code(error: &ReadError) -> ErrorCode {

@@ -4,7 +4,7 @@
 
 use super::*;
 use bytes::{Bytes, BytesMut};
-use gregor_protocol::records::{RecordBatchBuilder, NO_SEQUENCE};
+use gregor_protocol::records::{split_record_set, RecordBatchBuilder, RecordBatchHeader, NO_SEQUENCE};
 use gregor_storage::io::OsFileIo;
 use gregor_storage::{LogConfig, OpenOptions, TopicPartition, TxnMarker};
 use std::path::Path;
