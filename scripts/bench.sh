@@ -458,24 +458,25 @@ sink_start() {
 }
 sink_stop() { stop_group "$SINK" 10; }
 
-# The load generators' own ceiling: each client producing the baseline cell to the sink.
-# Recorded as cell "sink"; the report puts it beside the machine's ceilings.
+# The load generators' own ceiling: each client producing the baseline cell to the sink,
+# once per run ($1). Recorded as cell "sink"; the report puts it beside the machine's
+# ceilings, with the base cell's ratio to it run by run.
 measure_sink() {
-    local port=$((PORT + 1)) cl out records
+    local run=$1 port=$((PORT + 1)) cl out records
     local quick=()
     ((QUICK)) && quick=(--quick)
     records=$("$PYTHON" "$HERE/report.py" matrix "${quick[@]}" --cells base | awk '{ print $7 }')
     for cl in "${CLIENT_LIST[@]}"; do
         # librdkafka asks for APIs the sink does not answer and only times out.
         [[ $cl == rdkafka ]] && continue
-        out="$WORK/logs/sink-$cl"
-        say "  the load generator's ceiling: $cl producing to gregor perf sink"
+        out="$WORK/logs/r$run-sink-$cl"
+        say "  run $run: the load generator's ceiling: $cl producing to gregor perf sink"
         sink_start || return 0
         prefault
         # shellcheck disable=SC2046
         run_client "$out" "$(limit_for "$records" 1024)" "$cl" produce \
             $(produce_args "127.0.0.1:$port" bench-sink 1 1024 1 none "$records")
-        record 1 default sink produce sink "$cl" produce "$REAPED" null null "$out"
+        record "$run" default sink produce sink "$cl" produce "$REAPED" null null "$out"
         sink_stop
     done
 }
@@ -675,7 +676,6 @@ main() {
     fi
     json_last "$WORK/logs/ceilings.out" >"$WORK/ceilings.json"
     say "$(cat "$WORK/ceilings.json")"
-    ((HAS_PERF)) && measure_sink
     if ((HAS_PERF)) && [[ $MATRIX == *latency-10k* ]]; then measure_sink_latency; fi
 
     if [[ -n $OTHER_CMD ]]; then
@@ -688,6 +688,8 @@ main() {
 
     local run group cell size acks codec parts records workloads broker cl
     for ((run = 1; run <= RUNS; run++)); do
+        # In every run, so that the base cell's ratio to it comes from one run.
+        if ((HAS_PERF)) && grep -q "^default base " <<<"$MATRIX"; then measure_sink "$run"; fi
         for group in default durable; do
             grep -q "^$group " <<<"$MATRIX" || continue
             log "run $run of $RUNS, $group group"

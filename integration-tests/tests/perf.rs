@@ -1,6 +1,6 @@
 //! `gregor perf` end to end: produce 10,000 records of 1 KiB into two partitions
 //! of the real broker, consume exactly those back (assigned, then in a KIP-848
-//! group), and produce against `gregor perf sink`. Each run's last stdout line
+//! group), produce against `gregor perf sink`, and measure the machine's ceilings. Each run's last stdout line
 //! is its JSON summary.
 
 use anyhow::{bail, ensure, Context, Result};
@@ -122,5 +122,32 @@ fn produce_against_the_sink() -> Result<()> {
     let unacknowledged = ["--bootstrap", &address, "--topic", "sunk", "--num-records", "5000", "--acks", "0"];
     let summary = perf("produce", &unacknowledged)?;
     ensure!(summary["records"].as_u64() == Some(5000) && summary["errors"].as_u64() == Some(0), "{summary}");
+    Ok(())
+}
+
+#[test]
+fn ceilings_measure_every_path() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let dir_text = dir.path().to_str().context("a UTF-8 temporary directory")?;
+    let ceilings = perf("ceilings", &["--dir", dir_text, "--duration-s", "0.2"])?;
+    for key in [
+        "loopback_tcp_mb_per_s",
+        "write_mb_per_s",
+        "write_fdatasync_1mib_mb_per_s",
+        "fsync_p50_ms",
+        "fsync_p99_ms",
+        "socket_to_file_mb_per_s",
+        "socket_to_file_mb_per_cpu_s",
+        "sendfile_mb_per_s",
+        "sendfile_mb_per_cpu_s",
+    ] {
+        let value = number(&ceilings, &[key])?;
+        ensure!(value.is_finite() && value > 0.0, "{key} is {value} in {ceilings}");
+    }
+    // Moving bytes costs CPU: a figure per CPU-second above the rate would mean the CPU time was not counted.
+    for flow in ["socket_to_file", "sendfile"] {
+        ensure!(number(&ceilings, &[&format!("{flow}_mb_per_cpu_s")])? < 1_000_000.0, "{flow}: {ceilings}");
+    }
+    ensure!(std::fs::read_dir(dir.path())?.next().is_none(), "the scratch files are removed");
     Ok(())
 }

@@ -66,6 +66,12 @@ WORKLOADS = ["produce", "consume", "both", "latency", "latency-10k", "latency-10
 FIXED_RATE_WORKLOADS = {"latency-10k": "as is", "latency-10k-awake": "awake"}
 # Issue 6's latency target at 10,000 records/s of 1 KiB: p99 in ms.
 TARGET_ACK_P99_MS, TARGET_E2E_P99_MS = 2.0, 10.0
+# Its throughput target: the base cell's produce at least this share of the same client against the sink.
+TARGET_SINK_RATIO = 0.8
+# Its efficiency target at 1 KiB records: MB (10^6 bytes) per broker CPU-second.
+TARGET_MB_PER_CPU_S = {"produce": 2000.0, "consume": 3000.0}
+# The kernel's own cost of each path, measured without a broker by `gregor perf ceilings`.
+KERNEL_FLOOR_KEYS = {"produce": "socket_to_file_mb_per_cpu_s", "consume": "sendfile_mb_per_cpu_s"}
 GROUPS = ["default", "durable"]
 
 # Records per produce (and consume) in one run: about 1 GiB (full) or 256-400 MB (quick)
@@ -376,6 +382,16 @@ def render(work):
                 values[run_no] = fn(roles)
         return values
 
+    def broker_cpu_s(key):
+        cpu = per_run(key, lambda r: next(iter(r.values())).get("broker_cpu_s"))
+        return {k: v for k, v in cpu.items() if v is not None}
+
+    def mb_per_cpu_s(key):
+        """All payload moved per broker CPU-second, one value per run."""
+        cpu = broker_cpu_s(key)
+        moved = per_run(key, lambda r: sum(x["result"].get("bytes", 0) for x in r.values()))
+        return [moved[k] / 1e6 / cpu[k] for k in cpu if k in moved and cpu[k] > 0]
+
     out = []
     title = "Quick benchmark" if quick else "Benchmarks"
     out.append(f"# {title}\n")
@@ -432,6 +448,14 @@ def render(work):
             ("1 MiB write + fdatasync", ceilings.get("write_fdatasync_1mib_mb_per_s"), "MB/s"),
             ("fdatasync latency p50", ceilings.get("fsync_p50_ms"), "ms"),
             ("fdatasync latency p99", ceilings.get("fsync_p99_ms"), "ms"),
+            ("socket to file: 1 MiB reads from a loopback peer on CPU 1, each written to a file (no sync)",
+             ceilings.get("socket_to_file_mb_per_s"), "MB/s"),
+            ("the same, per CPU-second of the process on CPU 0 (a produce's floor)",
+             ceilings.get("socket_to_file_mb_per_cpu_s"), "MB/CPU-s"),
+            ("file to socket: sendfile of 1 MiB pieces of a cached file to a peer on CPU 1",
+             ceilings.get("sendfile_mb_per_s"), "MB/s"),
+            ("the same, per CPU-second of the process on CPU 0 (a fetch's floor)",
+             ceilings.get("sendfile_mb_per_cpu_s"), "MB/CPU-s"),
         ]
         out.append(table(["ceiling", "value"], [(n, f"{v} {u}" if v is not None else "-") for n, v, u in rows]))
         out.append(f"\nMeasured by {by}.\n")
@@ -439,16 +463,28 @@ def render(work):
         out.append("Not measured: the '% of ceiling' columns are empty.\n")
     if sink_rows:
         lines = []
-        for row in sink_rows:
-            name = CLIENT_NAMES.get(row["client"], row["client"])
-            if ok(row):
-                lines.append(f"- {name}: {f_mb(mbps(row['result']))} MB/s, {f_rate(rps(row['result']))} records/s")
-            else:
-                lines.append(f"- {name}: failed (exit {row.get('rc')})")
+        for client in dict.fromkeys(row["client"] for row in sink_rows):
+            name = CLIENT_NAMES.get(client, client)
+            rows_of = [row for row in sink_rows if row["client"] == client]
+            good = {row["run"]: row for row in rows_of if ok(row)}
+            if not good:
+                lines.append(f"- {name}: failed (exit {rows_of[0].get('rc')})")
+                continue
+            sink_mb = {run_no: mbps(row["result"]) for run_no, row in good.items()}
+            line = (f"- {name}: {spread(sink_mb.values(), f_mb, runs)} MB/s, "
+                    f"{spread([rps(row['result']) for row in good.values()], f_rate, runs)} records/s")
+            base = per_run(("base", "produce", client, primary), lambda r: mbps(r["produce"]["result"]))
+            ratios = [base[run_no] / sink_mb[run_no] for run_no in base if sink_mb.get(run_no)]
+            if ratios:
+                verdict = "yes" if statistics.median(ratios) >= TARGET_SINK_RATIO else "**no**"
+                line += (f"; the base cell's produce against {primary} in the same run is "
+                         f"{spread(ratios, f_ratio, runs)} of it (target at least {TARGET_SINK_RATIO:g}: {verdict})")
+            lines.append(line)
         out.append("The load generators' own ceiling: the baseline cell's produce (1 KiB records, acks=1, one "
                    "partition) against `gregor perf sink`, a fake broker on CPU 0 that discards what it "
-                   "receives. A produce figure near it is the client's limit rather than the broker's.\n")
-        if "rdkafka" in clients:
+                   "receives, once in every run. A produce figure near it is the client's limit rather than "
+                   "the broker's.\n")
+        if "rdkafka" in clients and not any(row["client"] == "rdkafka" for row in sink_rows):
             lines.append("- librdkafka `rdkafka_performance`: not measured (librdkafka needs APIs the sink does "
                          "not answer)")
         out.append("\n".join(lines) + "\n")
@@ -498,10 +534,8 @@ def render(work):
                         rate_cols.append(spread(rate.values(), f_rate, runs))
                         pct_cols.append(spread([v / ceiling for v in mb.values()], f_pct, runs) if ceiling else "-")
                         medians[(broker, role)] = mb
-                    cpu = per_run(key, lambda r: next(iter(r.values())).get("broker_cpu_s"))
-                    cpu = {k: v for k, v in cpu.items() if v is not None}
-                    moved = per_run(key, lambda r: sum(x["result"].get("bytes", 0) for x in r.values()))
-                    per_cpu = [moved[k] / 1e6 / cpu[k] for k in cpu if k in moved and cpu[k] > 0]
+                    cpu = broker_cpu_s(key)
+                    per_cpu = mb_per_cpu_s(key)
                     row += [" / ".join(mb_cols), " / ".join(rate_cols), " / ".join(pct_cols),
                             spread(cpu.values(), f_s, runs), spread(per_cpu, f_mb, runs)]
                 if other:
@@ -514,6 +548,38 @@ def render(work):
                 rows.append(row)
         out.append(f"### {CLIENT_NAMES.get(client, client)}\n")
         out.append(table(header, rows) + "\n")
+
+    # Efficiency against the target and against the kernel's own cost of the same path
+    efficiency_rows = []
+    for client in clients:
+        for cell in cell_order:
+            info = cell_info.get(cell)
+            shape = info["shape"] if info else BASE
+            if not info or info.get("group") != "default" or shape["size"] != 1024 or shape["codec"] != "none":
+                continue
+            for workload in ("produce", "consume"):
+                values = mb_per_cpu_s((cell, workload, client, primary))
+                if not values:
+                    continue
+                median = statistics.median(values)
+                floor = ceilings.get(KERNEL_FLOOR_KEYS[workload])
+                target = TARGET_MB_PER_CPU_S[workload]
+                efficiency_rows.append([
+                    cell, workload, shape["acks"], str(shape["partitions"]), CLIENT_NAMES.get(client, client),
+                    spread(values, f_mb, runs), f_mb(floor) if floor else "-",
+                    f_pct(median / floor) if floor else "-", f_mb(target),
+                    "yes" if median >= target else "**no**"])
+    if efficiency_rows:
+        out.append("## Broker efficiency\n")
+        out.append(
+            "The target: at 1 KiB records, at least 2 GB produced and 3 GB fetched per broker CPU-second. "
+            "'MB/CPU-s' is the payload moved per second of the broker's user+system CPU (from the throughput "
+            "tables: uncompressed 1 KiB cells of the default group). 'kernel floor' is what the kernel alone "
+            "costs for the same bytes on this machine, without a broker (see Ceilings): a socket read and a "
+            "file write per MiB for produce, a sendfile per MiB for fetch. A broker cannot do better than its "
+            "floor, so '% of floor' near 100% means that what is left is the kernel's.\n")
+        out.append(table(["cell", "workload", "acks", "parts", "client", f"MB/CPU-s {primary}", "kernel floor MB/CPU-s",
+                          "% of floor", "target MB/CPU-s", "target met"], efficiency_rows) + "\n")
 
     # Latency
     latency_rows = []

@@ -154,7 +154,8 @@ class RenderTest(unittest.TestCase):
                                    "prefault_mib": 1024, "batch_bytes": 1000000, "linger_ms": 5,
                                    "max_in_flight": 5, "wall_s": 100, "others_cpu_s": 20.0, "steal_s": 0.5})
         self.write("machine.json", {"cpu": "Test CPU", "cores": 2, "git_commit": "abc123", "date": "2030-01-01"})
-        self.write("ceilings.json", {"loopback_tcp_mb_per_s": 1000.0, "write_fdatasync_1mib_mb_per_s": 200.0})
+        self.write("ceilings.json", {"loopback_tcp_mb_per_s": 1000.0, "write_fdatasync_1mib_mb_per_s": 200.0,
+                                     "socket_to_file_mb_per_cpu_s": 600.0})
         rows = []
         lat = {"p50": 2.0, "p99": 5.0, "p999": 8.0, "max": 12.0}
         for run, (g, k) in enumerate([(300, 150), (310, 100), (290, 145)], 1):
@@ -168,6 +169,7 @@ class RenderTest(unittest.TestCase):
                                  rate=150000))
             rows.append(self.row(run, "durable", "produce", "gregor", "produce", result("produce", 100),
                                  group="durable"))
+            rows.append(self.row(run, "sink", "produce", "sink", "produce", result("produce", 600), cpu=None))
         rows.append(self.row(2, "lz4", "produce", "gregor", "produce", None, rc=124))
         self.write("results.jsonl", rows)
         self.write("brokers.jsonl", [
@@ -185,6 +187,13 @@ class RenderTest(unittest.TestCase):
         # both: produce / consume
         self.assertIn("| 100 (100-100) / 90.0 (90.0-90.0) |", text)
         self.assertIn("| 1.00 (1.00-1.00) | 380 (380-380) |", text)  # (100 + 90) MB/s * 2 s / 1 CPU-s
+        # efficiency: 300 MB/CPU-s against the target and the kernel's floor of 600; durable is left out
+        self.assertIn("| base | produce | 1 | 1 | librdkafka `rdkafka_performance` | 300 (290-310) | 600 | 50% | "
+                      "2000 | **no** |", text)
+        self.assertNotIn("| durable | produce | all |", text)
+        # the sink in every run, and the base cell's ratio to it run by run: 300/600, 310/600, 290/600
+        self.assertIn("- librdkafka `rdkafka_performance`: 600 (600-600) MB/s", text)
+        self.assertIn("is 0.50x (0.48x-0.52x) of it (target at least 0.8: **no**)", text)
         # durable produce against the fdatasync ceiling: 100 / 200
         self.assertIn("| durable | produce | 1 KiB | all | none | 1 | 100 (100-100) |", text)
         self.assertIn("50% (50%-50%)", text)
@@ -246,7 +255,7 @@ class RenderTest(unittest.TestCase):
         self.assertIn("| 1.50 (1.50-1.50) [2/3] | - | - | - | - | yes (2/2 runs) | - |", text)
         self.assertIn("| 2 | sink | latency-10k-awake | produce | gregor-perf | sink | exit 1 no result |", text)
         # the sink's throughput stays with the ceilings; no throughput rows for the fixed-rate cell
-        self.assertIn("- `gregor perf`: 400 MB/s", text)
+        self.assertIn("- `gregor perf`: 400 [1/3] MB/s", text)
         self.assertNotIn("| lat-10k |", text)
         self.assertIn("- librdkafka `rdkafka_performance`: not measured (librdkafka needs APIs", text)
         # the Method says why there is an awake variant, with this machine's idle settings

@@ -159,6 +159,24 @@ pub struct CeilingsPeerArgs {
     pub connect: String,
     #[arg(long, default_value_t = 3.0)]
     pub duration_s: f64,
+    /// Which way the bytes go: the peer sends (loopback, socket-to-file) or receives (sendfile).
+    #[arg(long, value_enum, default_value_t = PeerRole::Send)]
+    pub role: PeerRole,
+    /// The peer stops sending after this many bytes, or at the duration.
+    #[arg(long)]
+    pub bytes_max: Option<u64>,
+    /// The CPU the peer runs on.
+    #[arg(long)]
+    pub cpu: Option<usize>,
+}
+
+/// What the `ceilings` peer does with its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PeerRole {
+    /// Streams 1 MiB writes from memory until the duration or byte limit.
+    Send,
+    /// Reads and discards until the measuring process closes.
+    Receive,
 }
 
 /// `--acks`: -1, 0, 1, or `all` for -1.
