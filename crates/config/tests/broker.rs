@@ -75,6 +75,18 @@ fn every_default_passes_its_own_validator() {
 }
 
 #[test]
+fn kerberos_listener_keys_are_dynamic_as_in_kafka() {
+    // Kafka reconfigures these per listener, so AlterConfigs on a broker accepts them.
+    let relogin = broker_config_def("sasl.kerberos.min.time.before.relogin").expect("a known key");
+    assert!(!relogin.read_only);
+    assert_eq!(relogin.default, Some("60000"));
+    assert!(relogin.validate("58000").is_ok());
+    assert!(relogin.validate("soon").is_err());
+    let factor = broker_config_def("sasl.kerberos.ticket.renew.window.factor").expect("a known key");
+    assert!(!factor.read_only && factor.validate("0.5").is_ok());
+}
+
+#[test]
 fn sources_take_precedence_in_order() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = write_file(&dir, "b.properties", "num.partitions=2\nnum.io.threads=2\nnum.network.threads=2\n");

@@ -264,6 +264,42 @@ static CORE_DEFS: &[ConfigDef] = &[
         "Whether TLS clients must present a certificate.",
     )
     .dynamic(),
+    // Kafka's reconfigurable SASL/Kerberos listener keys: AlterConfigs accepts them on a
+    // broker as Kafka does; Gregor has no SASL listener yet, so they take effect with one.
+    def("sasl.kerberos.service.name", T::String, None, ANY, "Kerberos principal name Kafka runs as.").dynamic(),
+    def("sasl.kerberos.kinit.cmd", T::String, Some("/usr/bin/kinit"), ANY, "Kerberos kinit command path.").dynamic(),
+    def(
+        "sasl.kerberos.ticket.renew.window.factor",
+        T::Double,
+        Some("0.8"),
+        ANY,
+        "Share of a ticket's lifetime after which the login thread renews it.",
+    )
+    .dynamic(),
+    def(
+        "sasl.kerberos.ticket.renew.jitter",
+        T::Double,
+        Some("0.05"),
+        ANY,
+        "Random jitter added to the Kerberos renewal time, as a share of it.",
+    )
+    .dynamic(),
+    def(
+        "sasl.kerberos.min.time.before.relogin",
+        T::Long,
+        Some("60000"),
+        ANY,
+        "Login thread sleep time between refresh attempts, in milliseconds.",
+    )
+    .dynamic(),
+    def(
+        "sasl.kerberos.principal.to.local.rules",
+        T::List,
+        Some("DEFAULT"),
+        ANY,
+        "Rules that map principal names to short names.",
+    )
+    .dynamic(),
     // ---- topics and logs ----
     def("num.partitions", T::Int, Some("1"), at_least(1), "Partitions of a topic created without a count."),
     def(
