@@ -66,6 +66,11 @@ fi
 # pytest's exit code 5 (no test collected) is a failure here too.
 "$VENV/bin/python" -m pytest integration-tests/python -p no:cacheprovider -q -rfE 2>&1 | tee -a "$log" || status=1
 
+log "librdkafka's own test suite: the allowlisted tests, three modes"
+# The full suite, with every test not on integration-tests/librdkafka-allowlist, is
+# `scripts/librdkafka-tests.py` without --allowlist.
+python3 scripts/librdkafka-tests.py --allowlist 2>&1 | tee -a "$log" || status=1
+
 # One closing line with the totals of every cargo test binary and of pytest
 # (whose summary reads e.g. "3 failed, 12 passed, 1 error in 30.2s").
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i }; next }
