@@ -358,7 +358,7 @@ def main():
     parser.add_argument("--allowlist", action="store_true", help="only the allowlisted tests; fail on a regression")
     parser.add_argument("--timeout-s", type=int, default=900, help="limit per test-runner process")
     parser.add_argument("--jobs", type=int, default=3, help="modes run side by side (default 3: all at once)")
-    parser.add_argument("--parallel", type=int, default=1, help="test numbers run at once within a mode")
+    parser.add_argument("--parallel", type=int, default=3, help="test numbers run at once within a mode (default 3)")
     parser.add_argument("--run-dir", help="where logs and results go (default: under target/librdkafka-tests/runs)")
     parser.add_argument("--compat-doc", help="also write the results table to this Markdown file")
     parser.add_argument("--build-only", action="store_true")
