@@ -24,6 +24,8 @@ const BASE_TIMESTAMP_AT: usize = 27;
 const MAX_TIMESTAMP_AT: usize = 35;
 /// A request frame starts with its size, the API key and the API version.
 const CORRELATION_ID_AT: usize = 8;
+/// Produce v9 is the first flexible version (compact lengths, tagged fields).
+const FIRST_FLEXIBLE_PRODUCE_VERSION: i16 = 9;
 /// Above this many records per batch the quadratic search below would be slow,
 /// and no broker accepts such a batch anyway.
 const RECORDS_PER_BATCH_MAX: usize = 1 << 20;
@@ -190,6 +192,7 @@ pub struct ProduceFrame {
     bytes: Vec<u8>,
     batch_at: usize,
     batch_len: usize,
+    partition_at: usize,
     records: usize,
 }
 
@@ -231,7 +234,37 @@ impl ProduceFrame {
             .ok_or_else(|| {
                 PerfError::Internal(format!("the batch is not at the end of its Produce v{} frame", target.version))
             })?;
-        Ok(Self { bytes, batch_at, batch_len: batch.len(), records })
+        // The partition index comes right before the records' length: an INT32 up to
+        // v8, an unsigned varint of length + 1 from v9 (flexible versions).
+        let length_prefix_bytes = if target.version >= FIRST_FLEXIBLE_PRODUCE_VERSION {
+            let mut value = batch.len() as u64 + 1;
+            let mut bytes_needed = 1;
+            while value >= 0x80 {
+                value >>= 7;
+                bytes_needed += 1;
+            }
+            bytes_needed
+        } else {
+            4
+        };
+        let partition_at = batch_at
+            .checked_sub(length_prefix_bytes + 4)
+            .filter(|&at| bytes.get(at..at + 4) == Some(&partition.to_be_bytes()[..]))
+            .ok_or_else(|| {
+                PerfError::Internal(format!(
+                    "no partition index before the batch of a Produce v{} frame",
+                    target.version
+                ))
+            })?;
+        Ok(Self { bytes, batch_at, batch_len: batch.len(), partition_at, records })
+    }
+
+    /// Points the frame at another partition of the same topic: the frame is
+    /// otherwise the same, so one frame per batch class serves every partition.
+    pub fn set_partition(&mut self, partition: i32) {
+        if let Some(at) = self.bytes.get_mut(self.partition_at..self.partition_at + 4) {
+            at.copy_from_slice(&partition.to_be_bytes());
+        }
     }
 
     /// Makes the frame ready to send as request `correlation_id` with records
@@ -267,18 +300,20 @@ impl ProduceFrame {
     }
 }
 
-/// The frames of one connection, by partition and class, encoded when first used.
+/// The frames of one connection, one per batch class, encoded when first used and
+/// pointed at a partition before each send: with many partitions, a frame per
+/// partition would cost the load tool a fresh encode and page faults per partition.
 #[derive(Debug)]
 pub struct ProduceFrames {
     templates: Arc<BatchTemplates>,
     target: ProduceTarget,
     partitions: Vec<i32>,
-    frames: Vec<Vec<Option<ProduceFrame>>>,
+    frames: Vec<Option<ProduceFrame>>,
 }
 
 impl ProduceFrames {
     pub fn new(templates: Arc<BatchTemplates>, target: ProduceTarget, partitions: Vec<i32>) -> Self {
-        let frames = partitions.iter().map(|_| vec![None; templates.class_count()]).collect();
+        let frames = vec![None; templates.class_count()];
         Self { templates, target, partitions, frames }
     }
 
@@ -294,12 +329,14 @@ impl ProduceFrames {
     pub fn frame(&mut self, slot: usize, class: usize) -> Result<&mut ProduceFrame, PerfError> {
         let out_of_range = || PerfError::Internal(format!("no frame for partition slot {slot}, class {class}"));
         let partition = *self.partitions.get(slot).ok_or_else(out_of_range)?;
-        let entry = self.frames.get_mut(slot).and_then(|row| row.get_mut(class)).ok_or_else(out_of_range)?;
+        let entry = self.frames.get_mut(class).ok_or_else(out_of_range)?;
         if entry.is_none() {
             let batch = self.templates.batch(class).ok_or_else(out_of_range)?;
             *entry = Some(ProduceFrame::encode(&self.target, partition, batch, self.templates.class_records(class))?);
         }
-        entry.as_mut().ok_or_else(out_of_range)
+        let frame = entry.as_mut().ok_or_else(out_of_range)?;
+        frame.set_partition(partition);
+        Ok(frame)
     }
 }
 
@@ -390,6 +427,24 @@ mod tests {
                 // Restamping the same bytes keeps them valid.
                 frame.stamp(78, 1_700_000_000_999).unwrap();
                 assert_eq!(validate_batch(frame.batch()).unwrap().max_timestamp, 1_700_000_000_999);
+
+                // One frame per class serves every partition: each class, smallest (a
+                // one-byte length prefix) to full, goes to the slot it is asked for.
+                for class in 0..templates.class_count() {
+                    for (slot, expected) in [(0, 3), (1, 5), (0, 3)] {
+                        let frame = frames.frame(slot, class).unwrap();
+                        frame.stamp(79, 1_700_000_001_000).unwrap();
+                        let decoded = decode_request(Bytes::copy_from_slice(&frame.bytes()[4..])).unwrap();
+                        let RequestBody::Produce(request) = decoded.body else { panic!("not a produce request") };
+                        let partition = &request.topic_data[0].partition_data[0];
+                        assert_eq!(partition.index, expected, "v{version}, class {class}, slot {slot}");
+                        let records = partition.records.clone().unwrap();
+                        assert_eq!(
+                            validate_batch(&records).unwrap().records_count as usize,
+                            templates.class_records(class)
+                        );
+                    }
+                }
             }
         }
     }
