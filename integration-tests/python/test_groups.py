@@ -356,11 +356,11 @@ def test_kafka_python_commit_metadata_round_trip(broker, topic_name):
         listed = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result(TIMEOUT)
         by_partition = {tp.partition: tp for tp in listed.topic_partitions}
         assert by_partition[0].offset == 42
-        # librdkafka copies the metadata it read into a buffer of exactly its
-        # length, without a NUL (rd_kafka_topic_partition_list_copy), and the
-        # binding then reads it as a C string, so heap bytes may follow it.
-        # kafka-python checked the exact bytes above; here only the prefix is ours.
-        assert by_partition[0].metadata.startswith("checkpoint: {\"a\": 1}"), by_partition[0].metadata
+        # The metadata is not read back through confluent-kafka: librdkafka copies it
+        # into a buffer of exactly its length, without a NUL
+        # (rd_kafka_topic_partition_list_copy), and the binding reads that as a C
+        # string, so heap bytes follow it and decoding them can even raise
+        # UnicodeDecodeError. kafka-python checked the exact bytes above.
         assert by_partition[0].leader_epoch == 5
         assert by_partition[1].offset == 7
         assert by_partition[1].leader_epoch is None or by_partition[1].leader_epoch < 0
