@@ -201,6 +201,10 @@ class Broker:
             "auto.create.topics.enable": "true" if self.auto_create else "false",
             "num.partitions": "4",
             "default.replication.factor": "1",
+            # As the suite's clusters: ACLs work (0081 creates and lists them), and a
+            # resource no ACL names stays open to the PLAINTEXT (ANONYMOUS) clients.
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found": "true",
         }
         args = [self.binary, "serve"]
         for key, value in overrides.items():

@@ -43,6 +43,13 @@ pub const SUPPORTED_APIS: &[Supported] = &[
     supported(ApiKey::DescribeCluster, 0, 2),
     supported(ApiKey::DescribeProducers, 0, 0),
     supported(ApiKey::DescribeTopicPartitions, 0, 0),
+    // ACLs (KIP-140; prefixed patterns from v1, KIP-290; Kafka 4 removed v0).
+    supported(ApiKey::DescribeAcls, 1, 3),
+    supported(ApiKey::CreateAcls, 1, 3),
+    supported(ApiKey::DeleteAcls, 1, 3),
+    // SCRAM credentials (KIP-554).
+    supported(ApiKey::DescribeUserScramCredentials, 0, 0),
+    supported(ApiKey::AlterUserScramCredentials, 0, 0),
     // Groups: every version the protocol has, oldest clients included.
     supported(ApiKey::FindCoordinator, 0, 6),
     supported(ApiKey::JoinGroup, 0, 9),

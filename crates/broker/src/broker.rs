@@ -119,7 +119,7 @@ impl Broker {
     pub(crate) fn publish(&self, image: MetadataImage) -> Result<(), BrokerError> {
         let dynamic =
             self.static_config.with_dynamic(&image.broker_configs(Some(self.node_id)), &image.broker_configs(None))?;
-        self.groups.reconfigure(&dynamic);
+        self.groups.reconfigure(&dynamic, &image);
         self.txns.reconfigure(&dynamic, crate::txn_coordinator::finalized_transaction_version(&image));
         match self.config.write() {
             Ok(mut config) => *config = Arc::new(dynamic),

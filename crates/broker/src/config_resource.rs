@@ -7,6 +7,7 @@ use gregor_protocol::ErrorCode;
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
 pub const RESOURCE_BROKER_LOGGER: i8 = 8;
+pub const RESOURCE_GROUP: i8 = 32;
 
 /// The resource a request names, or the error to answer for it. A broker resource
 /// is this node's id, or the empty name for the cluster-wide defaults; another
@@ -29,6 +30,10 @@ pub fn parse(resource_type: i8, name: &str, node_id: i32) -> Result<ConfigResour
         RESOURCE_BROKER_LOGGER => {
             Err((ErrorCode::InvalidRequest, "broker logger levels are not configurable on this broker".to_owned()))
         }
+        RESOURCE_GROUP if name.is_empty() => {
+            Err((ErrorCode::InvalidRequest, "Group name must not be empty".to_owned()))
+        }
+        RESOURCE_GROUP => Ok(ConfigResource::Group(name.to_owned())),
         other => Err((ErrorCode::InvalidRequest, format!("resource type {other} is not supported"))),
     }
 }

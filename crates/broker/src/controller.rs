@@ -102,6 +102,9 @@ impl Broker {
             Some(def) if def.read_only => Err(format!("{name} cannot be changed while the broker runs")),
             Some(def) => def.validate(value).map_err(|error| error.to_string()),
         };
+        let validate_group_configs = |overrides: &std::collections::BTreeMap<String, String>| {
+            gregor_config::validate_group_configs(&config, overrides)
+        };
         let is_list_config = |name: &str| gregor_config::is_list_config(name);
         let default_value = |resource: &gregor_metadata::ConfigResource, name: &str| match resource {
             gregor_metadata::ConfigResource::Topic(_) => {
@@ -111,6 +114,7 @@ impl Broker {
                     .and_then(|described| described.value)
             }
             gregor_metadata::ConfigResource::Broker(_) => config.value(name),
+            gregor_metadata::ConfigResource::Group(_) => None,
         };
         let mut new_uuid = random_uuid;
         let mut context = ControllerContext {
@@ -120,6 +124,7 @@ impl Broker {
             default_replication_factor: i16::try_from(config.default_replication_factor).unwrap_or(i16::MAX),
             validate_topic_config: &validate_topic_config,
             validate_broker_config: &validate_broker_config,
+            validate_group_configs: &validate_group_configs,
             is_list_config: &is_list_config,
             default_value: &default_value,
             new_uuid: &mut new_uuid,

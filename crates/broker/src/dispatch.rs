@@ -3,6 +3,7 @@
 //! a handler is named in the last arm, is not advertised, and a client that sends it
 //! anyway is disconnected, as Kafka does for APIs it has not enabled.
 
+use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::handlers;
 use gregor_protocol::frame::DecodedRequest;
@@ -41,9 +42,9 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, peer: Socke
         RequestBody::ListOffsets(body) => {
             respond(ResponseBody::ListOffsets(handlers::list_offsets::handle(broker, &header, body).await))
         }
-        RequestBody::Metadata(body) => {
-            respond(ResponseBody::Metadata(handlers::metadata::handle(broker, &header, body).await))
-        }
+        RequestBody::Metadata(body) => respond(ResponseBody::Metadata(
+            handlers::metadata::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
         RequestBody::ApiVersions(body) => {
             respond(ResponseBody::ApiVersions(handlers::api_versions::handle(broker, &header, body).await))
         }
@@ -80,14 +81,14 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, peer: Socke
         RequestBody::IncrementalAlterConfigs(body) => respond(ResponseBody::IncrementalAlterConfigs(
             handlers::incremental_alter_configs::handle(broker, &header, body).await,
         )),
-        RequestBody::DescribeCluster(body) => {
-            respond(ResponseBody::DescribeCluster(handlers::describe_cluster::handle(broker, &header, body).await))
-        }
+        RequestBody::DescribeCluster(body) => respond(ResponseBody::DescribeCluster(
+            handlers::describe_cluster::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
         RequestBody::DescribeProducers(body) => {
             respond(ResponseBody::DescribeProducers(handlers::describe_producers::handle(broker, &header, body).await))
         }
         RequestBody::DescribeTopicPartitions(body) => respond(ResponseBody::DescribeTopicPartitions(
-            handlers::describe_topic_partitions::handle(broker, &header, body).await,
+            handlers::describe_topic_partitions::handle(broker, &header, &Session::from_peer(peer), body).await,
         )),
         RequestBody::FindCoordinator(body) => {
             respond(ResponseBody::FindCoordinator(handlers::find_coordinator::handle(broker, &header, body).await))
@@ -137,10 +138,22 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, peer: Socke
         RequestBody::ListTransactions(body) => {
             respond(ResponseBody::ListTransactions(handlers::list_transactions::handle(broker, &header, body).await))
         }
+        RequestBody::DescribeAcls(body) => respond(ResponseBody::DescribeAcls(
+            handlers::describe_acls::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
+        RequestBody::CreateAcls(body) => respond(ResponseBody::CreateAcls(
+            handlers::create_acls::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
+        RequestBody::DeleteAcls(body) => respond(ResponseBody::DeleteAcls(
+            handlers::delete_acls::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
+        RequestBody::DescribeUserScramCredentials(body) => respond(ResponseBody::DescribeUserScramCredentials(
+            handlers::describe_user_scram_credentials::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
+        RequestBody::AlterUserScramCredentials(body) => respond(ResponseBody::AlterUserScramCredentials(
+            handlers::alter_user_scram_credentials::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
         RequestBody::SaslHandshake(_)
-        | RequestBody::DescribeAcls(_)
-        | RequestBody::CreateAcls(_)
-        | RequestBody::DeleteAcls(_)
         | RequestBody::AlterReplicaLogDirs(_)
         | RequestBody::SaslAuthenticate(_)
         | RequestBody::CreateDelegationToken(_)
@@ -151,8 +164,6 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, peer: Socke
         | RequestBody::ListPartitionReassignments(_)
         | RequestBody::DescribeClientQuotas(_)
         | RequestBody::AlterClientQuotas(_)
-        | RequestBody::DescribeUserScramCredentials(_)
-        | RequestBody::AlterUserScramCredentials(_)
         | RequestBody::Vote(_)
         | RequestBody::BeginQuorumEpoch(_)
         | RequestBody::EndQuorumEpoch(_)
@@ -233,11 +244,13 @@ pub fn has_handler(api_key: ApiKey) -> bool {
         | ApiKey::EndTxn
         | ApiKey::WriteTxnMarkers
         | ApiKey::DescribeTransactions
-        | ApiKey::ListTransactions => true,
-        ApiKey::SaslHandshake
+        | ApiKey::ListTransactions
         | ApiKey::DescribeAcls
         | ApiKey::CreateAcls
         | ApiKey::DeleteAcls
+        | ApiKey::DescribeUserScramCredentials
+        | ApiKey::AlterUserScramCredentials => true,
+        ApiKey::SaslHandshake
         | ApiKey::AlterReplicaLogDirs
         | ApiKey::SaslAuthenticate
         | ApiKey::CreateDelegationToken
@@ -248,8 +261,6 @@ pub fn has_handler(api_key: ApiKey) -> bool {
         | ApiKey::ListPartitionReassignments
         | ApiKey::DescribeClientQuotas
         | ApiKey::AlterClientQuotas
-        | ApiKey::DescribeUserScramCredentials
-        | ApiKey::AlterUserScramCredentials
         | ApiKey::Vote
         | ApiKey::BeginQuorumEpoch
         | ApiKey::EndQuorumEpoch

@@ -21,6 +21,7 @@
 //! the thread hand-off it would take (see `handlers::produce`).
 
 pub mod api_versions;
+pub mod authorization;
 pub mod broker;
 pub mod config_resource;
 pub mod connection;

@@ -1,48 +1,13 @@
 //! Topic lookups shared by handlers: automatic creation (Metadata, and Produce on
-//! older clients' behalf) and the operation bitfields Kafka reports when asked.
+//! older clients' behalf) and the value of an authorized-operations field not asked for.
 
 use crate::broker::Broker;
 use gregor_metadata::controller::{create_topics, NewTopic};
 use gregor_protocol::ErrorCode;
 use std::sync::Arc;
 
-/// Kafka's ACL operation codes, as bits of the authorized-operations fields.
-const OPERATION_READ: i32 = 3;
-const OPERATION_WRITE: i32 = 4;
-const OPERATION_CREATE: i32 = 5;
-const OPERATION_DELETE: i32 = 6;
-const OPERATION_ALTER: i32 = 7;
-const OPERATION_DESCRIBE: i32 = 8;
-const OPERATION_CLUSTER_ACTION: i32 = 9;
-const OPERATION_DESCRIBE_CONFIGS: i32 = 10;
-const OPERATION_ALTER_CONFIGS: i32 = 11;
-const OPERATION_IDEMPOTENT_WRITE: i32 = 12;
-
 /// The value of an authorized-operations field the client did not ask for.
 pub const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
-
-/// Without an authorizer every operation on a topic is allowed.
-pub const TOPIC_AUTHORIZED_OPERATIONS: i32 = (1 << OPERATION_READ)
-    | (1 << OPERATION_WRITE)
-    | (1 << OPERATION_CREATE)
-    | (1 << OPERATION_DELETE)
-    | (1 << OPERATION_ALTER)
-    | (1 << OPERATION_DESCRIBE)
-    | (1 << OPERATION_DESCRIBE_CONFIGS)
-    | (1 << OPERATION_ALTER_CONFIGS);
-
-/// Without an authorizer every operation on a group is allowed.
-pub const GROUP_AUTHORIZED_OPERATIONS: i32 =
-    (1 << OPERATION_READ) | (1 << OPERATION_DELETE) | (1 << OPERATION_DESCRIBE);
-
-/// Without an authorizer every operation on the cluster is allowed.
-pub const CLUSTER_AUTHORIZED_OPERATIONS: i32 = (1 << OPERATION_CREATE)
-    | (1 << OPERATION_ALTER)
-    | (1 << OPERATION_DESCRIBE)
-    | (1 << OPERATION_CLUSTER_ACTION)
-    | (1 << OPERATION_DESCRIBE_CONFIGS)
-    | (1 << OPERATION_ALTER_CONFIGS)
-    | (1 << OPERATION_IDEMPOTENT_WRITE);
 
 /// Internal topics are never created as a side effect of a client's lookup.
 pub fn is_internal_topic(name: &str) -> bool {

@@ -195,6 +195,12 @@ pub struct BrokerConfig {
     pub transaction_partition_verification_enable: bool,
     pub producer_id_expiration_ms: i32,
     pub producer_id_expiration_check_interval_ms: i32,
+    // authorization
+    /// Whether `authorizer.class.name` names the StandardAuthorizer.
+    pub authorizer_enabled: bool,
+    /// `super.users`, split at semicolons, blanks dropped.
+    pub super_users: Vec<String>,
+    pub allow_everyone_if_no_acl_found: bool,
 }
 
 impl BrokerConfig {
@@ -399,6 +405,15 @@ impl BrokerConfig {
             num_partitions: t.int("num.partitions")?,
             default_replication_factor: t.int("default.replication.factor")?,
             auto_create_topics_enable: t.bool("auto.create.topics.enable")?,
+            authorizer_enabled: !t.string("authorizer.class.name")?.is_empty(),
+            super_users: t
+                .string("super.users")?
+                .split(';')
+                .map(str::trim)
+                .filter(|user| !user.is_empty())
+                .map(String::from)
+                .collect(),
+            allow_everyone_if_no_acl_found: t.bool("allow.everyone.if.no.acl.found")?,
             delete_topic_enable: t.bool("delete.topic.enable")?,
             log_dirs: log_dirs.into_iter().map(PathBuf::from).collect(),
             log_segment_bytes: t.int("log.segment.bytes")?,

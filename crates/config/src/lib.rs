@@ -52,6 +52,7 @@ mod checks;
 mod defs;
 mod describe;
 mod error;
+mod group;
 mod layers;
 mod listener;
 mod sources;
@@ -60,10 +61,14 @@ mod types;
 mod values;
 
 pub use broker::{BrokerConfig, ConfigSources, LoadedConfig};
-pub use defs::broker::{broker_config_def, broker_config_defs};
+pub use defs::broker::{broker_config_def, broker_config_defs, STANDARD_AUTHORIZER};
 pub use defs::topic::{is_list_config, topic_broker_synonyms, topic_config_def, topic_config_defs};
 pub use describe::{ConfigSynonym, DescribedConfig};
 pub use error::ConfigError;
+pub use group::{
+    describe_group_configs, group_timing, validate_group_configs, GroupTiming, CONSUMER_HEARTBEAT_INTERVAL_MS,
+    CONSUMER_SESSION_TIMEOUT_MS,
+};
 pub use listener::{
     parse_host_port, parse_listeners, parse_voters, HostPort, Listener, QuorumVoter, SECURITY_PROTOCOLS,
 };

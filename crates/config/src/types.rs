@@ -15,6 +15,8 @@ pub enum ConfigSource {
     DynamicBroker,
     /// Set through AlterConfigs as the default of every broker in the cluster.
     DynamicDefaultBroker,
+    /// An override on one group (Kafka 4.0's group configs).
+    DynamicGroup,
 }
 
 impl ConfigSource {
@@ -26,6 +28,7 @@ impl ConfigSource {
             ConfigSource::DynamicDefaultBroker => 3,
             ConfigSource::StaticBroker => 4,
             ConfigSource::Default => 5,
+            ConfigSource::DynamicGroup => 8,
         }
     }
 }

@@ -1,6 +1,17 @@
 //! The broker settings the coordinator obeys, copied out of the broker config so this
 //! crate does not depend on it.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A consumer group's own session timeout and heartbeat interval (group config
+/// resources, Kafka 4.0), where it overrides the broker's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsumerTiming {
+    pub session_timeout_ms: i32,
+    pub heartbeat_interval_ms: i32,
+}
+
 /// Group coordinator limits and defaults (Kafka's `group.*` and `offsets.*` keys).
 #[derive(Debug, Clone)]
 pub struct GroupConfig {
@@ -16,6 +27,8 @@ pub struct GroupConfig {
     pub consumer_session_timeout_ms: i32,
     /// `group.consumer.heartbeat.interval.ms` (KIP-848).
     pub consumer_heartbeat_interval_ms: i32,
+    /// Groups with their own timing, by group id.
+    pub consumer_group_timing: Arc<BTreeMap<String, ConsumerTiming>>,
     /// `group.consumer.max.size` (KIP-848).
     pub consumer_max_size: i32,
     /// `group.consumer.assignors`: server-side assignor names, the first is the default.
@@ -38,6 +51,7 @@ impl Default for GroupConfig {
             max_size: i32::MAX,
             consumer_session_timeout_ms: 45_000,
             consumer_heartbeat_interval_ms: 5_000,
+            consumer_group_timing: Arc::default(),
             consumer_max_size: i32::MAX,
             consumer_assignors: vec!["uniform".to_string(), "range".to_string()],
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
@@ -45,5 +59,21 @@ impl Default for GroupConfig {
             classic_enabled: true,
             consumer_enabled: true,
         }
+    }
+}
+
+impl GroupConfig {
+    /// The session timeout of a member of `group_id` (consumer protocol).
+    pub fn consumer_session_timeout_ms_of(&self, group_id: &str) -> i32 {
+        self.consumer_group_timing
+            .get(group_id)
+            .map_or(self.consumer_session_timeout_ms, |timing| timing.session_timeout_ms)
+    }
+
+    /// The heartbeat interval given to the members of `group_id` (consumer protocol).
+    pub fn consumer_heartbeat_interval_ms_of(&self, group_id: &str) -> i32 {
+        self.consumer_group_timing
+            .get(group_id)
+            .map_or(self.consumer_heartbeat_interval_ms, |timing| timing.heartbeat_interval_ms)
     }
 }

@@ -44,7 +44,7 @@ pub mod timer;
 #[cfg(test)]
 mod tests;
 
-pub use config::GroupConfig;
+pub use config::{ConsumerTiming, GroupConfig};
 pub use error::GroupError;
 pub use record::CoordinatorRecord;
 pub use shard::{partition_for_group, Effects, GroupCoordinatorShard, ReplyId, RequestContext, TopicsView};

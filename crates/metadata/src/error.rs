@@ -50,6 +50,12 @@ pub enum ReplayError {
     UnknownBroker { broker_id: i32 },
     #[error("broker {broker_id} has epoch {current}, record names epoch {record}")]
     BrokerEpochMismatch { broker_id: i32, current: i64, record: i64 },
+    #[error("an ACL with id {id} already exists")]
+    AclIdExists { id: Uuid },
+    #[error("user {user} has no SCRAM credential for mechanism {mechanism}")]
+    UnknownScramCredential { user: String, mechanism: i8 },
+    #[error("no ACL with id {id}")]
+    UnknownAclId { id: Uuid },
     #[error("invalid {field} value {value} in BrokerRegistrationChangeRecord")]
     InvalidRegistrationChange { field: &'static str, value: i8 },
 }

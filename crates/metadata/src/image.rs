@@ -13,8 +13,10 @@ use gregor_protocol::messages::{
 };
 use gregor_protocol::Uuid;
 
+use crate::acl::AclBinding;
 use crate::error::ReplayError;
 use crate::record::MetadataRecord;
+use crate::scram::ScramCredential;
 
 /// Config resource types as Kafka numbers them in `ConfigRecord.resource_type`.
 pub mod resource_type {
@@ -206,6 +208,9 @@ pub struct MetadataImage {
     configs: Arc<BTreeMap<ConfigKey, Arc<BTreeMap<String, String>>>>,
     brokers: Arc<BTreeMap<i32, BrokerRegistration>>,
     features: Arc<BTreeMap<String, i16>>,
+    acls: Arc<BTreeMap<Uuid, AclBinding>>,
+    /// SCRAM credentials by (user, mechanism).
+    scram: Arc<BTreeMap<(String, i8), ScramCredential>>,
     next_producer_id: i64,
 }
 
@@ -249,6 +254,14 @@ impl MetadataImage {
             .unwrap_or_default()
     }
 
+    /// Every resource of `resource_type` that has overrides, with them, by name.
+    pub fn configs_of_type(&self, resource_type: i8) -> impl Iterator<Item = (&str, &BTreeMap<String, String>)> {
+        self.configs
+            .range((resource_type, String::new())..)
+            .take_while(move |((kind, _), _)| *kind == resource_type)
+            .map(|((_, name), configs)| (name.as_str(), configs.as_ref()))
+    }
+
     /// The topic's config overrides (not the effective config: defaults are not here).
     pub fn topic_configs(&self, topic: &str) -> BTreeMap<String, String> {
         self.configs(resource_type::TOPIC, topic)
@@ -274,6 +287,16 @@ impl MetadataImage {
 
     pub fn metadata_version(&self) -> Option<i16> {
         self.features.get(crate::controller::METADATA_VERSION_FEATURE).copied()
+    }
+
+    /// Every ACL, by the id its record gave it.
+    pub fn acls(&self) -> &BTreeMap<Uuid, AclBinding> {
+        &self.acls
+    }
+
+    /// Every SCRAM credential, by (user, mechanism).
+    pub fn scram_credentials(&self) -> &BTreeMap<(String, i8), ScramCredential> {
+        &self.scram
     }
 
     /// The first producer id of the next block to hand out.
@@ -389,6 +412,37 @@ impl MetadataImage {
                 }
             }
             MetadataRecord::BrokerRegistrationChange(record) => self.replay_registration_change(record)?,
+            MetadataRecord::AccessControlEntry(record) => {
+                if self.acls.contains_key(&record.id) {
+                    return Err(ReplayError::AclIdExists { id: record.id });
+                }
+                Arc::make_mut(&mut self.acls).insert(record.id, AclBinding::from_record(record));
+            }
+            MetadataRecord::RemoveAccessControlEntry(record) => {
+                if !self.acls.contains_key(&record.id) {
+                    return Err(ReplayError::UnknownAclId { id: record.id });
+                }
+                Arc::make_mut(&mut self.acls).remove(&record.id);
+            }
+            MetadataRecord::UserScramCredential(record) => {
+                let credential = ScramCredential {
+                    salt: record.salt.to_vec(),
+                    stored_key: record.stored_key.to_vec(),
+                    server_key: record.server_key.to_vec(),
+                    iterations: record.iterations,
+                };
+                Arc::make_mut(&mut self.scram).insert((record.name.clone(), record.mechanism), credential);
+            }
+            MetadataRecord::RemoveUserScramCredential(record) => {
+                let key = (record.name.clone(), record.mechanism);
+                if !self.scram.contains_key(&key) {
+                    return Err(ReplayError::UnknownScramCredential {
+                        user: record.name.clone(),
+                        mechanism: record.mechanism,
+                    });
+                }
+                Arc::make_mut(&mut self.scram).remove(&key);
+            }
             MetadataRecord::NoOp(_) => {}
         }
         Ok(())

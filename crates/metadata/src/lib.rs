@@ -3,9 +3,10 @@
 //! What the cluster metadata log means.
 //!
 //! **Owns:** the KRaft metadata records (topics, partitions, configs, producer-id blocks,
-//! features, broker registrations) in Kafka's framing, the in-memory image they build,
+//! features, broker registrations, ACLs, SCRAM credentials) in Kafka's framing, the in-memory image they build,
 //! and the controller's decisions: each operation reads the image and returns the records
-//! to append plus a per-item result; the image changes only in `replay`.
+//! to append plus a per-item result; the image changes only in `replay`. Also the
+//! authorization decision over the image's ACLs ([`acl::authorize`]).
 //!
 //! **Never:** I/O, async runtimes, clocks (time is an argument), or how the log is stored
 //! and replicated (the broker appends the records; a later quorum replicates them).
@@ -14,10 +15,12 @@
 //! of metadata.version 4.0-IV3 ([`controller::METADATA_VERSION`]), so a Kafka tool can
 //! read Gregor's metadata log and Gregor replays any version the generated code knows.
 
+pub mod acl;
 pub mod controller;
 pub mod error;
 pub mod image;
 pub mod record;
+pub mod scram;
 
 #[cfg(test)]
 mod tests;

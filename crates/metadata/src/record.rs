@@ -7,12 +7,15 @@
 
 use bytes::{Bytes, BytesMut};
 use gregor_protocol::messages::{
+    access_control_entry_record::AccessControlEntryRecord,
     broker_registration_change_record::BrokerRegistrationChangeRecord, config_record::ConfigRecord,
     feature_level_record::FeatureLevelRecord, fence_broker_record::FenceBrokerRecord, no_op_record::NoOpRecord,
     partition_change_record::PartitionChangeRecord, partition_record::PartitionRecord,
     producer_ids_record::ProducerIdsRecord, register_broker_record::RegisterBrokerRecord,
-    remove_topic_record::RemoveTopicRecord, topic_record::TopicRecord, unfence_broker_record::UnfenceBrokerRecord,
-    unregister_broker_record::UnregisterBrokerRecord,
+    remove_access_control_entry_record::RemoveAccessControlEntryRecord, remove_topic_record::RemoveTopicRecord,
+    remove_user_scram_credential_record::RemoveUserScramCredentialRecord, topic_record::TopicRecord,
+    unfence_broker_record::UnfenceBrokerRecord, unregister_broker_record::UnregisterBrokerRecord,
+    user_scram_credential_record::UserScramCredentialRecord,
 };
 use gregor_protocol::records::{RecordBatch, RecordBatchBuilder};
 use gregor_protocol::{codec, varint, Message, WriteBuf};
@@ -83,6 +86,10 @@ metadata_records! {
     ProducerIds(ProducerIdsRecord) = 0,
     BrokerRegistrationChange(BrokerRegistrationChangeRecord) = 2,
     NoOp(NoOpRecord) = 0,
+    AccessControlEntry(AccessControlEntryRecord) = 0,
+    RemoveAccessControlEntry(RemoveAccessControlEntryRecord) = 0,
+    UserScramCredential(UserScramCredentialRecord) = 0,
+    RemoveUserScramCredential(RemoveUserScramCredentialRecord) = 0,
 }
 
 impl MetadataRecord {

@@ -16,8 +16,8 @@ use crate::internal_topic::ensure_internal_topic;
 use crate::partitions::Partition;
 use crate::time::now_ms;
 use gregor_group::{
-    partition_for_group, CoordinatorRecord, Effects, GroupConfig, GroupCoordinatorShard, ReplyId, RequestContext,
-    TopicsView,
+    partition_for_group, ConsumerTiming, CoordinatorRecord, Effects, GroupConfig, GroupCoordinatorShard, ReplyId,
+    RequestContext, TopicsView,
 };
 use gregor_metadata::controller::NewTopic;
 use gregor_metadata::MetadataImage;
@@ -105,7 +105,18 @@ impl Default for GroupCoordinator {
 }
 
 /// The coordinator's settings from the broker's config.
-pub fn group_config(config: &gregor_config::BrokerConfig) -> GroupConfig {
+pub fn group_config(config: &gregor_config::BrokerConfig, image: &MetadataImage) -> GroupConfig {
+    let consumer_group_timing = image
+        .configs_of_type(gregor_metadata::image::resource_type::GROUP)
+        .map(|(group_id, overrides)| {
+            let timing = gregor_config::group_timing(config, overrides);
+            let timing = ConsumerTiming {
+                session_timeout_ms: timing.consumer_session_timeout_ms,
+                heartbeat_interval_ms: timing.consumer_heartbeat_interval_ms,
+            };
+            (group_id.to_string(), timing)
+        })
+        .collect();
     let protocols: Vec<String> =
         config.group_coordinator_rebalance_protocols.iter().map(|protocol| protocol.to_ascii_lowercase()).collect();
     GroupConfig {
@@ -115,6 +126,7 @@ pub fn group_config(config: &gregor_config::BrokerConfig) -> GroupConfig {
         max_size: config.group_max_size,
         consumer_session_timeout_ms: config.group_consumer_session_timeout_ms,
         consumer_heartbeat_interval_ms: config.group_consumer_heartbeat_interval_ms,
+        consumer_group_timing: Arc::new(consumer_group_timing),
         consumer_max_size: config.group_consumer_max_size,
         consumer_assignors: config.group_consumer_assignors.clone(),
         offsets_retention_ms: i64::from(config.offsets_retention_minutes) * 60_000,
@@ -166,7 +178,7 @@ impl GroupCoordinator {
             }
             return;
         };
-        let config = group_config(&broker.config());
+        let config = group_config(&broker.config(), &image);
         for &index in topic.partitions.keys() {
             if self.shard(index).is_some() {
                 continue;
@@ -200,8 +212,8 @@ impl GroupCoordinator {
     }
 
     /// Applies a changed broker config to every shard.
-    pub fn reconfigure(&self, config: &gregor_config::BrokerConfig) {
-        let config = group_config(config);
+    pub fn reconfigure(&self, config: &gregor_config::BrokerConfig, image: &MetadataImage) {
+        let config = group_config(config, image);
         let shards: Vec<Arc<Shard>> = self.shards.read().map(|s| s.values().cloned().collect()).unwrap_or_default();
         for shard in shards {
             shard.lock().shard.set_config(config.clone());

@@ -3,9 +3,11 @@
 //! KIP-848 groups: epochs, assignor, members with their current and target
 //! assignments (`gregor_group::consumer`), each from the shard owning the group.
 
+use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::coordinator::ClientSource;
-use crate::topics::{AUTHORIZED_OPERATIONS_OMITTED, GROUP_AUTHORIZED_OPERATIONS};
+use crate::topics::AUTHORIZED_OPERATIONS_OMITTED;
+use gregor_metadata::acl::resource_type;
 use gregor_protocol::messages::consumer_group_describe_request::ConsumerGroupDescribeRequest;
 use gregor_protocol::messages::consumer_group_describe_response::{ConsumerGroupDescribeResponse, DescribedGroup};
 use gregor_protocol::messages::RequestHeader;
@@ -19,8 +21,8 @@ pub async fn handle(
     request: ConsumerGroupDescribeRequest,
 ) -> ConsumerGroupDescribeResponse {
     let client = ClientSource::new(header, peer);
-    let operations =
-        if request.include_authorized_operations { GROUP_AUTHORIZED_OPERATIONS } else { AUTHORIZED_OPERATIONS_OMITTED };
+    let with_operations = request.include_authorized_operations;
+    let session = Session::from_peer(peer);
     let groups = request
         .group_ids
         .into_iter()
@@ -33,7 +35,11 @@ pub async fn handle(
                 group_id: group_id.clone(),
                 ..DescribedGroup::default()
             });
-            described.authorized_operations = operations;
+            described.authorized_operations = if with_operations {
+                broker.authorized_operations(&session, resource_type::GROUP, &group_id)
+            } else {
+                AUTHORIZED_OPERATIONS_OMITTED
+            };
             described
         })
         .collect();

@@ -4,8 +4,10 @@
 //! controller), the cluster id, and the controller id. v2 adds fenced brokers, of
 //! which a running single node has none. Authorized operations only when asked for.
 
+use crate::authorization::Session;
 use crate::broker::Broker;
-use crate::topics::{AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_AUTHORIZED_OPERATIONS};
+use crate::topics::AUTHORIZED_OPERATIONS_OMITTED;
+use gregor_metadata::acl::{resource_type, CLUSTER_RESOURCE_NAME};
 use gregor_protocol::messages::describe_cluster_request::DescribeClusterRequest;
 use gregor_protocol::messages::describe_cluster_response::{DescribeClusterBroker, DescribeClusterResponse};
 use gregor_protocol::messages::RequestHeader;
@@ -18,6 +20,7 @@ const ENDPOINT_TYPE_CONTROLLERS: i8 = 2;
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
+    session: &Session,
     request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
     let endpoint_type = if header.request_api_version >= 1 { request.endpoint_type } else { ENDPOINT_TYPE_BROKERS };
@@ -51,7 +54,7 @@ pub async fn handle(
         controller_id: broker.node_id,
         brokers,
         cluster_authorized_operations: if request.include_cluster_authorized_operations {
-            CLUSTER_AUTHORIZED_OPERATIONS
+            broker.authorized_operations(session, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME)
         } else {
             AUTHORIZED_OPERATIONS_OMITTED
         },

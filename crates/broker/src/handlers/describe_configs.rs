@@ -6,7 +6,8 @@
 //! (a topic override, the dynamic broker value, the static broker value, the
 //! default); v3+ the config type and, when asked, documentation. Topics: unknown is
 //! UNKNOWN_TOPIC_OR_PARTITION. Brokers: this node's id, or "" for the cluster-wide
-//! dynamic defaults only.
+//! dynamic defaults only. Groups (Kafka 4.0): the consumer-protocol keys, overridden
+//! or the broker's value, for any group name (the group need not exist).
 
 use crate::broker::Broker;
 use crate::config_resource::parse;
@@ -56,6 +57,10 @@ pub async fn handle(
                         TopicConfig::describe(&config, &image.topic_configs(&name))
                     }
                     Ok(ConfigResource::Broker(Some(_))) => config.describe(),
+                    Ok(ConfigResource::Group(name)) => gregor_config::describe_group_configs(
+                        &config,
+                        &image.configs(gregor_metadata::image::resource_type::GROUP, &name),
+                    ),
                     Ok(ConfigResource::Broker(None)) => {
                         let defaults = image.broker_configs(None);
                         config

@@ -4,9 +4,11 @@
 //! from the shard that owns the group (`gregor_group::admin`). v3+ may ask for the
 //! authorized operations, which without an authorizer are every group operation.
 
+use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::coordinator::ClientSource;
-use crate::topics::{AUTHORIZED_OPERATIONS_OMITTED, GROUP_AUTHORIZED_OPERATIONS};
+use crate::topics::AUTHORIZED_OPERATIONS_OMITTED;
+use gregor_metadata::acl::resource_type;
 use gregor_protocol::messages::describe_groups_request::DescribeGroupsRequest;
 use gregor_protocol::messages::describe_groups_response::{DescribeGroupsResponse, DescribedGroup};
 use gregor_protocol::messages::RequestHeader;
@@ -20,11 +22,8 @@ pub async fn handle(
     request: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
     let client = ClientSource::new(header, peer);
-    let operations = if request.include_authorized_operations && header.request_api_version >= 3 {
-        GROUP_AUTHORIZED_OPERATIONS
-    } else {
-        AUTHORIZED_OPERATIONS_OMITTED
-    };
+    let with_operations = request.include_authorized_operations && header.request_api_version >= 3;
+    let session = Session::from_peer(peer);
     let groups = request
         .groups
         .into_iter()
@@ -37,7 +36,11 @@ pub async fn handle(
                 group_id: group_id.clone(),
                 ..DescribedGroup::default()
             });
-            described.authorized_operations = operations;
+            described.authorized_operations = if with_operations {
+                broker.authorized_operations(&session, resource_type::GROUP, &group_id)
+            } else {
+                AUTHORIZED_OPERATIONS_OMITTED
+            };
             described
         })
         .collect();

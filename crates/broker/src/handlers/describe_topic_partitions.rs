@@ -7,8 +7,10 @@
 //! UNKNOWN_TOPIC_OR_PARTITION. A single node has no eligible leader replicas beyond
 //! the ISR, so ELR lists are empty.
 
+use crate::authorization::Session;
 use crate::broker::Broker;
-use crate::topics::{is_internal_topic, TOPIC_AUTHORIZED_OPERATIONS};
+use crate::topics::is_internal_topic;
+use gregor_metadata::acl::resource_type;
 use gregor_protocol::messages::describe_topic_partitions_request::DescribeTopicPartitionsRequest;
 use gregor_protocol::messages::describe_topic_partitions_response::{
     Cursor, DescribeTopicPartitionsResponse, DescribeTopicPartitionsResponsePartition,
@@ -23,6 +25,7 @@ const PARTITION_LIMIT_MAX: i32 = 2000;
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
+    session: &Session,
     request: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
     let image = broker.image();
@@ -44,9 +47,9 @@ pub async fn handle(
         let Some(topic) = image.topic(&name) else {
             topics.push(DescribeTopicPartitionsResponseTopic {
                 error_code: ErrorCode::UnknownTopicOrPartition.code(),
+                topic_authorized_operations: broker.authorized_operations(session, resource_type::TOPIC, &name),
                 name: Some(name),
                 topic_id: Uuid::ZERO,
-                topic_authorized_operations: TOPIC_AUTHORIZED_OPERATIONS,
                 ..Default::default()
             });
             continue;
@@ -82,7 +85,7 @@ pub async fn handle(
             topic_id: topic.id,
             is_internal: is_internal_topic(&name),
             partitions,
-            topic_authorized_operations: TOPIC_AUTHORIZED_OPERATIONS,
+            topic_authorized_operations: broker.authorized_operations(session, resource_type::TOPIC, &name),
             ..Default::default()
         });
         if next_cursor.is_some() {

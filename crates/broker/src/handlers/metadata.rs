@@ -8,11 +8,10 @@
 //! the answer already describes it. v10+ may name topics by id only; an unknown id is
 //! UNKNOWN_TOPIC_ID. Authorized operations (v8+) are reported only when asked for.
 
+use crate::authorization::Session;
 use crate::broker::Broker;
-use crate::topics::{
-    auto_create, is_internal_topic, AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_AUTHORIZED_OPERATIONS,
-    TOPIC_AUTHORIZED_OPERATIONS,
-};
+use crate::topics::{auto_create, is_internal_topic, AUTHORIZED_OPERATIONS_OMITTED};
+use gregor_metadata::acl::{resource_type, CLUSTER_RESOURCE_NAME};
 use gregor_metadata::{MetadataImage, TopicImage};
 use gregor_protocol::messages::metadata_request::MetadataRequest;
 use gregor_protocol::messages::metadata_response::{
@@ -22,14 +21,19 @@ use gregor_protocol::messages::RequestHeader;
 use gregor_protocol::{ErrorCode, Uuid};
 use std::sync::Arc;
 
-pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: MetadataRequest) -> MetadataResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    header: &RequestHeader,
+    session: &Session,
+    request: MetadataRequest,
+) -> MetadataResponse {
     let version = header.request_api_version;
     let all_topics = match &request.topics {
         None => true,
         Some(topics) => version == 0 && topics.is_empty(),
     };
     let requested = request.topics.unwrap_or_default();
-    let include_topic_operations = version >= 8 && request.include_topic_authorized_operations;
+    let operations_for = (version >= 8 && request.include_topic_authorized_operations).then_some(session);
 
     let mut image = broker.image();
     let allow_auto_create = version < 4 || request.allow_auto_topic_creation;
@@ -47,7 +51,7 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Metad
     }
 
     let topics: Vec<MetadataResponseTopic> = if all_topics {
-        image.topics().map(|topic| describe_topic(broker, &image, topic, include_topic_operations)).collect()
+        image.topics().map(|topic| describe_topic(broker, &image, topic, operations_for)).collect()
     } else {
         requested
             .iter()
@@ -57,7 +61,7 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Metad
                     None => image.topic_by_id(wanted.topic_id),
                 };
                 match found {
-                    Some(topic) => describe_topic(broker, &image, topic, include_topic_operations),
+                    Some(topic) => describe_topic(broker, &image, topic, operations_for),
                     None => {
                         let error = match &wanted.name {
                             Some(name) => creation_errors
@@ -87,7 +91,7 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Metad
         controller_id: broker.node_id,
         topics,
         cluster_authorized_operations: if (8..=10).contains(&version) && request.include_cluster_authorized_operations {
-            CLUSTER_AUTHORIZED_OPERATIONS
+            broker.authorized_operations(session, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME)
         } else {
             AUTHORIZED_OPERATIONS_OMITTED
         },
@@ -115,7 +119,7 @@ fn describe_topic(
     broker: &Broker,
     _image: &MetadataImage,
     topic: &TopicImage,
-    include_operations: bool,
+    operations_for: Option<&Session>,
 ) -> MetadataResponseTopic {
     let partitions = topic
         .partitions
@@ -141,10 +145,9 @@ fn describe_topic(
         topic_id: topic.id,
         is_internal: is_internal_topic(&topic.name),
         partitions,
-        topic_authorized_operations: if include_operations {
-            TOPIC_AUTHORIZED_OPERATIONS
-        } else {
-            AUTHORIZED_OPERATIONS_OMITTED
+        topic_authorized_operations: match operations_for {
+            Some(session) => broker.authorized_operations(session, resource_type::TOPIC, &topic.name),
+            None => AUTHORIZED_OPERATIONS_OMITTED,
         },
         ..MetadataResponseTopic::default()
     }

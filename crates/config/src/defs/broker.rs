@@ -14,6 +14,8 @@ use crate::types::Validator::{DoubleRange, ListOf, NonEmptyList, OneOf};
 pub(crate) const DEFAULT_LISTENERS: &str = "PLAINTEXT://127.0.0.1:9092";
 /// Gregor: data next to where the broker is started rather than under /tmp.
 pub(crate) const DEFAULT_LOG_DIR: &str = "./gregor-data";
+/// The one authorizer Gregor implements, under the class name Kafka's configs use.
+pub const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
 pub(crate) const DEFAULT_PROTOCOL_MAP: &str =
     "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL";
 
@@ -264,6 +266,28 @@ static CORE_DEFS: &[ConfigDef] = &[
         "Whether TLS clients must present a certificate.",
     )
     .dynamic(),
+    // ---- authorization ----
+    def(
+        "authorizer.class.name",
+        T::String,
+        Some(""),
+        OneOf(&["", STANDARD_AUTHORIZER]),
+        "The authorizer: empty for none, or Kafka's StandardAuthorizer (ACLs kept in the metadata log).",
+    ),
+    def(
+        "super.users",
+        T::String,
+        Some(""),
+        ANY,
+        "Principals the authorizer lets do anything, separated by semicolons (e.g. User:admin;User:ops).",
+    ),
+    def(
+        "allow.everyone.if.no.acl.found",
+        T::Boolean,
+        Some("false"),
+        ANY,
+        "Whether the authorizer allows an operation on a resource that no ACL names.",
+    ),
     // Kafka's reconfigurable SASL/Kerberos listener keys: AlterConfigs accepts them on a
     // broker as Kafka does; Gregor has no SASL listener yet, so they take effect with one.
     def("sasl.kerberos.service.name", T::String, None, ANY, "Kerberos principal name Kafka runs as.").dynamic(),

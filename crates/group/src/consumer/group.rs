@@ -541,10 +541,10 @@ impl GroupCoordinatorShard {
 
     /// Loaded members get a fresh session (and, mid-revocation, rebalance) deadline.
     pub(crate) fn consumer_finish_load(&mut self, now_ms: i64) {
-        let session = i64::from(self.config.consumer_session_timeout_ms);
         let mut schedule = Vec::new();
         for group in self.groups.values() {
             let Group::Consumer(group) = group else { continue };
+            let session = i64::from(self.config.consumer_session_timeout_ms_of(&group.group_id));
             for member in group.members.values() {
                 schedule.push((
                     TimerKey::ConsumerSession { group: group.group_id.clone(), member: member.member_id.clone() },

@@ -493,7 +493,7 @@ impl GroupCoordinatorShard {
         }
         timers.push(TimerOp::Schedule(
             session_key(group_id, &member_id),
-            ctx.now_ms + i64::from(self.config.consumer_session_timeout_ms),
+            ctx.now_ms + i64::from(self.config.consumer_session_timeout_ms_of(group_id)),
         ));
 
         // The assignment is sent on a full request (join, or every field a client sends
@@ -505,7 +505,7 @@ impl GroupCoordinatorShard {
         let response = ConsumerGroupHeartbeatResponse {
             member_id: Some(member_id.clone()),
             member_epoch: reconciled.member_epoch,
-            heartbeat_interval_ms: self.config.consumer_heartbeat_interval_ms,
+            heartbeat_interval_ms: self.config.consumer_heartbeat_interval_ms_of(group_id),
             assignment: (full_request || reconciled.assigned != member.assigned)
                 .then(|| response_assignment(&reconciled)),
             ..Default::default()

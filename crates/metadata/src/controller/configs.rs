@@ -1,4 +1,5 @@
-//! IncrementalAlterConfigs and the legacy AlterConfigs, for topic and broker resources.
+//! IncrementalAlterConfigs and the legacy AlterConfigs, for topic, broker and group
+//! resources.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -16,6 +17,8 @@ pub enum ConfigResource {
     Topic(String),
     /// A broker's overrides, or with `None` the cluster-wide default.
     Broker(Option<i32>),
+    /// A group's overrides (Kafka 4.0's group configs); the group need not exist.
+    Group(String),
 }
 
 impl ConfigResource {
@@ -23,6 +26,7 @@ impl ConfigResource {
         match self {
             ConfigResource::Topic(name) => (resource_type::TOPIC, name.clone()),
             ConfigResource::Broker(node_id) => (resource_type::BROKER, broker_resource_name(*node_id)),
+            ConfigResource::Group(name) => (resource_type::GROUP, name.clone()),
         }
     }
 }
@@ -96,6 +100,10 @@ fn check_resource(image: &MetadataImage, resource: &ConfigResource) -> Result<()
             Err(ApiError::new(ErrorCode::InvalidRequest, "Invalid negative broker ID."))
         }
         ConfigResource::Broker(_) => Ok(()),
+        ConfigResource::Group(name) if name.is_empty() => {
+            Err(ApiError::new(ErrorCode::InvalidRequest, "Group name must not be empty"))
+        }
+        ConfigResource::Group(_) => Ok(()),
     }
 }
 
@@ -111,6 +119,18 @@ fn finish(
     let validate = match resource {
         ConfigResource::Topic(_) => ctx.validate_topic_config,
         ConfigResource::Broker(_) => ctx.validate_broker_config,
+        ConfigResource::Group(_) => {
+            // Group keys constrain each other, so the whole resulting set is checked.
+            let mut next = current.clone();
+            for (name, value) in &changes {
+                match value {
+                    Some(value) => next.insert(name.clone(), value.clone()),
+                    None => next.remove(name),
+                };
+            }
+            (ctx.validate_group_configs)(&next).map_err(|message| ApiError::new(ErrorCode::InvalidConfig, message))?;
+            &|_: &str, _: &str| Ok(())
+        }
     };
     for (name, value) in &changes {
         if let Some(value) = value {

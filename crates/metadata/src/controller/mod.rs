@@ -2,7 +2,9 @@
 //! append plus one outcome per requested item; nothing here changes the image. The
 //! broker appends an operation's records as one batch and then replays them.
 
+mod acls;
 mod configs;
+mod scram;
 mod topics;
 
 use std::collections::BTreeSet;
@@ -18,9 +20,11 @@ use gregor_protocol::{ErrorCode, Uuid};
 use crate::image::{MetadataImage, NO_LEADER};
 use crate::record::MetadataRecord;
 
+pub use acls::{create_acls, delete_acls};
 pub use configs::{
     alter_configs, incremental_alter_configs, AlterOp, ConfigChange, ConfigOutcome, ConfigResource, LegacyConfigs,
 };
+pub use scram::{alter_scram_credentials, ScramOutcome, ScramUpsertion};
 pub use topics::{
     create_partitions, create_topics, delete_topics, CreatePartitionsOutcome, CreateTopicOutcome, DeleteTopicOutcome,
     NewPartitions, NewTopic, TopicRef,
@@ -103,6 +107,8 @@ pub struct ControllerContext<'a> {
     pub validate_topic_config: &'a dyn Fn(&str, &str) -> Result<(), String>,
     /// Checks one dynamic broker config (name, value).
     pub validate_broker_config: &'a dyn Fn(&str, &str) -> Result<(), String>,
+    /// Checks a group's complete set of overrides as it would be after a change.
+    pub validate_group_configs: &'a dyn Fn(&ConfigOverrides) -> Result<(), String>,
     /// Whether a config is a comma-separated list (the only kind APPEND and SUBTRACT take).
     pub is_list_config: &'a dyn Fn(&str) -> bool,
     /// The value a config has without an override on `resource` (the broker's
@@ -111,6 +117,9 @@ pub struct ControllerContext<'a> {
     /// Fresh random ids, for topics.
     pub new_uuid: &'a mut dyn FnMut() -> Uuid,
 }
+
+/// One resource's config overrides, name to value.
+pub type ConfigOverrides = std::collections::BTreeMap<String, String>;
 
 /// A per-item failure: the code and the message Kafka would send with it.
 #[derive(Debug, Clone, PartialEq, Eq)]

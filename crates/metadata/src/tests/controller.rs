@@ -177,6 +177,7 @@ impl ContextCopy {
             default_replication_factor: 1,
             validate_topic_config: &super::validate,
             validate_broker_config: &super::validate,
+            validate_group_configs: &|_| Ok(()),
             is_list_config: &super::is_list,
             default_value: &|_, _| None,
             new_uuid: Box::leak(Box::new(|| Uuid::from_u128(42))),

@@ -37,6 +37,7 @@ pub(crate) fn with_ctx<T>(alive: &[i32], next_id: &mut u128, f: impl FnOnce(&mut
         default_replication_factor: 1,
         validate_topic_config: &validate,
         validate_broker_config: &validate,
+        validate_group_configs: &|_| Ok(()),
         is_list_config: &is_list,
         default_value: &|_, _| None,
         new_uuid: &mut new_uuid,
