@@ -1,0 +1,303 @@
+"""ACLs, group configs and SCRAM credentials through confluent-kafka's AdminClient
+(librdkafka) and kafka-python, against a Gregor with the StandardAuthorizer on.
+
+Clients connect over PLAINTEXT, so the broker sees them as User:ANONYMOUS."""
+
+import uuid
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicCollection
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ConfigSource,
+    NewTopic,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
+)
+
+from conftest import Broker
+
+AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+TIMEOUT_S = 30
+
+
+@pytest.fixture(scope="module")
+def secured_broker():
+    b = Broker({"num.partitions": "1", "authorizer.class.name": AUTHORIZER, "allow.everyone.if.no.acl.found": "true"})
+    yield b
+    b.close()
+
+
+def admin_for(broker):
+    return AdminClient({"bootstrap.servers": broker.bootstrap})
+
+
+def result_of(futures):
+    return {key: future.result(timeout=TIMEOUT_S) for key, future in futures.items()}
+
+
+def kafka_error_code(call):
+    with pytest.raises(KafkaException) as raised:
+        call()
+    return raised.value.args[0].code()
+
+
+def any_filter(**fields):
+    defaults = dict(
+        restype=ResourceType.ANY,
+        name=None,
+        resource_pattern_type=ResourcePatternType.ANY,
+        principal=None,
+        host=None,
+        operation=AclOperation.ANY,
+        permission_type=AclPermissionType.ANY,
+    )
+    defaults.update(fields)
+    return AclBindingFilter(**defaults)
+
+
+def test_acl_apis_answer_security_disabled_without_an_authorizer(broker):
+    admin = admin_for(broker)
+    binding = AclBinding(
+        ResourceType.TOPIC, "t", ResourcePatternType.LITERAL, "User:a", "*", AclOperation.READ, AclPermissionType.ALLOW
+    )
+    [future] = admin.create_acls([binding]).values()
+    code = kafka_error_code(lambda: future.result(timeout=TIMEOUT_S))
+    assert code == KafkaError.SECURITY_DISABLED
+    # librdkafka drops DescribeAcls' top-level error code, so kafka-python checks it.
+    from kafka.admin import ACLFilter, ACLOperation, ACLPermissionType, ACLResourcePatternType, KafkaAdminClient
+    from kafka.admin import ResourcePatternFilter
+    from kafka.admin import ResourceType as KpResourceType
+    from kafka.errors import SecurityDisabledError
+
+    python_admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    try:
+        everything = ACLFilter(
+            principal=None,
+            host=None,
+            operation=ACLOperation.ANY,
+            permission_type=ACLPermissionType.ANY,
+            resource_pattern=ResourcePatternFilter(KpResourceType.ANY, None, ACLResourcePatternType.ANY),
+        )
+        with pytest.raises(SecurityDisabledError):
+            python_admin.describe_acls(everything)
+    finally:
+        python_admin.close()
+
+
+def test_acls_are_created_listed_and_deleted(secured_broker):
+    admin = admin_for(secured_broker)
+    prefix = f"acl-{uuid.uuid4().hex[:8]}"
+    read = AclBinding(
+        ResourceType.TOPIC,
+        prefix,
+        ResourcePatternType.PREFIXED,
+        "User:reader",
+        "*",
+        AclOperation.READ,
+        AclPermissionType.ALLOW,
+    )
+    deny = AclBinding(
+        ResourceType.GROUP,
+        f"{prefix}-group",
+        ResourcePatternType.LITERAL,
+        "User:*",
+        "10.0.0.1",
+        AclOperation.ALL,
+        AclPermissionType.DENY,
+    )
+    result_of(admin.create_acls([read, deny]))
+    # A second creation of the same ACL adds nothing.
+    result_of(admin.create_acls([read]))
+
+    listed = admin.describe_acls(any_filter(name=prefix)).result(timeout=TIMEOUT_S)
+    assert listed == [read]
+    matching = admin.describe_acls(
+        any_filter(restype=ResourceType.TOPIC, name=f"{prefix}-orders", resource_pattern_type=ResourcePatternType.MATCH)
+    ).result(timeout=TIMEOUT_S)
+    assert matching == [read]
+    by_principal = admin.describe_acls(any_filter(principal="User:*")).result(timeout=TIMEOUT_S)
+    assert deny in by_principal and read not in by_principal
+
+    # An invalid ACL fails on its own: a cluster ACL must name kafka-cluster.
+    bad = AclBinding(
+        ResourceType.BROKER,
+        "other",
+        ResourcePatternType.LITERAL,
+        "User:a",
+        "*",
+        AclOperation.ALTER,
+        AclPermissionType.ALLOW,
+    )
+    [future] = admin.create_acls([bad]).values()
+    assert kafka_error_code(lambda: future.result(timeout=TIMEOUT_S)) == KafkaError.INVALID_REQUEST
+
+    deleted = result_of(admin.delete_acls([any_filter(name=prefix), any_filter(restype=ResourceType.GROUP)]))
+    removed = [binding for bindings in deleted.values() for binding in bindings]
+    assert sorted(map(str, removed)) == sorted(map(str, [read, deny]))
+    assert admin.describe_acls(any_filter(name=prefix)).result(timeout=TIMEOUT_S) == []
+
+
+def test_kafka_python_sees_the_same_acls(secured_broker):
+    from kafka.admin import ACL, ACLFilter, ACLOperation, ACLPermissionType, ACLResourcePatternType, KafkaAdminClient
+    from kafka.admin import ResourcePattern
+    from kafka.admin import ResourcePatternFilter
+    from kafka.admin import ResourceType as KpResourceType
+
+    admin = KafkaAdminClient(bootstrap_servers=secured_broker.bootstrap)
+    try:
+        name = f"kp-{uuid.uuid4().hex[:8]}"
+        acl = ACL(
+            principal="User:writer",
+            host="*",
+            operation=ACLOperation.WRITE,
+            permission_type=ACLPermissionType.ALLOW,
+            resource_pattern=ResourcePattern(KpResourceType.TOPIC, name),
+        )
+        created = admin.create_acls([acl])
+        assert created["failed"] == [] and len(created["succeeded"]) == 1
+        wanted = ACLFilter(
+            principal=None,
+            host=None,
+            operation=ACLOperation.ANY,
+            permission_type=ACLPermissionType.ANY,
+            resource_pattern=ResourcePatternFilter(KpResourceType.TOPIC, name, ACLResourcePatternType.LITERAL),
+        )
+        found, error = admin.describe_acls(wanted)
+        assert error.errno == 0
+        assert [(a.principal, a.operation) for a in found] == [("User:writer", ACLOperation.WRITE)]
+        [(_, removed, delete_error)] = admin.delete_acls([wanted])
+        assert delete_error.errno == 0 and len(removed) == 1
+    finally:
+        admin.close()
+
+
+def test_authorized_operations_follow_the_acls(secured_broker, topic_name):
+    admin = admin_for(secured_broker)
+    result_of(admin.create_topics([NewTopic(topic_name, 1, 1)]))
+
+    def topic_operations():
+        [future] = admin.describe_topics(
+            TopicCollection([topic_name]), include_authorized_operations=True, request_timeout=TIMEOUT_S
+        ).values()
+        return set(future.result(timeout=TIMEOUT_S).authorized_operations)
+
+    every_topic_operation = {
+        AclOperation.READ,
+        AclOperation.WRITE,
+        AclOperation.CREATE,
+        AclOperation.DELETE,
+        AclOperation.ALTER,
+        AclOperation.DESCRIBE,
+        AclOperation.DESCRIBE_CONFIGS,
+        AclOperation.ALTER_CONFIGS,
+    }
+    assert topic_operations() == every_topic_operation
+
+    # Once an ACL names the topic, only what ANONYMOUS is allowed remains.
+    allow = AclBinding(
+        ResourceType.TOPIC,
+        topic_name,
+        ResourcePatternType.LITERAL,
+        "User:ANONYMOUS",
+        "*",
+        AclOperation.READ,
+        AclPermissionType.ALLOW,
+    )
+    result_of(admin.create_acls([allow]))
+    assert topic_operations() == {AclOperation.READ, AclOperation.DESCRIBE}
+
+    cluster = admin.describe_cluster(include_authorized_operations=True).result(timeout=TIMEOUT_S)
+    assert AclOperation.ALTER in set(cluster.authorized_operations)
+    result_of(admin.delete_acls([any_filter(name=topic_name)]))
+    assert topic_operations() == every_topic_operation
+
+
+def test_group_configs_are_stored_validated_and_described(secured_broker):
+    admin = admin_for(secured_broker)
+    group = f"group-config-{uuid.uuid4().hex[:8]}"
+
+    def alter(*entries):
+        resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=list(entries))
+        [future] = admin.incremental_alter_configs([resource]).values()
+        return future.result(timeout=TIMEOUT_S)
+
+    def described():
+        [future] = admin.describe_configs([ConfigResource(ResourceType.GROUP, group)]).values()
+        return future.result(timeout=TIMEOUT_S)
+
+    before = described()
+    assert before["consumer.session.timeout.ms"].value == "45000"
+    assert before["consumer.session.timeout.ms"].source == ConfigSource.DEFAULT_CONFIG.value
+    assert before["consumer.heartbeat.interval.ms"].value == "5000"
+
+    alter(ConfigEntry("consumer.session.timeout.ms", "50000", incremental_operation=AlterConfigOpType.SET))
+    after = described()
+    assert after["consumer.session.timeout.ms"].value == "50000"
+    assert after["consumer.session.timeout.ms"].source == ConfigSource.GROUP_CONFIG.value
+
+    # Below the broker's group.consumer.min.session.timeout.ms, or an unknown key.
+    for entry in [
+        ConfigEntry("consumer.session.timeout.ms", "1000", incremental_operation=AlterConfigOpType.SET),
+        ConfigEntry("share.session.timeout.ms", "45000", incremental_operation=AlterConfigOpType.SET),
+    ]:
+        assert kafka_error_code(lambda: alter(entry)) == KafkaError.INVALID_CONFIG
+    assert described()["consumer.session.timeout.ms"].value == "50000"
+
+    alter(ConfigEntry("consumer.session.timeout.ms", None, incremental_operation=AlterConfigOpType.DELETE))
+    assert described()["consumer.session.timeout.ms"].value == "45000"
+
+
+def test_scram_credentials_are_upserted_described_and_deleted(secured_broker):
+    admin = admin_for(secured_broker)
+    user = f"scram-{uuid.uuid4().hex[:8]}"
+
+    def describe():
+        [future] = admin.describe_user_scram_credentials([user]).values()
+        return future.result(timeout=TIMEOUT_S)
+
+    assert kafka_error_code(describe) == KafkaError.RESOURCE_NOT_FOUND
+
+    upsert = [
+        UserScramCredentialUpsertion(user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 8192), b"pw", b"salt"),
+        UserScramCredentialUpsertion(user + "-512", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096), b"pw"),
+    ]
+    result_of(admin.alter_user_scram_credentials(upsert))
+    description = describe()
+    assert [(info.mechanism, info.iterations) for info in description.scram_credential_infos] == [
+        (ScramMechanism.SCRAM_SHA_256, 8192)
+    ]
+
+    too_few = UserScramCredentialUpsertion(
+        user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 100), b"pw", b"salt"
+    )
+    [future] = admin.alter_user_scram_credentials([too_few]).values()
+    assert kafka_error_code(lambda: future.result(timeout=TIMEOUT_S)) == KafkaError.UNACCEPTABLE_CREDENTIAL
+
+    deletions = [
+        UserScramCredentialDeletion(user, ScramMechanism.SCRAM_SHA_256),
+        UserScramCredentialDeletion(user + "-512", ScramMechanism.SCRAM_SHA_512),
+    ]
+    result_of(admin.alter_user_scram_credentials(deletions))
+    assert kafka_error_code(describe) == KafkaError.RESOURCE_NOT_FOUND
+    [future] = admin.alter_user_scram_credentials([deletions[0]]).values()
+    assert kafka_error_code(lambda: future.result(timeout=TIMEOUT_S)) == KafkaError.RESOURCE_NOT_FOUND
+
+
+def test_producer_still_works_with_the_authorizer_on(secured_broker, topic_name):
+    producer = Producer({"bootstrap.servers": secured_broker.bootstrap})
+    delivered = []
+    producer.produce(topic_name, b"v", on_delivery=lambda err, msg: delivered.append(err))
+    producer.flush(TIMEOUT_S)
+    assert delivered == [None]
