@@ -4,28 +4,131 @@
 //! address, as in Kafka. Without `authorizer.class.name` every operation is allowed
 //! and the ACL APIs answer SECURITY_DISABLED; with the StandardAuthorizer the ACLs of
 //! the current metadata image decide (rules in [`gregor_metadata::acl`]).
+//!
+//! A handler takes one [`Access`] per request: with no authorizer it is a flag and
+//! every check is free; with one it holds the image the whole request is judged by.
 
 use crate::broker::Broker;
-use gregor_metadata::acl::{self, AuthorizerSettings, Requester};
+use gregor_metadata::acl::{self, operation, permission, resource_type, AuthorizerSettings, Requester};
+use gregor_metadata::MetadataImage;
+use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// The principal of a connection that did not authenticate.
 pub const ANONYMOUS: &str = "User:ANONYMOUS";
 
-/// The principal and host of a connection.
+/// The principal and address of a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
-    pub principal: String,
-    pub host: String,
+    pub principal: Cow<'static, str>,
+    pub peer: SocketAddr,
 }
 
 impl Session {
     pub fn from_peer(peer: SocketAddr) -> Self {
-        Self { principal: ANONYMOUS.to_string(), host: peer.ip().to_string() }
+        Self { principal: Cow::Borrowed(ANONYMOUS), peer }
     }
+}
 
+/// The authorizer's view of one request.
+pub struct Access {
+    judge: Option<Judge>,
+}
+
+struct Judge {
+    image: Arc<MetadataImage>,
+    settings: AuthorizerSettings,
+    principal: String,
+    host: String,
+}
+
+impl Judge {
     fn requester(&self) -> Requester<'_> {
         Requester { principal: &self.principal, host: &self.host }
+    }
+}
+
+impl Access {
+    /// Access with no authorizer: everything is allowed.
+    pub fn open() -> Self {
+        Self { judge: None }
+    }
+
+    /// Whether every check passes without looking (no authorizer is configured).
+    pub fn is_open(&self) -> bool {
+        self.judge.is_none()
+    }
+
+    /// Whether the request may do `operation` on the resource; always, with no authorizer.
+    pub fn allows(&self, operation: i8, resource_type: i8, name: &str) -> bool {
+        match &self.judge {
+            None => true,
+            Some(judge) => acl::authorize(
+                judge.image.acls().values(),
+                &judge.settings,
+                &judge.requester(),
+                operation,
+                resource_type,
+                name,
+            ),
+        }
+    }
+
+    pub fn allows_topic(&self, operation: i8, topic: &str) -> bool {
+        self.allows(operation, resource_type::TOPIC, topic)
+    }
+
+    pub fn allows_group(&self, operation: i8, group: &str) -> bool {
+        self.allows(operation, resource_type::GROUP, group)
+    }
+
+    pub fn allows_cluster(&self, operation: i8) -> bool {
+        self.allows(operation, resource_type::CLUSTER, acl::CLUSTER_RESOURCE_NAME)
+    }
+
+    pub fn allows_transactional_id(&self, operation: i8, transactional_id: &str) -> bool {
+        self.allows(operation, resource_type::TRANSACTIONAL_ID, transactional_id)
+    }
+
+    /// Whether some resource of `resource_type` may be the object of `operation`
+    /// (Kafka's `authorizeByResourceType`, which KIP-679 uses to let an idempotent
+    /// producer in when it may write to any topic): a super user, an ALLOW that covers
+    /// the operation unless a wildcard DENY covers it too, or no ACL of the type at
+    /// all when everyone is allowed where no ACL is found.
+    pub fn allows_some(&self, wanted: i8, resource_type: i8) -> bool {
+        let Some(judge) = &self.judge else { return true };
+        if judge.settings.super_users.iter().any(|user| *user == judge.principal) {
+            return true;
+        }
+        let requester = judge.requester();
+        let applies = |binding: &acl::AclBinding| {
+            binding.resource_type == resource_type
+                && (binding.principal == requester.principal
+                    || (requester.principal.starts_with("User:") && binding.principal == acl::WILDCARD_PRINCIPAL))
+                && (binding.host == requester.host || binding.host == acl::WILDCARD)
+                && (binding.operation == wanted || binding.operation == operation::ALL)
+        };
+        let acls: Vec<&acl::AclBinding> = judge.image.acls().values().collect();
+        let denied_everywhere = acls.iter().any(|binding| {
+            applies(binding)
+                && binding.permission == permission::DENY
+                && binding.pattern_type == acl::pattern_type::LITERAL
+                && binding.resource_name == acl::WILDCARD
+        });
+        if denied_everywhere {
+            return false;
+        }
+        let allowed = acls.iter().any(|binding| applies(binding) && binding.permission == permission::ALLOW);
+        let any_of_type = acls.iter().any(|binding| binding.resource_type == resource_type);
+        allowed || (!any_of_type && judge.settings.allow_everyone_if_no_acl_found)
+    }
+
+    /// The authorized-operations bit field of a resource: every operation the type
+    /// supports when there is no authorizer.
+    pub fn operations(&self, resource_type: i8, name: &str) -> i32 {
+        let supported = acl::supported_operations(resource_type).iter().copied();
+        acl::operations_bit_field(supported.filter(|operation| self.allows(*operation, resource_type, name)))
     }
 }
 
@@ -39,30 +142,24 @@ impl Broker {
         })
     }
 
-    /// Whether `session` may do `operation` on the resource; always with no authorizer.
-    pub fn authorize(&self, session: &Session, operation: i8, resource_type: i8, name: &str) -> bool {
-        match self.authorizer() {
-            None => true,
-            Some(settings) => {
-                let image = self.image();
-                acl::authorize(image.acls().values(), &settings, &session.requester(), operation, resource_type, name)
-            }
-        }
+    /// What `session` may do, judged against the current ACLs.
+    pub fn access(&self, session: &Session) -> Access {
+        let judge = self.authorizer().map(|settings| Judge {
+            image: self.image(),
+            settings,
+            principal: session.principal.to_string(),
+            host: session.peer.ip().to_string(),
+        });
+        Access { judge }
     }
 
-    /// The authorized-operations bit field of a resource for `session`: every
-    /// operation the resource type supports when there is no authorizer.
+    /// Whether `session` may do `operation` on the resource; always with no authorizer.
+    pub fn authorize(&self, session: &Session, operation: i8, resource_type: i8, name: &str) -> bool {
+        self.access(session).allows(operation, resource_type, name)
+    }
+
+    /// The authorized-operations bit field of a resource for `session`.
     pub fn authorized_operations(&self, session: &Session, resource_type: i8, name: &str) -> i32 {
-        let supported = acl::supported_operations(resource_type).iter().copied();
-        match self.authorizer() {
-            None => acl::operations_bit_field(supported),
-            Some(settings) => {
-                let image = self.image();
-                let requester = session.requester();
-                acl::operations_bit_field(supported.filter(|operation| {
-                    acl::authorize(image.acls().values(), &settings, &requester, *operation, resource_type, name)
-                }))
-            }
-        }
+        self.access(session).operations(resource_type, name)
     }
 }

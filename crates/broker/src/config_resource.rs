@@ -1,6 +1,7 @@
 //! The config resources of DescribeConfigs, AlterConfigs and
 //! IncrementalAlterConfigs: resource type codes and names, checked in one place.
 
+use crate::authorization::Access;
 use gregor_metadata::controller::ConfigResource;
 use gregor_protocol::ErrorCode;
 
@@ -35,5 +36,21 @@ pub fn parse(resource_type: i8, name: &str, node_id: i32) -> Result<ConfigResour
         }
         RESOURCE_GROUP => Ok(ConfigResource::Group(name.to_owned())),
         other => Err((ErrorCode::InvalidRequest, format!("resource type {other} is not supported"))),
+    }
+}
+
+/// Whether the request may do `operation` (DESCRIBE_CONFIGS or ALTER_CONFIGS) on the
+/// resource: on the topic, on the cluster for brokers, on the group; else the
+/// resource type's authorization error.
+pub fn authorize(access: &Access, resource: &ConfigResource, operation: i8) -> Result<(), (ErrorCode, String)> {
+    let (allowed, error) = match resource {
+        ConfigResource::Topic(name) => (access.allows_topic(operation, name), ErrorCode::TopicAuthorizationFailed),
+        ConfigResource::Broker(_) => (access.allows_cluster(operation), ErrorCode::ClusterAuthorizationFailed),
+        ConfigResource::Group(name) => (access.allows_group(operation, name), ErrorCode::GroupAuthorizationFailed),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err((error, error.message().to_owned()))
     }
 }

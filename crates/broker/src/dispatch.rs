@@ -34,59 +34,60 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, peer: Socke
     let DecodedRequest { header, body, .. } = request;
     let respond = Outcome::Respond;
     match body {
-        RequestBody::Produce(body) => handlers::produce::handle(broker, &header, body).await,
+        RequestBody::Produce(body) => handlers::produce::handle(broker, &header, &Session::from_peer(peer), body).await,
         RequestBody::Fetch(body) => {
-            let (response, regions) = handlers::fetch::handle_zero_copy(broker, &header, body).await;
+            let (response, regions) =
+                handlers::fetch::handle_zero_copy(broker, &header, &Session::from_peer(peer), body).await;
             Outcome::RespondWithRegions(ResponseBody::Fetch(response), regions)
         }
-        RequestBody::ListOffsets(body) => {
-            respond(ResponseBody::ListOffsets(handlers::list_offsets::handle(broker, &header, body).await))
-        }
+        RequestBody::ListOffsets(body) => respond(ResponseBody::ListOffsets(
+            handlers::list_offsets::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
         RequestBody::Metadata(body) => respond(ResponseBody::Metadata(
             handlers::metadata::handle(broker, &header, &Session::from_peer(peer), body).await,
         )),
         RequestBody::ApiVersions(body) => {
             respond(ResponseBody::ApiVersions(handlers::api_versions::handle(broker, &header, body).await))
         }
-        RequestBody::CreateTopics(body) => {
-            respond(ResponseBody::CreateTopics(handlers::create_topics::handle(broker, &header, body).await))
-        }
-        RequestBody::DeleteTopics(body) => {
-            respond(ResponseBody::DeleteTopics(handlers::delete_topics::handle(broker, &header, body).await))
-        }
-        RequestBody::DeleteRecords(body) => {
-            respond(ResponseBody::DeleteRecords(handlers::delete_records::handle(broker, &header, body).await))
-        }
+        RequestBody::CreateTopics(body) => respond(ResponseBody::CreateTopics(
+            handlers::create_topics::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
+        RequestBody::DeleteTopics(body) => respond(ResponseBody::DeleteTopics(
+            handlers::delete_topics::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
+        RequestBody::DeleteRecords(body) => respond(ResponseBody::DeleteRecords(
+            handlers::delete_records::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
         RequestBody::InitProducerId(body) => {
             respond(ResponseBody::InitProducerId(handlers::init_producer_id::handle(broker, &header, body).await))
         }
         RequestBody::OffsetForLeaderEpoch(body) => respond(ResponseBody::OffsetForLeaderEpoch(
-            handlers::offset_for_leader_epoch::handle(broker, &header, body).await,
+            handlers::offset_for_leader_epoch::handle(broker, &header, &Session::from_peer(peer), body).await,
         )),
-        RequestBody::DescribeConfigs(body) => {
-            respond(ResponseBody::DescribeConfigs(handlers::describe_configs::handle(broker, &header, body).await))
-        }
-        RequestBody::AlterConfigs(body) => {
-            respond(ResponseBody::AlterConfigs(handlers::alter_configs::handle(broker, &header, body).await))
-        }
-        RequestBody::DescribeLogDirs(body) => {
-            respond(ResponseBody::DescribeLogDirs(handlers::describe_log_dirs::handle(broker, &header, body).await))
-        }
-        RequestBody::CreatePartitions(body) => {
-            respond(ResponseBody::CreatePartitions(handlers::create_partitions::handle(broker, &header, body).await))
-        }
-        RequestBody::ElectLeaders(body) => {
-            respond(ResponseBody::ElectLeaders(handlers::elect_leaders::handle(broker, &header, body).await))
-        }
+        RequestBody::DescribeConfigs(body) => respond(ResponseBody::DescribeConfigs(
+            handlers::describe_configs::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
+        RequestBody::AlterConfigs(body) => respond(ResponseBody::AlterConfigs(
+            handlers::alter_configs::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
+        RequestBody::DescribeLogDirs(body) => respond(ResponseBody::DescribeLogDirs(
+            handlers::describe_log_dirs::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
+        RequestBody::CreatePartitions(body) => respond(ResponseBody::CreatePartitions(
+            handlers::create_partitions::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
+        RequestBody::ElectLeaders(body) => respond(ResponseBody::ElectLeaders(
+            handlers::elect_leaders::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
         RequestBody::IncrementalAlterConfigs(body) => respond(ResponseBody::IncrementalAlterConfigs(
-            handlers::incremental_alter_configs::handle(broker, &header, body).await,
+            handlers::incremental_alter_configs::handle(broker, &header, &Session::from_peer(peer), body).await,
         )),
         RequestBody::DescribeCluster(body) => respond(ResponseBody::DescribeCluster(
             handlers::describe_cluster::handle(broker, &header, &Session::from_peer(peer), body).await,
         )),
-        RequestBody::DescribeProducers(body) => {
-            respond(ResponseBody::DescribeProducers(handlers::describe_producers::handle(broker, &header, body).await))
-        }
+        RequestBody::DescribeProducers(body) => respond(ResponseBody::DescribeProducers(
+            handlers::describe_producers::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
         RequestBody::DescribeTopicPartitions(body) => respond(ResponseBody::DescribeTopicPartitions(
             handlers::describe_topic_partitions::handle(broker, &header, &Session::from_peer(peer), body).await,
         )),

@@ -1,13 +1,17 @@
 //! AlterConfigs (key 33), v0-v2: the legacy, whole-set form.
 //!
 //! Replaces every dynamic config of each resource with the given set (keys left out
-//! return to their defaults). Topic and broker resources; each resource succeeds or
+//! return to their defaults). Topic, broker and group resources; each succeeds or
 //! fails on its own (INVALID_CONFIG with the key named, UNKNOWN_TOPIC_OR_PARTITION);
 //! `validate_only` changes nothing. Changes are recorded in the metadata log and take
-//! effect on the partitions' logs at once.
+//! effect on the partitions' logs at once. With an authorizer, ALTER_CONFIGS on the
+//! topic, the cluster (brokers) or the group is needed, else the resource's
+//! authorization error.
 
+use crate::authorization::Session;
 use crate::broker::Broker;
-use crate::config_resource::parse;
+use crate::config_resource::{authorize, parse};
+use gregor_metadata::acl::operation;
 use gregor_metadata::controller::alter_configs;
 use gregor_protocol::messages::alter_configs_request::AlterConfigsRequest;
 use gregor_protocol::messages::alter_configs_response::{AlterConfigsResourceResponse, AlterConfigsResponse};
@@ -18,8 +22,10 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
+    session: &Session,
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
+    let access = broker.access(session);
     let mut responses: Vec<Option<AlterConfigsResourceResponse>> = Vec::new();
     let mut changes = Vec::new();
     let mut positions = Vec::new();
@@ -31,7 +37,9 @@ pub async fn handle(
             resource_name: resource.resource_name.clone(),
             ..AlterConfigsResourceResponse::default()
         };
-        match parse(resource.resource_type, &resource.resource_name, broker.node_id) {
+        let parsed = parse(resource.resource_type, &resource.resource_name, broker.node_id)
+            .and_then(|parsed| authorize(&access, &parsed, operation::ALTER_CONFIGS).map(|()| parsed));
+        match parsed {
             Err((error, message)) => responses.push(Some(answer(error, Some(message)))),
             Ok(parsed) => {
                 positions.push(responses.len());

@@ -2,9 +2,12 @@
 //!
 //! Raises a topic's partition count (never lowers it: INVALID_PARTITIONS), with
 //! optional manual assignments for the new partitions; one result per topic, and
-//! `validate_only` changes nothing. A name given twice is INVALID_REQUEST.
+//! `validate_only` changes nothing. A name given twice is INVALID_REQUEST. With an
+//! authorizer, a topic the client may not ALTER is TOPIC_AUTHORIZATION_FAILED.
 
+use crate::authorization::Session;
 use crate::broker::Broker;
+use gregor_metadata::acl::operation;
 use gregor_metadata::controller::{create_partitions, NewPartitions};
 use gregor_protocol::messages::create_partitions_request::CreatePartitionsRequest;
 use gregor_protocol::messages::create_partitions_response::{CreatePartitionsResponse, CreatePartitionsTopicResult};
@@ -15,8 +18,10 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
+    session: &Session,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
+    let access = broker.access(session);
     let count_of = |name: &str| request.topics.iter().filter(|topic| topic.name == name).count();
     let mut results = Vec::new();
     let mut wanted = Vec::new();
@@ -25,6 +30,10 @@ pub async fn handle(
             if !results.iter().any(|result: &CreatePartitionsTopicResult| result.name == topic.name) {
                 results.push(result(topic.name.clone(), ErrorCode::InvalidRequest, Some("duplicate topic".to_owned())));
             }
+            continue;
+        }
+        if !access.allows_topic(operation::ALTER, &topic.name) {
+            results.push(result(topic.name.clone(), ErrorCode::TopicAuthorizationFailed, None));
             continue;
         }
         wanted.push(NewPartitions {

@@ -6,9 +6,15 @@
 //! and creates nothing. Created topics are recorded in the metadata log before the
 //! answer. v5+ answers with the partitions, replication factor and every config of
 //! the topic (value, source, read-only, sensitive); v7+ with the topic id.
+//!
+//! With an authorizer: creating needs CREATE on the cluster or on the topic (else
+//! TOPIC_AUTHORIZATION_FAILED), and the configs are answered only with
+//! DESCRIBE_CONFIGS on the topic (else `topic_config_error_code` says why).
 
+use crate::authorization::Session;
 use crate::broker::Broker;
 use gregor_config::TopicConfig;
+use gregor_metadata::acl::operation;
 use gregor_metadata::controller::{create_topics, NewTopic};
 use gregor_protocol::messages::create_topics_request::CreateTopicsRequest;
 use gregor_protocol::messages::create_topics_response::{
@@ -22,15 +28,20 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
+    session: &Session,
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
     let version = header.request_api_version;
+    let access = broker.access(session);
+    let cluster_create = access.allows_cluster(operation::CREATE);
     let mut seen: HashMap<String, usize> = HashMap::new();
     for topic in &request.topics {
         *seen.entry(topic.name.clone()).or_default() += 1;
     }
     let (duplicates, unique): (Vec<_>, Vec<_>) =
         request.topics.into_iter().partition(|topic| seen.get(&topic.name).copied().unwrap_or(0) > 1);
+    let (unique, denied): (Vec<_>, Vec<_>) =
+        unique.into_iter().partition(|topic| cluster_create || access.allows_topic(operation::CREATE, &topic.name));
     let topics: Vec<NewTopic> = unique
         .into_iter()
         .map(|topic| NewTopic {
@@ -56,7 +67,9 @@ pub async fn handle(
                     return failed(outcome.name, outcome.error, outcome.message);
                 }
                 let overrides: BTreeMap<String, String> = outcome.configs.into_iter().collect();
-                let configs = (version >= 5).then(|| {
+                // The configs are shown only to a client that may describe them.
+                let configs_visible = access.allows_topic(operation::DESCRIBE_CONFIGS, &outcome.name);
+                let configs = (version >= 5 && configs_visible).then(|| {
                     TopicConfig::describe(&config, &overrides)
                         .into_iter()
                         .map(|described| CreatableTopicConfigs {
@@ -74,7 +87,11 @@ pub async fn handle(
                     topic_id: outcome.topic_id,
                     error_code: ErrorCode::None.code(),
                     error_message: None,
-                    topic_config_error_code: ErrorCode::None.code(),
+                    topic_config_error_code: if configs_visible {
+                        ErrorCode::None.code()
+                    } else {
+                        ErrorCode::TopicAuthorizationFailed.code()
+                    },
                     num_partitions: outcome.num_partitions,
                     replication_factor: outcome.replication_factor,
                     configs,
@@ -90,6 +107,9 @@ pub async fn handle(
                 .collect()
         }
     };
+    for topic in denied {
+        results.push(failed(topic.name, ErrorCode::TopicAuthorizationFailed, None));
+    }
     for topic in duplicates {
         if !results.iter().any(|result| result.name == topic.name) {
             results.push(failed(

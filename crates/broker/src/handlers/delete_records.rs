@@ -3,9 +3,12 @@
 //! Moves each partition's log start offset up to the requested offset (-1 means the
 //! high watermark) and deletes the segments wholly below it; the answer carries the
 //! new low watermark. An offset beyond the high watermark is OFFSET_OUT_OF_RANGE.
-//! One node is the whole ISR, so the answer does not wait for followers.
+//! One node is the whole ISR, so the answer does not wait for followers. With an
+//! authorizer, a topic the client may not DELETE is TOPIC_AUTHORIZATION_FAILED.
 
+use crate::authorization::Session;
 use crate::broker::Broker;
+use gregor_metadata::acl::operation;
 use gregor_protocol::messages::delete_records_request::DeleteRecordsRequest;
 use gregor_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsResponse, DeleteRecordsTopicResult,
@@ -17,8 +20,10 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
+    session: &Session,
     request: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
+    let access = broker.access(session);
     let broker = Arc::clone(broker);
     let delete = move || {
         let topics = request
@@ -35,6 +40,10 @@ pub async fn handle(
                             error_code: ErrorCode::None.code(),
                             ..DeleteRecordsPartitionResult::default()
                         };
+                        if !access.allows_topic(operation::DELETE, &topic.name) {
+                            result.error_code = ErrorCode::TopicAuthorizationFailed.code();
+                            return result;
+                        }
                         match broker.replicas.get(&topic.name, wanted.partition_index) {
                             None => result.error_code = ErrorCode::UnknownTopicOrPartition.code(),
                             Some(partition) => match partition.log.delete_records_before(wanted.offset) {

@@ -4,9 +4,12 @@
 //! id). The removal is recorded in the metadata log, then the partitions' logs are
 //! deleted. Unknown names are UNKNOWN_TOPIC_OR_PARTITION, unknown ids
 //! UNKNOWN_TOPIC_ID; with `delete.topic.enable=false` every topic is
-//! TOPIC_DELETION_DISABLED. v5+ carries error messages; v6 topic ids.
+//! TOPIC_DELETION_DISABLED. v5+ carries error messages; v6 topic ids. With an
+//! authorizer, a topic the client may not DELETE is TOPIC_AUTHORIZATION_FAILED.
 
+use crate::authorization::Session;
 use crate::broker::Broker;
+use gregor_metadata::acl::operation;
 use gregor_metadata::controller::{delete_topics, TopicRef};
 use gregor_protocol::messages::delete_topics_request::DeleteTopicsRequest;
 use gregor_protocol::messages::delete_topics_response::{DeletableTopicResult, DeleteTopicsResponse};
@@ -17,6 +20,7 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
+    session: &Session,
     request: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
     let version = header.request_api_version;
@@ -52,23 +56,44 @@ pub async fn handle(
             .collect();
         return DeleteTopicsResponse { throttle_time_ms: 0, responses, ..DeleteTopicsResponse::default() };
     }
-    let asked = refs.clone();
+    let access = broker.access(session);
+    let image = broker.image();
+    let denied: Vec<bool> = refs
+        .iter()
+        .map(|reference| {
+            let name = match reference {
+                TopicRef::Name(name) => Some(name.as_str()),
+                TopicRef::Id(id) => image.topic_by_id(*id).map(|topic| topic.name.as_str()),
+            };
+            name.is_some_and(|name| !access.allows_topic(operation::DELETE, name))
+        })
+        .collect();
+    let asked: Vec<TopicRef> =
+        refs.iter().zip(&denied).filter(|(_, denied)| !**denied).map(|(reference, _)| reference.clone()).collect();
     let outcomes = broker.decide(move |image, _context| delete_topics(image, &asked)).await;
     let responses = match outcomes {
-        Ok(outcomes) => outcomes
-            .into_iter()
-            .map(|outcome| DeletableTopicResult {
-                // Before v6 the name is not nullable: answer with the name asked for.
-                name: outcome.name.or_else(|| match &outcome.topic {
-                    TopicRef::Name(name) => Some(name.clone()),
-                    TopicRef::Id(_) => None,
-                }),
-                topic_id: if version >= 6 { outcome.topic_id } else { Uuid::ZERO },
-                error_code: outcome.error.code(),
-                error_message: if version >= 5 { outcome.message } else { None },
-                ..DeletableTopicResult::default()
-            })
-            .collect(),
+        Ok(outcomes) => {
+            let mut allowed = outcomes.into_iter();
+            refs.iter()
+                .zip(&denied)
+                .filter_map(|(reference, denied)| {
+                    if *denied {
+                        return Some(result_for(reference, ErrorCode::TopicAuthorizationFailed, None, Uuid::ZERO));
+                    }
+                    allowed.next().map(|outcome| DeletableTopicResult {
+                        // Before v6 the name is not nullable: answer with the name asked for.
+                        name: outcome.name.or_else(|| match &outcome.topic {
+                            TopicRef::Name(name) => Some(name.clone()),
+                            TopicRef::Id(_) => None,
+                        }),
+                        topic_id: if version >= 6 { outcome.topic_id } else { Uuid::ZERO },
+                        error_code: outcome.error.code(),
+                        error_message: if version >= 5 { outcome.message } else { None },
+                        ..DeletableTopicResult::default()
+                    })
+                })
+                .collect()
+        }
         Err(error) => refs
             .iter()
             .map(|reference| result_for(reference, error.error_code(), Some(error.to_string()), Uuid::ZERO))

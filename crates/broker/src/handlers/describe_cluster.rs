@@ -1,13 +1,14 @@
 //! DescribeCluster (key 60), v0-v2.
 //!
 //! This node as the only broker (and, for endpoint type 2 from v1, the only
-//! controller), the cluster id, and the controller id. v2 adds fenced brokers, of
+//! controller), the cluster id, and the controller id. Needs DESCRIBE on the cluster
+//! (else CLUSTER_AUTHORIZATION_FAILED). v2 adds fenced brokers, of
 //! which a running single node has none. Authorized operations only when asked for.
 
 use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::topics::AUTHORIZED_OPERATIONS_OMITTED;
-use gregor_metadata::acl::{resource_type, CLUSTER_RESOURCE_NAME};
+use gregor_metadata::acl::{operation, resource_type, CLUSTER_RESOURCE_NAME};
 use gregor_protocol::messages::describe_cluster_request::DescribeClusterRequest;
 use gregor_protocol::messages::describe_cluster_response::{DescribeClusterBroker, DescribeClusterResponse};
 use gregor_protocol::messages::RequestHeader;
@@ -24,6 +25,14 @@ pub async fn handle(
     request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
     let endpoint_type = if header.request_api_version >= 1 { request.endpoint_type } else { ENDPOINT_TYPE_BROKERS };
+    if !broker.authorize(session, operation::DESCRIBE, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
+        return DescribeClusterResponse {
+            error_code: ErrorCode::ClusterAuthorizationFailed.code(),
+            error_message: Some("Cluster authorization failed.".to_string()),
+            endpoint_type,
+            ..DescribeClusterResponse::default()
+        };
+    }
     if endpoint_type != ENDPOINT_TYPE_BROKERS && endpoint_type != ENDPOINT_TYPE_CONTROLLERS {
         return DescribeClusterResponse {
             error_code: ErrorCode::UnsupportedEndpointType.code(),

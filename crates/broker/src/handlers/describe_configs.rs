@@ -7,11 +7,15 @@
 //! default); v3+ the config type and, when asked, documentation. Topics: unknown is
 //! UNKNOWN_TOPIC_OR_PARTITION. Brokers: this node's id, or "" for the cluster-wide
 //! dynamic defaults only. Groups (Kafka 4.0): the consumer-protocol keys, overridden
-//! or the broker's value, for any group name (the group need not exist).
+//! or the broker's value, for any group name (the group need not exist). With an
+//! authorizer, DESCRIBE_CONFIGS on the topic, the cluster (brokers) or the group is
+//! needed, else the resource's authorization error.
 
+use crate::authorization::Session;
 use crate::broker::Broker;
-use crate::config_resource::parse;
+use crate::config_resource::{authorize, parse};
 use gregor_config::{DescribedConfig, TopicConfig};
+use gregor_metadata::acl::operation;
 use gregor_metadata::controller::ConfigResource;
 use gregor_protocol::messages::describe_configs_request::DescribeConfigsRequest;
 use gregor_protocol::messages::describe_configs_response::{
@@ -24,8 +28,10 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
+    session: &Session,
     request: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
+    let access = broker.access(session);
     let version = header.request_api_version;
     let image = broker.image();
     let config = broker.config();
@@ -41,35 +47,32 @@ pub async fn handle(
                 configs: Vec::new(),
                 ..DescribeConfigsResult::default()
             };
-            let described: Vec<DescribedConfig> =
-                match parse(resource.resource_type, &resource.resource_name, broker.node_id) {
-                    Err((error, message)) => {
-                        result.error_code = error.code();
-                        result.error_message = Some(message);
+            let parsed = parse(resource.resource_type, &resource.resource_name, broker.node_id)
+                .and_then(|parsed| authorize(&access, &parsed, operation::DESCRIBE_CONFIGS).map(|()| parsed));
+            let described: Vec<DescribedConfig> = match parsed {
+                Err((error, message)) => {
+                    result.error_code = error.code();
+                    result.error_message = Some(message);
+                    return result;
+                }
+                Ok(ConfigResource::Topic(name)) => {
+                    if image.topic(&name).is_none() {
+                        result.error_code = ErrorCode::UnknownTopicOrPartition.code();
+                        result.error_message = Some(format!("topic {name} does not exist"));
                         return result;
                     }
-                    Ok(ConfigResource::Topic(name)) => {
-                        if image.topic(&name).is_none() {
-                            result.error_code = ErrorCode::UnknownTopicOrPartition.code();
-                            result.error_message = Some(format!("topic {name} does not exist"));
-                            return result;
-                        }
-                        TopicConfig::describe(&config, &image.topic_configs(&name))
-                    }
-                    Ok(ConfigResource::Broker(Some(_))) => config.describe(),
-                    Ok(ConfigResource::Group(name)) => gregor_config::describe_group_configs(
-                        &config,
-                        &image.configs(gregor_metadata::image::resource_type::GROUP, &name),
-                    ),
-                    Ok(ConfigResource::Broker(None)) => {
-                        let defaults = image.broker_configs(None);
-                        config
-                            .describe()
-                            .into_iter()
-                            .filter(|described| defaults.contains_key(&described.name))
-                            .collect()
-                    }
-                };
+                    TopicConfig::describe(&config, &image.topic_configs(&name))
+                }
+                Ok(ConfigResource::Broker(Some(_))) => config.describe(),
+                Ok(ConfigResource::Group(name)) => gregor_config::describe_group_configs(
+                    &config,
+                    &image.configs(gregor_metadata::image::resource_type::GROUP, &name),
+                ),
+                Ok(ConfigResource::Broker(None)) => {
+                    let defaults = image.broker_configs(None);
+                    config.describe().into_iter().filter(|described| defaults.contains_key(&described.name)).collect()
+                }
+            };
             result.configs = described
                 .into_iter()
                 .filter(|described| {

@@ -3,9 +3,12 @@
 //! Each log dir with the partitions in it and their sizes (all of them when the
 //! topic list is null, else those named); v3+ a top-level error; v4+ total and
 //! usable bytes of the dir's file system. A single node has no replica lag, so every
-//! offset lag is 0; nothing is a future replica.
+//! offset lag is 0; nothing is a future replica. Needs DESCRIBE on the cluster: else
+//! no directories, and from v3 CLUSTER_AUTHORIZATION_FAILED.
 
+use crate::authorization::Session;
 use crate::broker::Broker;
+use gregor_metadata::acl::{operation, resource_type, CLUSTER_RESOURCE_NAME};
 use gregor_protocol::messages::describe_log_dirs_request::DescribeLogDirsRequest;
 use gregor_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResponse, DescribeLogDirsResult, DescribeLogDirsTopic,
@@ -18,8 +21,15 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
+    session: &Session,
     request: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
+    if !broker.authorize(session, operation::DESCRIBE, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
+        return DescribeLogDirsResponse {
+            error_code: ErrorCode::ClusterAuthorizationFailed.code(),
+            ..DescribeLogDirsResponse::default()
+        };
+    }
     let logs = Arc::clone(&broker.logs);
     let dirs = match tokio::task::spawn_blocking(move || logs.describe_log_dirs()).await {
         Ok(dirs) => dirs,

@@ -2,9 +2,12 @@
 //!
 //! The idempotent and transactional producers a partition's log remembers: id,
 //! epoch, last sequence and timestamp, coordinator epoch and the start offset of an
-//! open transaction (-1 when none).
+//! open transaction (-1 when none). With an authorizer, a topic the client may not
+//! READ is TOPIC_AUTHORIZATION_FAILED.
 
+use crate::authorization::Session;
 use crate::broker::Broker;
+use gregor_metadata::acl::operation;
 use gregor_protocol::messages::describe_producers_request::DescribeProducersRequest;
 use gregor_protocol::messages::describe_producers_response::{
     DescribeProducersResponse, PartitionResponse, ProducerState, TopicResponse,
@@ -16,8 +19,10 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
+    session: &Session,
     request: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
+    let access = broker.access(session);
     let topics = request
         .topics
         .into_iter()
@@ -31,6 +36,10 @@ pub async fn handle(
                         error_code: ErrorCode::None.code(),
                         ..PartitionResponse::default()
                     };
+                    if !access.allows_topic(operation::READ, &topic.name) {
+                        response.error_code = ErrorCode::TopicAuthorizationFailed.code();
+                        return response;
+                    }
                     match broker.replicas.get(&topic.name, index) {
                         None => response.error_code = ErrorCode::UnknownTopicOrPartition.code(),
                         Some(partition) if partition.log.is_offline() => {

@@ -5,12 +5,13 @@
 //! cursor on, at most `response_partition_limit` partitions per answer (Kafka caps
 //! it at 2000), and the cursor where the next page starts. Unknown names are
 //! UNKNOWN_TOPIC_OR_PARTITION. A single node has no eligible leader replicas beyond
-//! the ISR, so ELR lists are empty.
+//! the ISR, so ELR lists are empty. With an authorizer, topics the client may not
+//! DESCRIBE are left out of a listing and TOPIC_AUTHORIZATION_FAILED when named.
 
 use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::topics::is_internal_topic;
-use gregor_metadata::acl::resource_type;
+use gregor_metadata::acl::{operation, resource_type};
 use gregor_protocol::messages::describe_topic_partitions_request::DescribeTopicPartitionsRequest;
 use gregor_protocol::messages::describe_topic_partitions_response::{
     Cursor, DescribeTopicPartitionsResponse, DescribeTopicPartitionsResponsePartition,
@@ -29,8 +30,14 @@ pub async fn handle(
     request: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
     let image = broker.image();
+    let access = broker.access(session);
     let mut names: Vec<String> = if request.topics.is_empty() {
-        image.topics().map(|topic| topic.name.clone()).collect()
+        // Topics the client may not DESCRIBE are left out of the listing.
+        image
+            .topics()
+            .filter(|topic| access.allows_topic(operation::DESCRIBE, &topic.name))
+            .map(|topic| topic.name.clone())
+            .collect()
     } else {
         request.topics.iter().map(|topic| topic.name.clone()).collect()
     };
@@ -44,10 +51,19 @@ pub async fn handle(
     let mut topics = Vec::new();
     let mut next_cursor = None;
     for name in names.into_iter().filter(|name| start_topic.as_ref().is_none_or(|start| name >= start)) {
+        if !access.allows_topic(operation::DESCRIBE, &name) {
+            topics.push(DescribeTopicPartitionsResponseTopic {
+                error_code: ErrorCode::TopicAuthorizationFailed.code(),
+                name: Some(name),
+                topic_id: Uuid::ZERO,
+                ..Default::default()
+            });
+            continue;
+        }
         let Some(topic) = image.topic(&name) else {
             topics.push(DescribeTopicPartitionsResponseTopic {
                 error_code: ErrorCode::UnknownTopicOrPartition.code(),
-                topic_authorized_operations: broker.authorized_operations(session, resource_type::TOPIC, &name),
+                topic_authorized_operations: access.operations(resource_type::TOPIC, &name),
                 name: Some(name),
                 topic_id: Uuid::ZERO,
                 ..Default::default()
@@ -85,7 +101,7 @@ pub async fn handle(
             topic_id: topic.id,
             is_internal: is_internal_topic(&name),
             partitions,
-            topic_authorized_operations: broker.authorized_operations(session, resource_type::TOPIC, &name),
+            topic_authorized_operations: access.operations(resource_type::TOPIC, &name),
             ..Default::default()
         });
         if next_cursor.is_some() {

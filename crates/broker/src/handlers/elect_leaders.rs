@@ -5,9 +5,12 @@
 //! leads, so named partitions answer ELECTION_NOT_NEEDED, unknown ones
 //! UNKNOWN_TOPIC_OR_PARTITION; for "every partition" only partitions where an
 //! election happened or failed for another reason are listed, as Kafka does.
-//! v1+ carries a top-level error code.
+//! v1+ carries a top-level error code. Needs ALTER on the cluster (else
+//! CLUSTER_AUTHORIZATION_FAILED).
 
+use crate::authorization::Session;
 use crate::broker::Broker;
+use gregor_metadata::acl::{operation, resource_type, CLUSTER_RESOURCE_NAME};
 use gregor_metadata::controller::elect_leaders;
 use gregor_protocol::messages::elect_leaders_request::ElectLeadersRequest;
 use gregor_protocol::messages::elect_leaders_response::{ElectLeadersResponse, PartitionResult, ReplicaElectionResult};
@@ -18,8 +21,36 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
+    session: &Session,
     request: ElectLeadersRequest,
 ) -> ElectLeadersResponse {
+    if !broker.authorize(session, operation::ALTER, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
+        // The top-level error (v1+) and each named partition's, for v0 clients.
+        let error = ErrorCode::ClusterAuthorizationFailed;
+        let replica_election_results = request
+            .topic_partitions
+            .unwrap_or_default()
+            .into_iter()
+            .map(|topic| ReplicaElectionResult {
+                partition_result: topic
+                    .partitions
+                    .iter()
+                    .map(|partition| PartitionResult {
+                        partition_id: *partition,
+                        error_code: error.code(),
+                        ..PartitionResult::default()
+                    })
+                    .collect(),
+                topic: topic.topic,
+                ..ReplicaElectionResult::default()
+            })
+            .collect();
+        return ElectLeadersResponse {
+            error_code: error.code(),
+            replica_election_results,
+            ..ElectLeadersResponse::default()
+        };
+    }
     let election_type = if header.request_api_version >= 1 { request.election_type } else { 0 };
     if !(0..=1).contains(&election_type) {
         return ElectLeadersResponse {

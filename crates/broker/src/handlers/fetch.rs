@@ -25,11 +25,15 @@
 //! (-1: read from the leader); v12+ last-fetched-epoch divergence; v13+ topic ids
 //! (UNKNOWN_TOPIC_ID).
 //!
+//! With an authorizer, a partition of a topic the client may not READ is
+//! TOPIC_AUTHORIZATION_FAILED (judged on every fetch of a session).
+//!
 //! The records are not read into memory on the way: the reads locate whole batches
 //! as file regions through the indexes, and the connection sends them with
 //! sendfile (see [`crate::zero_copy`]). [`handle`] (for tests and in-process
 //! callers) returns them read into the response instead.
 
+use crate::authorization::{Access, Session};
 use crate::broker::Broker;
 use crate::fetch_session::{FetchSessionCache, SessionPartition, SessionPartitionKey, SessionRequest};
 use crate::partitions::Partition;
@@ -37,6 +41,7 @@ use crate::purgatory::Waiter;
 use crate::time::now_ms;
 use crate::zero_copy;
 use bytes::Bytes;
+use gregor_metadata::acl::operation;
 use gregor_protocol::messages::fetch_request::FetchRequest;
 use gregor_protocol::messages::fetch_response::{
     AbortedTransaction, EpochEndOffset, FetchResponse, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
@@ -97,7 +102,7 @@ fn fetchable_end(log: &Log, isolation: i8) -> i64 {
 
 /// The response with every partition's records in it.
 pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: FetchRequest) -> FetchResponse {
-    handle_reads(broker, header, request, false).await.0
+    handle_reads(broker, header, &Access::open(), request, false).await.0
 }
 
 /// The response with placeholders for the records that the connection sends
@@ -105,14 +110,16 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Fetch
 pub async fn handle_zero_copy(
     broker: &Arc<Broker>,
     header: &RequestHeader,
+    session: &Session,
     request: FetchRequest,
 ) -> (FetchResponse, Vec<FileRegion>) {
-    handle_reads(broker, header, request, true).await
+    handle_reads(broker, header, &broker.access(session), request, true).await
 }
 
 async fn handle_reads(
     broker: &Arc<Broker>,
     header: &RequestHeader,
+    access: &Access,
     request: FetchRequest,
     zero_copy: bool,
 ) -> (FetchResponse, Vec<FileRegion>) {
@@ -148,8 +155,22 @@ async fn handle_reads(
         }
     };
 
-    let hosted: Vec<Option<Arc<Partition>>> =
-        partitions.iter().map(|partition| broker.replicas.get(&partition.key.topic, partition.key.partition)).collect();
+    // Every partition of the session is judged on every fetch, as the ACLs may change.
+    let denied: Vec<bool> = if access.is_open() {
+        Vec::new()
+    } else {
+        partitions.iter().map(|partition| !access.allows_topic(operation::READ, &partition.key.topic)).collect()
+    };
+    let hosted: Vec<Option<Arc<Partition>>> = partitions
+        .iter()
+        .enumerate()
+        .map(|(index, partition)| {
+            if denied.get(index).copied().unwrap_or(false) {
+                return None;
+            }
+            broker.replicas.get(&partition.key.topic, partition.key.partition)
+        })
+        .collect();
     let response_bytes_max = usize::try_from(request.max_bytes).ok().filter(|bytes| *bytes > 0).unwrap_or(usize::MAX);
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
     let isolation = request.isolation_level;
@@ -158,7 +179,10 @@ async fn handle_reads(
     let unknown = if version >= 13 { ErrorCode::UnknownTopicId } else { ErrorCode::UnknownTopicOrPartition };
 
     let limits = ReadLimits { response_bytes_max, min_bytes, isolation, unknown, zero_copy };
-    let reads = read_until_ready(&partitions, &hosted, &limits, deadline).await;
+    let mut reads = read_until_ready(&partitions, &hosted, &limits, deadline).await;
+    for (read, _) in reads.iter_mut().zip(&denied).filter(|(_, denied)| **denied) {
+        read.error = ErrorCode::TopicAuthorizationFailed;
+    }
     build_response(version, session_id, incremental, &partitions, reads, sessions)
 }
 

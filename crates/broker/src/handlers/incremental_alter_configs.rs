@@ -3,10 +3,14 @@
 //! Per key: SET (0) a value, DELETE (1) the override, APPEND (2) to or SUBTRACT (3)
 //! from a list config (e.g. `cleanup.policy`; other keys are INVALID_CONFIG). Topic
 //! and broker resources, each succeeding or failing on its own; `validate_only`
-//! changes nothing. An unknown operation is INVALID_REQUEST.
+//! changes nothing. An unknown operation is INVALID_REQUEST. With an authorizer,
+//! ALTER_CONFIGS on the topic, the cluster (brokers) or the group is needed, else the
+//! resource's authorization error.
 
+use crate::authorization::Session;
 use crate::broker::Broker;
-use crate::config_resource::parse;
+use crate::config_resource::{authorize, parse};
+use gregor_metadata::acl::operation;
 use gregor_metadata::controller::{incremental_alter_configs, AlterOp, ConfigChange};
 use gregor_protocol::messages::incremental_alter_configs_request::IncrementalAlterConfigsRequest;
 use gregor_protocol::messages::incremental_alter_configs_response::{
@@ -29,13 +33,16 @@ fn operation(code: i8) -> Option<AlterOp> {
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
+    session: &Session,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
+    let access = broker.access(session);
     let mut answers: Vec<Option<(ErrorCode, Option<String>)>> = Vec::new();
     let mut changes = Vec::new();
     let mut positions = Vec::new();
     for resource in &request.resources {
         let parsed = parse(resource.resource_type, &resource.resource_name, broker.node_id).and_then(|parsed| {
+            authorize(&access, &parsed, operation::ALTER_CONFIGS)?;
             let ops = resource
                 .configs
                 .iter()

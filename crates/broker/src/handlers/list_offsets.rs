@@ -12,9 +12,12 @@
 //! high watermark for read_uncommitted and at the last stable offset for
 //! read_committed. Latest is that end; a timestamp lookup or max timestamp whose
 //! record lies at or past it answers "none" (offset and timestamp -1, no error),
-//! as Kafka does; earliest is not bounded.
+//! as Kafka does; earliest is not bounded. With an authorizer, a topic the client may
+//! not DESCRIBE is TOPIC_AUTHORIZATION_FAILED.
 
+use crate::authorization::Session;
 use crate::broker::Broker;
+use gregor_metadata::acl::operation;
 use gregor_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsRequest};
 use gregor_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsResponse, ListOffsetsTopicResponse,
@@ -32,8 +35,14 @@ const LATEST_TIERED: i64 = -5;
 const EARLIEST_PENDING_UPLOAD: i64 = -6;
 const READ_COMMITTED: i8 = 1;
 
-pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: ListOffsetsRequest) -> ListOffsetsResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    header: &RequestHeader,
+    session: &Session,
+    request: ListOffsetsRequest,
+) -> ListOffsetsResponse {
     let version = header.request_api_version;
+    let access = broker.access(session);
     let broker = Arc::clone(broker);
     let isolation = request.isolation_level;
     let answer = move || {
@@ -44,7 +53,19 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: ListO
                 partitions: topic
                     .partitions
                     .iter()
-                    .map(|partition| list_partition(&broker, version, &topic.name, partition, isolation))
+                    .map(|partition| {
+                        if !access.allows_topic(operation::DESCRIBE, &topic.name) {
+                            return ListOffsetsPartitionResponse {
+                                partition_index: partition.partition_index,
+                                error_code: ErrorCode::TopicAuthorizationFailed.code(),
+                                timestamp: -1,
+                                offset: -1,
+                                leader_epoch: -1,
+                                ..ListOffsetsPartitionResponse::default()
+                            };
+                        }
+                        list_partition(&broker, version, &topic.name, partition, isolation)
+                    })
                     .collect(),
                 name: topic.name,
                 ..ListOffsetsTopicResponse::default()

@@ -7,11 +7,15 @@
 //! the request allows it (always in v0-v3, `allow_auto_topic_creation` from v4), and
 //! the answer already describes it. v10+ may name topics by id only; an unknown id is
 //! UNKNOWN_TOPIC_ID. Authorized operations (v8+) are reported only when asked for.
+//!
+//! With an authorizer: topics the client may not DESCRIBE are left out of an
+//! all-topics answer and TOPIC_AUTHORIZATION_FAILED when named; auto-creation needs
+//! CREATE on the cluster or the topic (else TOPIC_AUTHORIZATION_FAILED).
 
-use crate::authorization::Session;
+use crate::authorization::{Access, Session};
 use crate::broker::Broker;
 use crate::topics::{auto_create, is_internal_topic, AUTHORIZED_OPERATIONS_OMITTED};
-use gregor_metadata::acl::{resource_type, CLUSTER_RESOURCE_NAME};
+use gregor_metadata::acl::{operation, resource_type, CLUSTER_RESOURCE_NAME};
 use gregor_metadata::{MetadataImage, TopicImage};
 use gregor_protocol::messages::metadata_request::MetadataRequest;
 use gregor_protocol::messages::metadata_response::{
@@ -33,25 +37,37 @@ pub async fn handle(
         Some(topics) => version == 0 && topics.is_empty(),
     };
     let requested = request.topics.unwrap_or_default();
-    let operations_for = (version >= 8 && request.include_topic_authorized_operations).then_some(session);
+    let access = broker.access(session);
+    let operations_for = (version >= 8 && request.include_topic_authorized_operations).then_some(&access);
+    // Kafka's rules: a topic the client may not DESCRIBE is TOPIC_AUTHORIZATION_FAILED
+    // (or left out of an all-topics answer); auto-creation needs CREATE on the cluster
+    // or on the topic.
+    let denied = |name: &str| !access.allows_topic(operation::DESCRIBE, name);
+    let may_create =
+        |name: &str| access.allows_cluster(operation::CREATE) || access.allows_topic(operation::CREATE, name);
 
     let mut image = broker.image();
     let allow_auto_create = version < 4 || request.allow_auto_topic_creation;
     let mut creation_errors = Vec::new();
     if !all_topics && allow_auto_create && broker.config().auto_create_topics_enable {
-        let missing: Vec<String> = requested
+        let (missing, refused): (Vec<String>, Vec<String>) = requested
             .iter()
             .filter_map(|topic| topic.name.clone())
-            .filter(|name| image.topic(name).is_none() && !is_internal_topic(name))
-            .collect();
+            .filter(|name| image.topic(name).is_none() && !is_internal_topic(name) && !denied(name))
+            .partition(|name| may_create(name));
+        creation_errors.extend(refused.into_iter().map(|name| (name, ErrorCode::TopicAuthorizationFailed)));
         if !missing.is_empty() {
-            creation_errors = auto_create(broker, missing).await;
+            creation_errors.extend(auto_create(broker, missing).await);
             image = broker.image();
         }
     }
 
     let topics: Vec<MetadataResponseTopic> = if all_topics {
-        image.topics().map(|topic| describe_topic(broker, &image, topic, operations_for)).collect()
+        image
+            .topics()
+            .filter(|topic| !denied(&topic.name))
+            .map(|topic| describe_topic(broker, &image, topic, operations_for))
+            .collect()
     } else {
         requested
             .iter()
@@ -60,7 +76,20 @@ pub async fn handle(
                     Some(name) => image.topic(name),
                     None => image.topic_by_id(wanted.topic_id),
                 };
+                let name_denied = wanted.name.as_deref().is_some_and(&denied);
                 match found {
+                    _ if name_denied => MetadataResponseTopic {
+                        error_code: ErrorCode::TopicAuthorizationFailed.code(),
+                        name: wanted.name.clone(),
+                        topic_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+                        ..MetadataResponseTopic::default()
+                    },
+                    Some(topic) if denied(&topic.name) => MetadataResponseTopic {
+                        error_code: ErrorCode::TopicAuthorizationFailed.code(),
+                        topic_id: wanted.topic_id,
+                        topic_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+                        ..MetadataResponseTopic::default()
+                    },
                     Some(topic) => describe_topic(broker, &image, topic, operations_for),
                     None => {
                         let error = match &wanted.name {
@@ -91,7 +120,7 @@ pub async fn handle(
         controller_id: broker.node_id,
         topics,
         cluster_authorized_operations: if (8..=10).contains(&version) && request.include_cluster_authorized_operations {
-            broker.authorized_operations(session, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME)
+            access.operations(resource_type::CLUSTER, CLUSTER_RESOURCE_NAME)
         } else {
             AUTHORIZED_OPERATIONS_OMITTED
         },
@@ -119,7 +148,7 @@ fn describe_topic(
     broker: &Broker,
     _image: &MetadataImage,
     topic: &TopicImage,
-    operations_for: Option<&Session>,
+    operations_for: Option<&Access>,
 ) -> MetadataResponseTopic {
     let partitions = topic
         .partitions
@@ -146,7 +175,7 @@ fn describe_topic(
         is_internal: is_internal_topic(&topic.name),
         partitions,
         topic_authorized_operations: match operations_for {
-            Some(session) => broker.authorized_operations(session, resource_type::TOPIC, &topic.name),
+            Some(access) => access.operations(resource_type::TOPIC, &topic.name),
             None => AUTHORIZED_OPERATIONS_OMITTED,
         },
         ..MetadataResponseTopic::default()

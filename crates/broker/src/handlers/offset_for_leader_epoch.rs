@@ -5,9 +5,12 @@
 //! epoch), from the leader-epoch cache; (-1, -1) when the log knows no such epoch.
 //! Consumers use it to detect truncation after a leader change (librdkafka pins v2).
 //! v2+ checks the current leader epoch (FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH);
-//! v3+ carries the replica id (-1 for consumers).
+//! v3+ carries the replica id (-1 for consumers). With an authorizer, a topic the
+//! client may not DESCRIBE is TOPIC_AUTHORIZATION_FAILED.
 
+use crate::authorization::Session;
 use crate::broker::Broker;
+use gregor_metadata::acl::operation;
 use gregor_protocol::messages::offset_for_leader_epoch_request::OffsetForLeaderEpochRequest;
 use gregor_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderEpochResponse, OffsetForLeaderTopicResult,
@@ -19,8 +22,10 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
+    session: &Session,
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
+    let access = broker.access(session);
     let topics = request
         .topics
         .into_iter()
@@ -36,6 +41,10 @@ pub async fn handle(
                         end_offset: -1,
                         ..EpochEndOffset::default()
                     };
+                    if !access.allows_topic(operation::DESCRIBE, &topic.topic) {
+                        result.error_code = ErrorCode::TopicAuthorizationFailed.code();
+                        return result;
+                    }
                     let Some(partition) = broker.replicas.get(&topic.topic, wanted.partition) else {
                         result.error_code = ErrorCode::UnknownTopicOrPartition.code();
                         return result;

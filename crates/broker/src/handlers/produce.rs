@@ -29,13 +29,19 @@
 //!
 //! Clients may not write to the internal topics (`__consumer_offsets`,
 //! `__transaction_state`): INVALID_TOPIC_EXCEPTION, as Kafka answers.
+//!
+//! With an authorizer: WRITE on each topic (else TOPIC_AUTHORIZATION_FAILED for its
+//! partitions) and, for a transactional producer, WRITE on its transactional id (else
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every partition).
 
+use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::dispatch::Outcome;
 use crate::legacy::upconvert_message_set;
 use crate::partitions::Partition;
 use crate::time::now_ms;
 use bytes::{Bytes, BytesMut};
+use gregor_metadata::acl::operation;
 use gregor_protocol::messages::produce_request::ProduceRequest;
 use gregor_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
@@ -57,8 +63,16 @@ struct Work {
     target: Result<(Arc<Partition>, BytesMut), ErrorCode>,
 }
 
-pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: ProduceRequest) -> Outcome {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    header: &RequestHeader,
+    session: &Session,
+    request: ProduceRequest,
+) -> Outcome {
     let version = header.request_api_version;
+    let access = broker.access(session);
+    let transactional_id_denied =
+        request.transactional_id.as_deref().is_some_and(|id| !access.allows_transactional_id(operation::WRITE, id));
     let acks = request.acks;
     let mut responses: Vec<TopicProduceResponse> = Vec::with_capacity(request.topic_data.len());
     let mut work = Vec::new();
@@ -87,6 +101,10 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Produ
         for partition in topic.partition_data {
             let target = if !ack_valid {
                 Err(ErrorCode::InvalidRequiredAcks)
+            } else if transactional_id_denied {
+                Err(ErrorCode::TransactionalIdAuthorizationFailed)
+            } else if name.as_deref().is_some_and(|name| !access.allows_topic(operation::WRITE, name)) {
+                Err(ErrorCode::TopicAuthorizationFailed)
             } else {
                 match name.as_deref().and_then(|name| broker.replicas.get(name, partition.index)) {
                     None => Err(unknown),

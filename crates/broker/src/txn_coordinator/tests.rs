@@ -96,7 +96,8 @@ async fn produce_at(broker: &Arc<Broker>, version: i16, topic: &str, index: i32,
         }],
         ..ProduceRequest::default()
     };
-    match handlers::produce::handle(broker, &header(0, version), request).await {
+    let session = crate::authorization::Session::from_peer("127.0.0.1:9".parse().expect("address"));
+    match handlers::produce::handle(broker, &header(0, version), &session, request).await {
         crate::dispatch::Outcome::Respond(ResponseBody::Produce(response)) => {
             response.responses[0].partition_responses[0].error_code
         }
