@@ -91,9 +91,9 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, peer: Socke
         RequestBody::DescribeTopicPartitions(body) => respond(ResponseBody::DescribeTopicPartitions(
             handlers::describe_topic_partitions::handle(broker, &header, &Session::from_peer(peer), body).await,
         )),
-        RequestBody::FindCoordinator(body) => {
-            respond(ResponseBody::FindCoordinator(handlers::find_coordinator::handle(broker, &header, body).await))
-        }
+        RequestBody::FindCoordinator(body) => respond(ResponseBody::FindCoordinator(
+            handlers::find_coordinator::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
         RequestBody::JoinGroup(body) => respond(handlers::join_group::handle(broker, &header, peer, body).await),
         RequestBody::SyncGroup(body) => respond(handlers::sync_group::handle(broker, &header, peer, body).await),
         RequestBody::Heartbeat(body) => respond(handlers::heartbeat::handle(broker, &header, peer, body).await),
@@ -105,9 +105,9 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, peer: Socke
         RequestBody::DescribeGroups(body) => {
             respond(ResponseBody::DescribeGroups(handlers::describe_groups::handle(broker, &header, peer, body).await))
         }
-        RequestBody::ListGroups(body) => {
-            respond(ResponseBody::ListGroups(handlers::list_groups::handle(broker, &header, body).await))
-        }
+        RequestBody::ListGroups(body) => respond(ResponseBody::ListGroups(
+            handlers::list_groups::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
         RequestBody::DeleteGroups(body) => {
             respond(ResponseBody::DeleteGroups(handlers::delete_groups::handle(broker, &header, peer, body).await))
         }

@@ -2,15 +2,18 @@
 //!
 //! KIP-848 groups: epochs, assignor, members with their current and target
 //! assignments (`gregor_group::consumer`), each from the shard owning the group.
+//!
+//! With an authorizer, a group the client may not DESCRIBE is GROUP_AUTHORIZATION_FAILED.
 
 use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::coordinator::ClientSource;
 use crate::topics::AUTHORIZED_OPERATIONS_OMITTED;
-use gregor_metadata::acl::resource_type;
+use gregor_metadata::acl::{operation, resource_type};
 use gregor_protocol::messages::consumer_group_describe_request::ConsumerGroupDescribeRequest;
 use gregor_protocol::messages::consumer_group_describe_response::{ConsumerGroupDescribeResponse, DescribedGroup};
 use gregor_protocol::messages::RequestHeader;
+use gregor_protocol::ErrorCode;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -22,11 +25,19 @@ pub async fn handle(
 ) -> ConsumerGroupDescribeResponse {
     let client = ClientSource::new(header, peer);
     let with_operations = request.include_authorized_operations;
-    let session = Session::from_peer(peer);
+    let access = broker.access(&Session::from_peer(peer));
     let groups = request
         .group_ids
         .into_iter()
         .map(|group_id| {
+            if !access.allows_group(operation::DESCRIBE, &group_id) {
+                return DescribedGroup {
+                    error_code: ErrorCode::GroupAuthorizationFailed.code(),
+                    group_id,
+                    authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+                    ..DescribedGroup::default()
+                };
+            }
             let read = broker.groups.read(broker, &client.context(), &group_id, |shard, context, topics| {
                 shard.consumer_group_describe(context, &group_id, topics)
             });
@@ -36,7 +47,7 @@ pub async fn handle(
                 ..DescribedGroup::default()
             });
             described.authorized_operations = if with_operations {
-                broker.authorized_operations(&session, resource_type::GROUP, &group_id)
+                access.operations(resource_type::GROUP, &group_id)
             } else {
                 AUTHORIZED_OPERATIONS_OMITTED
             };

@@ -4,9 +4,14 @@
 //! partitions server-side and reconciles each member towards its target assignment
 //! (`gregor_group::consumer`). When `group.coordinator.rebalance.protocols` does not
 //! list `consumer`, the answer is UNSUPPORTED_VERSION, as Kafka gives.
+//!
+//! With an authorizer: READ on the group (else GROUP_AUTHORIZATION_FAILED) and DESCRIBE
+//! on every subscribed topic name (else TOPIC_AUTHORIZATION_FAILED naming them).
 
+use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::coordinator::ClientSource;
+use gregor_metadata::acl::operation;
 use gregor_protocol::messages::consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest;
 use gregor_protocol::messages::consumer_group_heartbeat_response::ConsumerGroupHeartbeatResponse;
 use gregor_protocol::messages::RequestHeader;
@@ -36,6 +41,24 @@ pub async fn handle(
     }
     let client = ClientSource::new(header, peer);
     let group_id = request.group_id.clone();
+    let access = broker.access(&Session::from_peer(peer));
+    if !access.allows_group(operation::READ, &group_id) {
+        return failed(ErrorCode::GroupAuthorizationFailed);
+    }
+    if let Some(topics) = &request.subscribed_topic_names {
+        let denied: Vec<&str> = topics
+            .iter()
+            .filter(|topic| !access.allows_topic(operation::DESCRIBE, topic))
+            .map(String::as_str)
+            .collect();
+        if !denied.is_empty() {
+            return ResponseBody::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatResponse {
+                error_code: ErrorCode::TopicAuthorizationFailed.code(),
+                error_message: Some(format!("Topics {} are not authorized.", denied.join(", "))),
+                ..ConsumerGroupHeartbeatResponse::default()
+            });
+        }
+    }
     let decided = broker
         .groups
         .decide(broker, &client.context(), &group_id, move |shard, context, topics| {

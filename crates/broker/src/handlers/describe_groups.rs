@@ -3,15 +3,18 @@
 //! Classic groups: state, protocol, members (metadata and assignment in Stable), each
 //! from the shard that owns the group (`gregor_group::admin`). v3+ may ask for the
 //! authorized operations, which without an authorizer are every group operation.
+//!
+//! With an authorizer, a group the client may not DESCRIBE is GROUP_AUTHORIZATION_FAILED.
 
 use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::coordinator::ClientSource;
 use crate::topics::AUTHORIZED_OPERATIONS_OMITTED;
-use gregor_metadata::acl::resource_type;
+use gregor_metadata::acl::{operation, resource_type};
 use gregor_protocol::messages::describe_groups_request::DescribeGroupsRequest;
 use gregor_protocol::messages::describe_groups_response::{DescribeGroupsResponse, DescribedGroup};
 use gregor_protocol::messages::RequestHeader;
+use gregor_protocol::ErrorCode;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -23,11 +26,19 @@ pub async fn handle(
 ) -> DescribeGroupsResponse {
     let client = ClientSource::new(header, peer);
     let with_operations = request.include_authorized_operations && header.request_api_version >= 3;
-    let session = Session::from_peer(peer);
+    let access = broker.access(&Session::from_peer(peer));
     let groups = request
         .groups
         .into_iter()
         .map(|group_id| {
+            if !access.allows_group(operation::DESCRIBE, &group_id) {
+                return DescribedGroup {
+                    error_code: ErrorCode::GroupAuthorizationFailed.code(),
+                    group_id,
+                    authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+                    ..DescribedGroup::default()
+                };
+            }
             let read = broker.groups.read(broker, &client.context(), &group_id, |shard, context, _| {
                 shard.describe_group(context, &group_id)
             });
@@ -37,7 +48,7 @@ pub async fn handle(
                 ..DescribedGroup::default()
             });
             described.authorized_operations = if with_operations {
-                broker.authorized_operations(&session, resource_type::GROUP, &group_id)
+                access.operations(resource_type::GROUP, &group_id)
             } else {
                 AUTHORIZED_OPERATIONS_OMITTED
             };

@@ -7,8 +7,13 @@
 //! is answered the same way after creating `__transaction_state`
 //! (`transaction.state.log.num.partitions` partitions, compacted); other key types
 //! (2, share groups) are INVALID_REQUEST.
+//!
+//! With an authorizer: DESCRIBE on the group (else GROUP_AUTHORIZATION_FAILED) or on
+//! the transactional id (else TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
 
+use crate::authorization::{Access, Session};
 use crate::broker::Broker;
+use gregor_metadata::acl::operation;
 use gregor_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use gregor_protocol::messages::find_coordinator_response::{Coordinator, FindCoordinatorResponse};
 use gregor_protocol::messages::RequestHeader;
@@ -21,13 +26,15 @@ const KEY_TYPE_TRANSACTION: i8 = 1;
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
+    session: &Session,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
+    let access = broker.access(session);
     let batched = header.request_api_version >= 4;
     let keys = if batched { request.coordinator_keys } else { vec![request.key] };
     let mut coordinators = Vec::with_capacity(keys.len());
     for key in keys {
-        coordinators.push(find(broker, request.key_type, key).await);
+        coordinators.push(find(broker, &access, request.key_type, key).await);
     }
     if batched {
         return FindCoordinatorResponse { coordinators, ..FindCoordinatorResponse::default() };
@@ -43,7 +50,7 @@ pub async fn handle(
     }
 }
 
-async fn find(broker: &Arc<Broker>, key_type: i8, key: String) -> Coordinator {
+async fn find(broker: &Arc<Broker>, access: &Access, key_type: i8, key: String) -> Coordinator {
     let error = |code: ErrorCode, message: &str| Coordinator {
         key: key.clone(),
         node_id: -1,
@@ -53,6 +60,16 @@ async fn find(broker: &Arc<Broker>, key_type: i8, key: String) -> Coordinator {
         error_message: Some(message.to_string()),
         ..Coordinator::default()
     };
+    let (allowed, refusal) = match key_type {
+        KEY_TYPE_GROUP => (access.allows_group(operation::DESCRIBE, &key), ErrorCode::GroupAuthorizationFailed),
+        KEY_TYPE_TRANSACTION => {
+            (access.allows_transactional_id(operation::DESCRIBE, &key), ErrorCode::TransactionalIdAuthorizationFailed)
+        }
+        _ => (true, ErrorCode::None),
+    };
+    if !allowed {
+        return error(refusal, refusal.message());
+    }
     let ensured = match key_type {
         KEY_TYPE_GROUP => broker.groups.ensure_topic(broker).await,
         KEY_TYPE_TRANSACTION => broker.txns.ensure_topic(broker).await,

@@ -5,12 +5,17 @@
 //! this handler can wait for seconds. The group logic (member-id-required step of v4+,
 //! static members, protocol selection, initial rebalance delay) is
 //! `gregor_group::classic`; here the request goes to the shard owning the group.
+//!
+//! With an authorizer, READ on the group is needed (else GROUP_AUTHORIZATION_FAILED).
 
+use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::coordinator::ClientSource;
+use gregor_metadata::acl::{operation, resource_type};
 use gregor_protocol::messages::join_group_request::JoinGroupRequest;
 use gregor_protocol::messages::join_group_response::JoinGroupResponse;
 use gregor_protocol::messages::RequestHeader;
+use gregor_protocol::ErrorCode;
 use gregor_protocol::ResponseBody;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,10 +29,16 @@ pub async fn handle(
     let client = ClientSource::new(header, peer);
     let group_id = request.group_id.clone();
     let member_id = request.member_id.clone();
-    let decided = broker
-        .groups
-        .decide(broker, &client.context(), &group_id, move |shard, context, _| shard.join_group(context, request))
-        .await;
+    // Every classic-group request needs READ on the group.
+    let allowed = broker.authorize(&Session::from_peer(peer), operation::READ, resource_type::GROUP, &group_id);
+    let decided = if !allowed {
+        Err(ErrorCode::GroupAuthorizationFailed)
+    } else {
+        broker
+            .groups
+            .decide(broker, &client.context(), &group_id, move |shard, context, _| shard.join_group(context, request))
+            .await
+    };
     decided.unwrap_or_else(|code| {
         ResponseBody::JoinGroup(JoinGroupResponse {
             error_code: code.code(),

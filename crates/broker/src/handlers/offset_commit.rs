@@ -3,9 +3,15 @@
 //! Each committed partition becomes one record in `__consumer_offsets`; the answer is
 //! sent once they are appended. Generation/member checks (classic) and member-epoch
 //! checks (KIP-848, v9+) are `gregor_group::offsets`. v10 names topics by id.
+//!
+//! With an authorizer: READ on the group (else every partition is
+//! GROUP_AUTHORIZATION_FAILED) and READ on each topic (else its partitions are
+//! TOPIC_AUTHORIZATION_FAILED and the others are committed).
 
+use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::coordinator::ClientSource;
+use gregor_metadata::acl::operation;
 use gregor_protocol::messages::offset_commit_request::OffsetCommitRequest;
 use gregor_protocol::messages::offset_commit_response::{
     OffsetCommitResponse, OffsetCommitResponsePartition, OffsetCommitResponseTopic,
@@ -19,10 +25,31 @@ pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
     peer: SocketAddr,
-    request: OffsetCommitRequest,
+    mut request: OffsetCommitRequest,
 ) -> ResponseBody {
     let client = ClientSource::new(header, peer);
     let group_id = request.group_id.clone();
+    let access = broker.access(&Session::from_peer(peer));
+    if !access.allows_group(operation::READ, &group_id) {
+        return ResponseBody::OffsetCommit(every_partition(&request)(ErrorCode::GroupAuthorizationFailed));
+    }
+    let image = broker.image();
+    let (allowed, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topics).into_iter().partition(|topic| {
+        let name = if topic.topic_id == gregor_protocol::Uuid::ZERO {
+            Some(topic.name.as_str())
+        } else {
+            image.topic_by_id(topic.topic_id).map(|known| known.name.as_str())
+        };
+        // An unknown id is left to the coordinator, which answers UNKNOWN_TOPIC_ID.
+        name.is_none_or(|name| access.allows_topic(operation::READ, name))
+    });
+    let refused = every_partition(&OffsetCommitRequest { topics: denied, ..OffsetCommitRequest::default() })(
+        ErrorCode::TopicAuthorizationFailed,
+    );
+    if allowed.is_empty() && !refused.topics.is_empty() {
+        return ResponseBody::OffsetCommit(refused);
+    }
+    request.topics = allowed;
     let failed = every_partition(&request);
     let decided = broker
         .groups
@@ -30,7 +57,13 @@ pub async fn handle(
             shard.offset_commit(context, request, topics)
         })
         .await;
-    decided.unwrap_or_else(|code| ResponseBody::OffsetCommit(failed(code)))
+    match decided.unwrap_or_else(|code| ResponseBody::OffsetCommit(failed(code))) {
+        ResponseBody::OffsetCommit(mut response) => {
+            response.topics.extend(refused.topics);
+            ResponseBody::OffsetCommit(response)
+        }
+        other => other,
+    }
 }
 
 /// The answer that gives every requested partition `code`.

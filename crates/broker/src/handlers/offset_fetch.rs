@@ -5,9 +5,15 @@
 //! `gregor_group::offsets`, and turned back. Group-level errors: v0-v1 put them on every
 //! requested partition (they have no top-level error), v2-v7 in the top-level error,
 //! v8+ per group. v9+ carry the KIP-848 member id and epoch; v10 names topics by id.
+//!
+//! With an authorizer: DESCRIBE on the group (else GROUP_AUTHORIZATION_FAILED) and on
+//! each topic; requested topics the client may not describe are
+//! TOPIC_AUTHORIZATION_FAILED, and an all-topics fetch leaves them out.
 
+use crate::authorization::{Access, Session};
 use crate::broker::Broker;
 use crate::coordinator::ClientSource;
+use gregor_metadata::acl::operation;
 use gregor_protocol::messages::offset_fetch_request::{
     OffsetFetchRequest, OffsetFetchRequestGroup, OffsetFetchRequestTopics,
 };
@@ -27,11 +33,15 @@ pub async fn handle(
     request: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
     let client = ClientSource::new(header, peer);
+    let access = broker.access(&Session::from_peer(peer));
     let version = header.request_api_version;
     let require_stable = request.require_stable;
     if version >= 8 {
-        let groups =
-            request.groups.into_iter().map(|group| fetch_group(broker, &client, group, require_stable)).collect();
+        let groups = request
+            .groups
+            .into_iter()
+            .map(|group| fetch_group(broker, &client, &access, group, require_stable))
+            .collect();
         return OffsetFetchResponse { groups, ..OffsetFetchResponse::default() };
     }
     let requested: Option<Vec<(String, Vec<i32>)>> = request
@@ -55,7 +65,7 @@ pub async fn handle(
         }),
         ..OffsetFetchRequestGroup::default()
     };
-    let answered = fetch_group(broker, &client, group, require_stable);
+    let answered = fetch_group(broker, &client, &access, group, require_stable);
     let error = ErrorCode::from_code(answered.error_code).unwrap_or(ErrorCode::UnknownServerError);
     if version <= 1 && error != ErrorCode::None {
         // No top-level error field: every requested partition carries the group's.
@@ -108,10 +118,20 @@ pub async fn handle(
 fn fetch_group(
     broker: &Arc<Broker>,
     client: &ClientSource,
+    access: &Access,
     mut group: OffsetFetchRequestGroup,
     require_stable: bool,
 ) -> OffsetFetchResponseGroup {
     let group_id = group.group_id.clone();
+    if !access.allows_group(operation::DESCRIBE, &group_id) {
+        return OffsetFetchResponseGroup {
+            group_id,
+            error_code: ErrorCode::GroupAuthorizationFailed.code(),
+            ..OffsetFetchResponseGroup::default()
+        };
+    }
+    let all_topics = group.topics.is_none();
+    let mut denied = Vec::new();
     let image = broker.image();
     let mut unknown_ids = Vec::new();
     if let Some(topics) = group.topics.as_mut() {
@@ -134,6 +154,13 @@ fn fetch_group(
                 }
             }
         }
+        topics.retain(|topic| {
+            if access.allows_topic(operation::DESCRIBE, &topic.name) {
+                return true;
+            }
+            denied.push((topic.name.clone(), topic.topic_id, topic.partition_indexes.clone()));
+            false
+        });
     }
     let read = broker.groups.read(broker, &client.context(), &group_id, move |shard, context, topics| {
         shard.offset_fetch_group(context, group, require_stable, topics)
@@ -148,7 +175,16 @@ fn fetch_group(
             }
         }
     };
-    for (topic_id, partitions) in unknown_ids {
+    if all_topics && !access.is_open() {
+        answered.topics.retain(|topic| access.allows_topic(operation::DESCRIBE, &topic.name));
+    }
+    let unknown = unknown_ids
+        .into_iter()
+        .map(|(topic_id, partitions)| (String::new(), topic_id, partitions, ErrorCode::UnknownTopicId));
+    let denied = denied
+        .into_iter()
+        .map(|(name, topic_id, partitions)| (name, topic_id, partitions, ErrorCode::TopicAuthorizationFailed));
+    for (name, topic_id, partitions, error) in unknown.chain(denied) {
         answered.topics.push(OffsetFetchResponseTopics {
             topic_id,
             partitions: partitions
@@ -158,10 +194,11 @@ fn fetch_group(
                     committed_offset: -1,
                     committed_leader_epoch: -1,
                     metadata: Some(String::new()),
-                    error_code: ErrorCode::UnknownTopicId.code(),
+                    error_code: error.code(),
                     ..OffsetFetchResponsePartitions::default()
                 })
                 .collect(),
+            name,
             ..OffsetFetchResponseTopics::default()
         });
     }
