@@ -98,7 +98,7 @@ impl Access {
     /// all when everyone is allowed where no ACL is found.
     pub fn allows_some(&self, wanted: i8, resource_type: i8) -> bool {
         let Some(judge) = &self.judge else { return true };
-        if judge.settings.super_users.iter().any(|user| *user == judge.principal) {
+        if judge.settings.super_users.contains(&judge.principal) {
             return true;
         }
         let requester = judge.requester();

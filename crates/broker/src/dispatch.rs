@@ -58,9 +58,9 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, peer: Socke
         RequestBody::DeleteRecords(body) => respond(ResponseBody::DeleteRecords(
             handlers::delete_records::handle(broker, &header, &Session::from_peer(peer), body).await,
         )),
-        RequestBody::InitProducerId(body) => {
-            respond(ResponseBody::InitProducerId(handlers::init_producer_id::handle(broker, &header, body).await))
-        }
+        RequestBody::InitProducerId(body) => respond(ResponseBody::InitProducerId(
+            handlers::init_producer_id::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
         RequestBody::OffsetForLeaderEpoch(body) => respond(ResponseBody::OffsetForLeaderEpoch(
             handlers::offset_for_leader_epoch::handle(broker, &header, &Session::from_peer(peer), body).await,
         )),
@@ -122,23 +122,23 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, peer: Socke
             handlers::consumer_group_describe::handle(broker, &header, peer, body).await,
         )),
         RequestBody::AddPartitionsToTxn(body) => respond(ResponseBody::AddPartitionsToTxn(
-            handlers::add_partitions_to_txn::handle(broker, &header, body).await,
+            handlers::add_partitions_to_txn::handle(broker, &header, &Session::from_peer(peer), body).await,
         )),
-        RequestBody::AddOffsetsToTxn(body) => {
-            respond(ResponseBody::AddOffsetsToTxn(handlers::add_offsets_to_txn::handle(broker, &header, body).await))
-        }
-        RequestBody::EndTxn(body) => {
-            respond(ResponseBody::EndTxn(handlers::end_txn::handle(broker, &header, body).await))
-        }
-        RequestBody::WriteTxnMarkers(body) => {
-            respond(ResponseBody::WriteTxnMarkers(handlers::write_txn_markers::handle(broker, &header, body).await))
-        }
+        RequestBody::AddOffsetsToTxn(body) => respond(ResponseBody::AddOffsetsToTxn(
+            handlers::add_offsets_to_txn::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
+        RequestBody::EndTxn(body) => respond(ResponseBody::EndTxn(
+            handlers::end_txn::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
+        RequestBody::WriteTxnMarkers(body) => respond(ResponseBody::WriteTxnMarkers(
+            handlers::write_txn_markers::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
         RequestBody::DescribeTransactions(body) => respond(ResponseBody::DescribeTransactions(
-            handlers::describe_transactions::handle(broker, &header, body).await,
+            handlers::describe_transactions::handle(broker, &header, &Session::from_peer(peer), body).await,
         )),
-        RequestBody::ListTransactions(body) => {
-            respond(ResponseBody::ListTransactions(handlers::list_transactions::handle(broker, &header, body).await))
-        }
+        RequestBody::ListTransactions(body) => respond(ResponseBody::ListTransactions(
+            handlers::list_transactions::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
         RequestBody::DescribeAcls(body) => respond(ResponseBody::DescribeAcls(
             handlers::describe_acls::handle(broker, &header, &Session::from_peer(peer), body).await,
         )),

@@ -6,10 +6,16 @@
 //! TxnOffsetCommits get the transaction's COMMIT or ABORT marker. Decided by the
 //! transaction coordinator shard of the transactional id
 //! (`gregor_txn::add_offsets`).
+//!
+//! With an authorizer: WRITE on the transactional id (else
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and READ on the group (else
+//! GROUP_AUTHORIZATION_FAILED).
 
+use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::coordinator::OFFSETS_TOPIC;
 use gregor_group::partition_for_group;
+use gregor_metadata::acl::operation;
 use gregor_protocol::messages::add_offsets_to_txn_request::AddOffsetsToTxnRequest;
 use gregor_protocol::messages::add_offsets_to_txn_response::AddOffsetsToTxnResponse;
 use gregor_protocol::messages::RequestHeader;
@@ -19,10 +25,18 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
+    session: &Session,
     request: AddOffsetsToTxnRequest,
 ) -> AddOffsetsToTxnResponse {
     let failed =
         |code: ErrorCode| AddOffsetsToTxnResponse { error_code: code.code(), ..AddOffsetsToTxnResponse::default() };
+    let access = broker.access(session);
+    if !access.allows_transactional_id(operation::WRITE, &request.transactional_id) {
+        return failed(ErrorCode::TransactionalIdAuthorizationFailed);
+    }
+    if !access.allows_group(operation::READ, &request.group_id) {
+        return failed(ErrorCode::GroupAuthorizationFailed);
+    }
     let partitions = match broker.groups.ensure_topic(broker).await {
         Ok(partitions) => partitions,
         Err(code) => return failed(code),

@@ -8,8 +8,15 @@
 //! answers UNKNOWN_TOPIC_OR_PARTITION (the rest of its transaction
 //! OPERATION_NOT_ATTEMPTED). A request the coordinator cannot serve answers its error
 //! (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS, ...) on every partition.
+//!
+//! With an authorizer: v0-v3 need WRITE on the transactional id (else
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and on every topic (else those topics are
+//! TOPIC_AUTHORIZATION_FAILED and the rest OPERATION_NOT_ATTEMPTED); v4+ batches need
+//! CLUSTER_ACTION on the cluster.
 
+use crate::authorization::Session;
 use crate::broker::Broker;
+use gregor_metadata::acl::operation;
 use gregor_protocol::messages::add_partitions_to_txn_request::{AddPartitionsToTxnRequest, AddPartitionsToTxnTopic};
 use gregor_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResponse, AddPartitionsToTxnResult,
@@ -25,18 +32,51 @@ const BATCHED_SINCE_VERSION: i16 = 4;
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
+    session: &Session,
     request: AddPartitionsToTxnRequest,
 ) -> AddPartitionsToTxnResponse {
     let version = header.request_api_version;
+    let access = broker.access(session);
     if version < BATCHED_SINCE_VERSION {
         let transactional_id = request.v3_and_below_transactional_id.clone();
         let topics = request.v3_and_below_topics.clone();
+        if !access.allows_transactional_id(operation::WRITE, &transactional_id) {
+            return AddPartitionsToTxnResponse {
+                results_by_topic_v3_and_below: every_partition(&topics, ErrorCode::TransactionalIdAuthorizationFailed),
+                ..AddPartitionsToTxnResponse::default()
+            };
+        }
+        // One topic the producer may not write fails it; the others are not attempted.
+        if topics.iter().any(|topic| !access.allows_topic(operation::WRITE, &topic.name)) {
+            let results = topics
+                .iter()
+                .flat_map(|topic| {
+                    let code = if access.allows_topic(operation::WRITE, &topic.name) {
+                        ErrorCode::OperationNotAttempted
+                    } else {
+                        ErrorCode::TopicAuthorizationFailed
+                    };
+                    every_partition(std::slice::from_ref(topic), code)
+                })
+                .collect();
+            return AddPartitionsToTxnResponse {
+                results_by_topic_v3_and_below: results,
+                ..AddPartitionsToTxnResponse::default()
+            };
+        }
         return match decide(broker, version, &transactional_id, request).await {
             Ok(response) => response,
             Err(code) => AddPartitionsToTxnResponse {
                 results_by_topic_v3_and_below: every_partition(&topics, code),
                 ..AddPartitionsToTxnResponse::default()
             },
+        };
+    }
+    // v4+ batches come from brokers verifying their partitions.
+    if !access.allows_cluster(operation::CLUSTER_ACTION) {
+        return AddPartitionsToTxnResponse {
+            error_code: ErrorCode::ClusterAuthorizationFailed.code(),
+            ..AddPartitionsToTxnResponse::default()
         };
     }
     let mut response = AddPartitionsToTxnResponse::default();

@@ -3,22 +3,37 @@
 //! start time, producer id and epoch, and the partitions in the transaction. An id
 //! this node cannot serve answers NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS;
 //! an unknown one TRANSACTIONAL_ID_NOT_FOUND.
+//!
+//! With an authorizer, an id the client may not DESCRIBE is
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
 
+use crate::authorization::Session;
 use crate::broker::Broker;
+use gregor_metadata::acl::operation;
 use gregor_protocol::messages::describe_transactions_request::DescribeTransactionsRequest;
 use gregor_protocol::messages::describe_transactions_response::{DescribeTransactionsResponse, TransactionState};
 use gregor_protocol::messages::RequestHeader;
+use gregor_protocol::ErrorCode;
 use std::sync::Arc;
 
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
+    session: &Session,
     request: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
+    let access = broker.access(session);
     let transaction_states = request
         .transactional_ids
         .into_iter()
         .map(|transactional_id| {
+            if !access.allows_transactional_id(operation::DESCRIBE, &transactional_id) {
+                return TransactionState {
+                    transactional_id,
+                    error_code: ErrorCode::TransactionalIdAuthorizationFailed.code(),
+                    ..TransactionState::default()
+                };
+            }
             let described = broker.txns.read(broker, &transactional_id, |shard| {
                 shard.describe_transactions(std::slice::from_ref(&transactional_id))
             });

@@ -11,8 +11,13 @@
 //! The transaction version is the finalized `transaction.version` level, 2 (epoch
 //! bump per transaction, KIP-890) only for v5+ requests when the feature allows it;
 //! only then is a fresh producer id reserved for an exhausted epoch.
+//!
+//! With an authorizer, WRITE on the transactional id is needed (else
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
 
+use crate::authorization::Session;
 use crate::broker::Broker;
+use gregor_metadata::acl::{operation, resource_type};
 use gregor_protocol::messages::end_txn_request::EndTxnRequest;
 use gregor_protocol::messages::end_txn_response::EndTxnResponse;
 use gregor_protocol::messages::RequestHeader;
@@ -22,13 +27,21 @@ use std::sync::Arc;
 /// The first EndTxn version of KIP-890's transaction version 2.
 const TV2_SINCE_VERSION: i16 = 5;
 
-pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: EndTxnRequest) -> EndTxnResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    header: &RequestHeader,
+    session: &Session,
+    request: EndTxnRequest,
+) -> EndTxnResponse {
     let failed = |code: ErrorCode| EndTxnResponse {
         error_code: code.code(),
         producer_id: -1,
         producer_epoch: -1,
         ..EndTxnResponse::default()
     };
+    if !broker.authorize(session, operation::WRITE, resource_type::TRANSACTIONAL_ID, &request.transactional_id) {
+        return failed(ErrorCode::TransactionalIdAuthorizationFailed);
+    }
     let version = header.request_api_version;
     let finalized = broker.txns.transaction_version(broker);
     let client_transaction_version = if version >= TV2_SINCE_VERSION && finalized >= 2 { 2 } else { finalized.min(1) };

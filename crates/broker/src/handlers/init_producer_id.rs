@@ -9,8 +9,14 @@
 //! fencing, timeout check); a fresh producer id is reserved first and handed to the
 //! shard, which uses it only for a new id or an exhausted epoch (an unused id is
 //! simply skipped).
+//!
+//! With an authorizer: WRITE on the transactional id (else
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED); without one, IDEMPOTENT_WRITE on the cluster
+//! or WRITE on some topic (else CLUSTER_AUTHORIZATION_FAILED).
 
+use crate::authorization::Session;
 use crate::broker::Broker;
+use gregor_metadata::acl::{operation, resource_type};
 use gregor_protocol::messages::init_producer_id_request::InitProducerIdRequest;
 use gregor_protocol::messages::init_producer_id_response::InitProducerIdResponse;
 use gregor_protocol::messages::RequestHeader;
@@ -20,6 +26,7 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
+    session: &Session,
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
     let failed = |error: ErrorCode| InitProducerIdResponse {
@@ -28,6 +35,20 @@ pub async fn handle(
         producer_epoch: -1,
         ..InitProducerIdResponse::default()
     };
+    let access = broker.access(session);
+    match request.transactional_id.as_deref() {
+        Some(id) if !access.allows_transactional_id(operation::WRITE, id) => {
+            return failed(ErrorCode::TransactionalIdAuthorizationFailed)
+        }
+        // KIP-679: an idempotent producer needs IDEMPOTENT_WRITE on the cluster or
+        // WRITE on some topic.
+        None if !access.allows_cluster(operation::IDEMPOTENT_WRITE)
+            && !access.allows_some(operation::WRITE, resource_type::TOPIC) =>
+        {
+            return failed(ErrorCode::ClusterAuthorizationFailed)
+        }
+        _ => {}
+    }
     if let Some(transactional_id) = request.transactional_id.clone() {
         let fresh_producer_id = match broker.next_producer_id().await {
             Ok(producer_id) => producer_id,

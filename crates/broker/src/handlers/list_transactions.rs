@@ -3,9 +3,13 @@
 //! in `gregor_txn::admin`. Unknown state filters are echoed back; an invalid pattern
 //! answers INVALID_REGULAR_EXPRESSION; while a shard is still loading the answer is
 //! COORDINATOR_LOAD_IN_PROGRESS, as Kafka answers.
+//!
+//! With an authorizer, only the ids the client may DESCRIBE are listed.
 
+use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::time::now_ms;
+use gregor_metadata::acl::operation;
 use gregor_protocol::messages::list_transactions_request::ListTransactionsRequest;
 use gregor_protocol::messages::list_transactions_response::ListTransactionsResponse;
 use gregor_protocol::messages::RequestHeader;
@@ -16,6 +20,7 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
+    session: &Session,
     request: ListTransactionsRequest,
 ) -> ListTransactionsResponse {
     let now = now_ms();
@@ -29,6 +34,10 @@ pub async fn handle(
         response.error_code = code.code();
         return response;
     }
-    response.transaction_states = states;
+    let access = broker.access(session);
+    response.transaction_states = states
+        .into_iter()
+        .filter(|state| access.allows_transactional_id(operation::DESCRIBE, &state.transactional_id))
+        .collect();
     response
 }

@@ -20,10 +20,17 @@
 //! complete, so a late commit cannot slip in after its transaction ended. A
 //! partition not in the transaction answers INVALID_TXN_STATE; a coordinator that
 //! cannot answer yet COORDINATOR_NOT_AVAILABLE, which clients retry.
+//!
+//! With an authorizer: WRITE on the transactional id (else
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED), READ on the group (else
+//! GROUP_AUTHORIZATION_FAILED), READ on each topic (else its partitions are
+//! TOPIC_AUTHORIZATION_FAILED and the others are committed).
 
+use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::coordinator::{ClientSource, OFFSETS_TOPIC};
 use gregor_group::{partition_for_group, Effects};
+use gregor_metadata::acl::operation;
 use gregor_protocol::messages::txn_offset_commit_request::TxnOffsetCommitRequest;
 use gregor_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponse, TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
@@ -41,10 +48,27 @@ pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
     peer: SocketAddr,
-    request: TxnOffsetCommitRequest,
+    mut request: TxnOffsetCommitRequest,
 ) -> ResponseBody {
     let client = ClientSource::new(header, peer);
     let group_id = request.group_id.clone();
+    let access = broker.access(&Session::from_peer(peer));
+    if !access.allows_transactional_id(operation::WRITE, &request.transactional_id) {
+        return ResponseBody::TxnOffsetCommit(every_partition(&request)(ErrorCode::TransactionalIdAuthorizationFailed));
+    }
+    if !access.allows_group(operation::READ, &group_id) {
+        return ResponseBody::TxnOffsetCommit(every_partition(&request)(ErrorCode::GroupAuthorizationFailed));
+    }
+    let (allowed, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topics)
+        .into_iter()
+        .partition(|topic| access.allows_topic(operation::READ, &topic.name));
+    let refused = every_partition(&TxnOffsetCommitRequest { topics: denied, ..TxnOffsetCommitRequest::default() })(
+        ErrorCode::TopicAuthorizationFailed,
+    );
+    if allowed.is_empty() && !refused.topics.is_empty() {
+        return ResponseBody::TxnOffsetCommit(refused);
+    }
+    request.topics = allowed;
     let failed = every_partition(&request);
     let unverified = every_partition(&request);
     let offsets_partition = broker
@@ -101,7 +125,13 @@ pub async fn handle(
             shard.txn_offset_commit(context, request, topics)
         })
         .await;
-    decided.unwrap_or_else(|code| ResponseBody::TxnOffsetCommit(failed(code)))
+    match decided.unwrap_or_else(|code| ResponseBody::TxnOffsetCommit(failed(code))) {
+        ResponseBody::TxnOffsetCommit(mut response) => {
+            response.topics.extend(refused.topics);
+            ResponseBody::TxnOffsetCommit(response)
+        }
+        other => other,
+    }
 }
 
 /// A transaction coordinator's answer as this API reports it: the produce mapping,

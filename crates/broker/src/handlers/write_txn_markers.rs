@@ -6,9 +6,14 @@
 //! order); errors are per partition: UNKNOWN_TOPIC_OR_PARTITION for a partition this
 //! node does not host, and storage's own (INVALID_PRODUCER_EPOCH,
 //! TRANSACTION_COORDINATOR_FENCED for an older coordinator epoch, ...).
+//!
+//! With an authorizer, CLUSTER_ACTION on the cluster is needed (else every partition
+//! is CLUSTER_AUTHORIZATION_FAILED).
 
+use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::txn_coordinator::write_marker;
+use gregor_metadata::acl::{operation, resource_type, CLUSTER_RESOURCE_NAME};
 use gregor_protocol::messages::write_txn_markers_request::WriteTxnMarkersRequest;
 use gregor_protocol::messages::write_txn_markers_response::{
     WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult, WriteTxnMarkersResponse,
@@ -21,8 +26,12 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
+    session: &Session,
     request: WriteTxnMarkersRequest,
 ) -> WriteTxnMarkersResponse {
+    if !broker.authorize(session, operation::CLUSTER_ACTION, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
+        return every_partition(&request, ErrorCode::ClusterAuthorizationFailed);
+    }
     let broker = Arc::clone(broker);
     let shape = request.clone();
     let write = move || write_all(&broker, request);

@@ -20,6 +20,11 @@ use gregor_protocol::messages::txn_offset_commit_request::{
 use gregor_protocol::messages::RequestHeader;
 use gregor_protocol::records::RecordBatchBuilder;
 
+/// A PLAINTEXT client's session, for calling handlers directly.
+fn test_session() -> crate::authorization::Session {
+    crate::authorization::Session::from_peer(std::net::SocketAddr::from(([127, 0, 0, 1], 9)))
+}
+
 fn header(api_key: i16, version: i16) -> RequestHeader {
     RequestHeader {
         request_api_key: api_key,
@@ -64,7 +69,7 @@ async fn init_producer_id(
             producer_epoch: -1,
             ..InitProducerIdRequest::default()
         };
-        let response = handlers::init_producer_id::handle(broker, &header(22, 4), request).await;
+        let response = handlers::init_producer_id::handle(broker, &header(22, 4), &test_session(), request).await;
         (response.error_code != ErrorCode::CoordinatorLoadInProgress.code()).then_some(response)
     })
     .await
@@ -96,8 +101,7 @@ async fn produce_at(broker: &Arc<Broker>, version: i16, topic: &str, index: i32,
         }],
         ..ProduceRequest::default()
     };
-    let session = crate::authorization::Session::from_peer("127.0.0.1:9".parse().expect("address"));
-    match handlers::produce::handle(broker, &header(0, version), &session, request).await {
+    match handlers::produce::handle(broker, &header(0, version), &test_session(), request).await {
         crate::dispatch::Outcome::Respond(ResponseBody::Produce(response)) => {
             response.responses[0].partition_responses[0].error_code
         }
@@ -116,7 +120,7 @@ async fn a_transaction_commits_through_the_handlers_and_survives_a_restart() {
         coordinator_keys: vec!["tx".into()],
         ..FindCoordinatorRequest::default()
     };
-    let found = handlers::find_coordinator::handle(&broker, &header(10, 4), find).await;
+    let found = handlers::find_coordinator::handle(&broker, &header(10, 4), &test_session(), find).await;
     assert_eq!(found.coordinators[0].error_code, 0);
     assert_eq!(found.coordinators[0].node_id, broker.node_id);
     assert!(broker.image().topic(TXN_TOPIC).is_some());
@@ -147,7 +151,7 @@ async fn a_transaction_commits_through_the_handlers_and_survives_a_restart() {
         }],
         ..AddPartitionsToTxnRequest::default()
     };
-    let added = handlers::add_partitions_to_txn::handle(&broker, &header(24, 3), add).await;
+    let added = handlers::add_partitions_to_txn::handle(&broker, &header(24, 3), &test_session(), add).await;
     let codes: Vec<i16> = added
         .results_by_topic_v3_and_below
         .iter()
@@ -187,7 +191,7 @@ async fn a_transaction_commits_through_the_handlers_and_survives_a_restart() {
     // transaction yet are refused.
     let find_group =
         FindCoordinatorRequest { key_type: 0, coordinator_keys: vec!["g".into()], ..FindCoordinatorRequest::default() };
-    let found = handlers::find_coordinator::handle(&broker, &header(10, 4), find_group).await;
+    let found = handlers::find_coordinator::handle(&broker, &header(10, 4), &test_session(), find_group).await;
     assert_eq!(found.coordinators[0].error_code, 0);
     assert_eq!(txn_offset_commit(&commit).await, ErrorCode::InvalidTxnState.code());
 
@@ -199,7 +203,7 @@ async fn a_transaction_commits_through_the_handlers_and_survives_a_restart() {
         group_id: "g".into(),
         ..AddOffsetsToTxnRequest::default()
     };
-    let added = handlers::add_offsets_to_txn::handle(&broker, &header(25, 3), add_offsets).await;
+    let added = handlers::add_offsets_to_txn::handle(&broker, &header(25, 3), &test_session(), add_offsets).await;
     assert_eq!(added.error_code, 0, "{added:?}");
     assert_eq!(txn_offset_commit(&commit).await, 0);
     let offsets = broker.replicas.get(OFFSETS_TOPIC, 0).expect("__consumer_offsets-0 hosted");
@@ -217,7 +221,13 @@ async fn a_transaction_commits_through_the_handlers_and_survives_a_restart() {
     let code = produce(&broker, TXN_TOPIC, 0, init.producer_id, init.producer_epoch).await;
     assert_eq!(code, ErrorCode::InvalidTopicException.code());
 
-    let listed = handlers::list_transactions::handle(&broker, &header(66, 0), ListTransactionsRequest::default()).await;
+    let listed = handlers::list_transactions::handle(
+        &broker,
+        &header(66, 0),
+        &test_session(),
+        ListTransactionsRequest::default(),
+    )
+    .await;
     assert_eq!(listed.error_code, 0);
     assert_eq!(listed.transaction_states.len(), 1);
     assert_eq!(listed.transaction_states[0].transaction_state, "Ongoing");
@@ -229,13 +239,14 @@ async fn a_transaction_commits_through_the_handlers_and_survives_a_restart() {
         committed: true,
         ..EndTxnRequest::default()
     };
-    let ended = handlers::end_txn::handle(&broker, &header(26, 3), end).await;
+    let ended = handlers::end_txn::handle(&broker, &header(26, 3), &test_session(), end).await;
     assert_eq!(ended.error_code, 0, "{ended:?}");
 
     // The runtime writes the COMMIT marker and completes the transaction.
     wait_for(async || {
         let request = DescribeTransactionsRequest { transactional_ids: vec!["tx".into()], ..Default::default() };
-        let described = handlers::describe_transactions::handle(&broker, &header(65, 0), request).await;
+        let described =
+            handlers::describe_transactions::handle(&broker, &header(65, 0), &test_session(), request).await;
         (described.transaction_states[0].transaction_state == "CompleteCommit").then_some(())
     })
     .await;
@@ -292,7 +303,7 @@ async fn write_txn_markers_aborts_a_hanging_transaction_found_with_describe_prod
         topics: vec![TopicRequest { name: "h".into(), partition_indexes: vec![0], ..TopicRequest::default() }],
         ..DescribeProducersRequest::default()
     };
-    let described = handlers::describe_producers::handle(&broker, &header(61, 0), describe()).await;
+    let described = handlers::describe_producers::handle(&broker, &header(61, 0), &test_session(), describe()).await;
     let producers = &described.topics[0].partitions[0].active_producers;
     assert_eq!(producers.len(), 1, "{described:?}");
     assert_eq!((producers[0].producer_id, producers[0].producer_epoch), (4242, 3));
@@ -314,18 +325,18 @@ async fn write_txn_markers_aborts_a_hanging_transaction_found_with_describe_prod
         }],
         ..WriteTxnMarkersRequest::default()
     };
-    let written = handlers::write_txn_markers::handle(&broker, &header(27, 1), abort.clone()).await;
+    let written = handlers::write_txn_markers::handle(&broker, &header(27, 1), &test_session(), abort.clone()).await;
     assert_eq!(written.markers[0].topics[0].partitions[0].error_code, 0, "{written:?}");
     assert_eq!(partition.log.last_stable_offset(), 2, "the ABORT marker closed the transaction");
     assert_eq!(partition.log.aborted_transactions(0, 2).len(), 1);
-    let described = handlers::describe_producers::handle(&broker, &header(61, 0), describe()).await;
+    let described = handlers::describe_producers::handle(&broker, &header(61, 0), &test_session(), describe()).await;
     assert_eq!(described.topics[0].partitions[0].active_producers[0].current_txn_start_offset, -1);
 
     // A stale producer epoch is refused per partition, and an unknown partition too.
     let mut stale = abort;
     stale.markers[0].producer_epoch = 2;
     stale.markers[0].topics[0].partition_indexes = vec![0, 9];
-    let refused = handlers::write_txn_markers::handle(&broker, &header(27, 1), stale).await;
+    let refused = handlers::write_txn_markers::handle(&broker, &header(27, 1), &test_session(), stale).await;
     let codes: Vec<i16> = refused.markers[0].topics[0].partitions.iter().map(|p| p.error_code).collect();
     assert_eq!(codes, vec![ErrorCode::InvalidProducerEpoch.code(), ErrorCode::UnknownTopicOrPartition.code()]);
     server.shutdown().await.expect("shutdown");
@@ -348,7 +359,7 @@ async fn transaction_version_2_adds_partitions_implicitly_and_bumps_the_epoch() 
             coordinator_keys: vec![key.into()],
             ..FindCoordinatorRequest::default()
         };
-        let found = handlers::find_coordinator::handle(&broker, &header(10, 4), find).await;
+        let found = handlers::find_coordinator::handle(&broker, &header(10, 4), &test_session(), find).await;
         assert_eq!(found.coordinators[0].error_code, 0);
     }
     let topic = NewTopic {
@@ -368,7 +379,10 @@ async fn transaction_version_2_adds_partitions_implicitly_and_bumps_the_epoch() 
     assert_eq!(produce_at(&broker, 12, "t", 0, (producer_id, epoch, 0)).await, 0);
     let describe = async || {
         let request = DescribeTransactionsRequest { transactional_ids: vec!["tx".into()], ..Default::default() };
-        handlers::describe_transactions::handle(&broker, &header(65, 0), request).await.transaction_states.remove(0)
+        handlers::describe_transactions::handle(&broker, &header(65, 0), &test_session(), request)
+            .await
+            .transaction_states
+            .remove(0)
     };
     let state = describe().await;
     assert_eq!(state.transaction_state, "Ongoing");
@@ -415,7 +429,7 @@ async fn transaction_version_2_adds_partitions_implicitly_and_bumps_the_epoch() 
         committed,
         ..EndTxnRequest::default()
     };
-    let ended = handlers::end_txn::handle(&broker, &header(26, 5), end(epoch, true)).await;
+    let ended = handlers::end_txn::handle(&broker, &header(26, 5), &test_session(), end(epoch, true)).await;
     assert_eq!((ended.error_code, ended.producer_id, ended.producer_epoch), (0, producer_id, epoch + 1));
     wait_for(async || (describe().await.transaction_state == "CompleteCommit").then_some(())).await;
     assert_eq!(partition.log.last_stable_offset(), partition.log.log_end_offset());
@@ -435,20 +449,20 @@ async fn transaction_version_2_adds_partitions_implicitly_and_bumps_the_epoch() 
     assert_eq!(offsets, vec![(0, 1, 0)]);
 
     // A retry of that EndTxn with the old epoch is answered as done.
-    let retried = handlers::end_txn::handle(&broker, &header(26, 5), end(epoch, true)).await;
+    let retried = handlers::end_txn::handle(&broker, &header(26, 5), &test_session(), end(epoch, true)).await;
     assert_eq!(retried.error_code, 0, "{retried:?}");
 
     // The next transaction runs at the new epoch from sequence 0; the old epoch is fenced.
     assert_eq!(produce_at(&broker, 12, "t", 0, (producer_id, epoch, 1)).await, ErrorCode::InvalidProducerEpoch.code());
     assert_eq!(produce_at(&broker, 12, "t", 0, (producer_id, epoch + 1, 0)).await, 0);
-    let aborted = handlers::end_txn::handle(&broker, &header(26, 5), end(epoch + 1, false)).await;
+    let aborted = handlers::end_txn::handle(&broker, &header(26, 5), &test_session(), end(epoch + 1, false)).await;
     assert_eq!((aborted.error_code, aborted.producer_epoch), (0, epoch + 2));
     wait_for(async || (describe().await.transaction_state == "CompleteAbort").then_some(())).await;
     assert_eq!(partition.log.last_stable_offset(), partition.log.log_end_offset());
 
     // EndTxn below v5 keeps the epoch (transaction version 1 for that client).
     assert_eq!(produce_at(&broker, 12, "t", 0, (producer_id, epoch + 2, 0)).await, 0);
-    let ended = handlers::end_txn::handle(&broker, &header(26, 4), end(epoch + 2, true)).await;
+    let ended = handlers::end_txn::handle(&broker, &header(26, 4), &test_session(), end(epoch + 2, true)).await;
     assert_eq!(ended.error_code, 0, "{ended:?}");
     wait_for(async || (describe().await.transaction_state == "CompleteCommit").then_some(())).await;
     assert_eq!(describe().await.producer_epoch, epoch + 2);
