@@ -301,3 +301,121 @@ def test_producer_still_works_with_the_authorizer_on(secured_broker, topic_name)
     producer.produce(topic_name, b"v", on_delivery=lambda err, msg: delivered.append(err))
     producer.flush(TIMEOUT_S)
     assert delivered == [None]
+
+
+def deny(resource_type, name, operation):
+    return AclBinding(
+        resource_type, name, ResourcePatternType.LITERAL, "User:ANONYMOUS", "*", operation, AclPermissionType.DENY
+    )
+
+
+def test_denied_topics_refuse_produce_consume_and_describe(secured_broker, topic_name):
+    from confluent_kafka import Consumer
+
+    admin = admin_for(secured_broker)
+    result_of(admin.create_topics([NewTopic(topic_name, 1, 1)]))
+    producer = Producer({"bootstrap.servers": secured_broker.bootstrap})
+    delivered = []
+    producer.produce(topic_name, b"before", on_delivery=lambda err, msg: delivered.append(err))
+    producer.flush(TIMEOUT_S)
+    assert delivered == [None]
+
+    # Once an ACL names the topic, allow.everyone.if.no.acl.found no longer applies
+    # to it: READ must be allowed explicitly.
+    allow_read = AclBinding(
+        ResourceType.TOPIC,
+        topic_name,
+        ResourcePatternType.LITERAL,
+        "User:ANONYMOUS",
+        "*",
+        AclOperation.READ,
+        AclPermissionType.ALLOW,
+    )
+    result_of(admin.create_acls([deny(ResourceType.TOPIC, topic_name, AclOperation.WRITE), allow_read]))
+    refused = Producer({"bootstrap.servers": secured_broker.bootstrap, "message.timeout.ms": 10000})
+    errors = []
+    refused.produce(topic_name, b"after", on_delivery=lambda err, msg: errors.append(err))
+    refused.flush(TIMEOUT_S)
+    assert [error.code() for error in errors] == [KafkaError.TOPIC_AUTHORIZATION_FAILED]
+
+    # The record written before is still consumable.
+    consumer = Consumer(
+        {
+            "bootstrap.servers": secured_broker.bootstrap,
+            "group.id": f"{topic_name}-reader",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    try:
+        consumer.subscribe([topic_name])
+        message = None
+        for _ in range(60):
+            message = consumer.poll(1.0)
+            if message is not None and message.error() is None:
+                break
+        assert message is not None and message.value() == b"before"
+    finally:
+        consumer.close()
+
+    result_of(admin.create_acls([deny(ResourceType.TOPIC, topic_name, AclOperation.DESCRIBE)]))
+    assert topic_name not in admin.list_topics(timeout=TIMEOUT_S).topics
+    [future] = admin.describe_topics(TopicCollection([topic_name])).values()
+    assert kafka_error_code(lambda: future.result(timeout=TIMEOUT_S)) == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    result_of(admin.delete_acls([any_filter(name=topic_name)]))
+    assert topic_name in admin.list_topics(timeout=TIMEOUT_S).topics
+
+
+def test_denied_group_and_transactional_id_are_refused(secured_broker, topic_name):
+    from confluent_kafka import Consumer
+
+    admin = admin_for(secured_broker)
+    group = f"{topic_name}-denied"
+    transactional_id = f"{topic_name}-txn"
+    result_of(
+        admin.create_acls(
+            [
+                deny(ResourceType.GROUP, group, AclOperation.READ),
+                deny(ResourceType.TRANSACTIONAL_ID, transactional_id, AclOperation.WRITE),
+            ]
+        )
+    )
+    consumer = Consumer(
+        {"bootstrap.servers": secured_broker.bootstrap, "group.id": group, "auto.offset.reset": "earliest"}
+    )
+    try:
+        consumer.subscribe([topic_name])
+        codes = set()
+        for _ in range(30):
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is not None:
+                codes.add(message.error().code())
+                if KafkaError.GROUP_AUTHORIZATION_FAILED in codes:
+                    break
+        assert KafkaError.GROUP_AUTHORIZATION_FAILED in codes
+    finally:
+        consumer.close()
+
+    producer = Producer({"bootstrap.servers": secured_broker.bootstrap, "transactional.id": transactional_id})
+    with pytest.raises(KafkaException) as raised:
+        producer.init_transactions(TIMEOUT_S)
+    assert raised.value.args[0].code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    result_of(admin.delete_acls([any_filter(name=group), any_filter(name=transactional_id)]))
+
+
+def test_denied_configs_and_deletion(secured_broker, topic_name):
+    admin = admin_for(secured_broker)
+    result_of(admin.create_topics([NewTopic(topic_name, 1, 1)]))
+    result_of(
+        admin.create_acls(
+            [
+                deny(ResourceType.TOPIC, topic_name, AclOperation.DESCRIBE_CONFIGS),
+                deny(ResourceType.TOPIC, topic_name, AclOperation.DELETE),
+            ]
+        )
+    )
+    [future] = admin.describe_configs([ConfigResource(ResourceType.TOPIC, topic_name)]).values()
+    assert kafka_error_code(lambda: future.result(timeout=TIMEOUT_S)) == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    [future] = admin.delete_topics([topic_name], operation_timeout=TIMEOUT_S).values()
+    assert kafka_error_code(lambda: future.result(timeout=TIMEOUT_S)) == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    result_of(admin.delete_acls([any_filter(name=topic_name)]))
+    result_of(admin.delete_topics([topic_name], operation_timeout=TIMEOUT_S))
