@@ -61,7 +61,7 @@ MODES = {
 SCENARIOS = ["default", "noautocreate"]
 # Test numbers that take over 45 s against Gregor (0113 takes 5-10 minutes): started first,
 # so that with --parallel the run is not left waiting on one of them at the end.
-LONG_FIRST = ["0113", "0150", "0089", "0139", "0076", "0033", "0091", "0026", "0094", "0137", "0102", "0045",
+LONG_FIRST = ["0113", "0081", "0150", "0089", "0139", "0076", "0033", "0091", "0026", "0094", "0137", "0102", "0045",
               "0030"]
 DEBIAN_PACKAGES = ["gcc", "g++", "make", "pkg-config", "libssl-dev", "libsasl2-dev", "libzstd-dev",
                    "liblz4-dev", "zlib1g-dev", "rapidjson-dev"]
