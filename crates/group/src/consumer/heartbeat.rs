@@ -413,11 +413,24 @@ impl GroupCoordinatorShard {
                 || updated.subscribed_topic_regex != member.subscribed_topic_regex;
         }
 
-        // The subscribed topics are re-resolved on every heartbeat, so new topics
-        // matching a regex and partition count changes are noticed within a heartbeat
-        // interval.
+        // A regex is resolved asynchronously, as in Kafka: the heartbeat that brings a
+        // regex no other member of the group holds is answered as if the member had no
+        // regex (its literal topics first), and the regex's topics join the target from
+        // the group's next heartbeat on, once the member's record holds the regex.
+        // After that the subscribed topics are re-resolved on every heartbeat, so new
+        // topics matching a regex and partition count changes are noticed within a
+        // heartbeat interval.
+        let regex_pending = updated.subscribed_topic_regex.is_some()
+            && updated.subscribed_topic_regex != member.subscribed_topic_regex
+            && !group.members.values().any(|other| {
+                other.member_id != member_id && other.subscribed_topic_regex == updated.subscribed_topic_regex
+            });
+        let mut effective = updated.clone();
+        if regex_pending {
+            effective.subscribed_topic_regex = None;
+        }
         let removed = replaced.map(|old| old.member_id.as_str());
-        let members = members_after(group, Some(&updated), removed);
+        let members = members_after(group, Some(&effective), removed);
         let metadata = compute_subscription_metadata(members.values().copied(), topics);
         if metadata != group.subscription_metadata {
             records.push(records::partition_metadata(group_id, &metadata));

@@ -433,7 +433,10 @@ fn regex_subscription_picks_up_a_new_topic() {
     let mut join = join_request("m1", &[]);
     join.subscribed_topic_names = None;
     join.subscribed_topic_regex = Some("orders-.*".into());
-    let first = h.send(1, join);
+    let joined = h.send(1, join);
+    // The regex is resolved asynchronously: its topics come with the next heartbeat.
+    assert!(joined.assignment.as_ref().is_none_or(|assignment| assignment.topic_partitions.is_empty()));
+    let first = h.heartbeat("m1", joined.member_epoch, &[]);
     assert_eq!(h.assigned(&first, "orders-eu"), vec![0, 1]);
     assert_eq!(first.assignment.as_ref().unwrap().topic_partitions.len(), 1);
     let epoch = h.group().group_epoch;
@@ -450,13 +453,39 @@ fn regex_subscription_picks_up_a_new_topic() {
     let mut all = join_request("m2", &[]);
     all.subscribed_topic_names = None;
     all.subscribed_topic_regex = Some(".*".into());
-    h.send(1, all);
+    let joined = h.send(1, all);
+    h.heartbeat("m2", joined.member_epoch, &[]);
     assert!(!h.group().subscription_metadata.contains_key("__consumer_offsets"));
     assert!(h.group().subscription_metadata.contains_key("payments"));
 
     let mut bad = join_request("m3", &[]);
     bad.subscribed_topic_regex = Some("(unclosed".into());
     assert_eq!(error(&h.send(1, bad)), ErrorCode::InvalidRegularExpression);
+}
+
+#[test]
+fn a_new_regex_is_resolved_after_the_literal_topics() {
+    let mut h = Harness::new(&[("orders-eu", 2), ("payments", 1)]);
+    let mut join = join_request("m1", &["payments"]);
+    join.subscribed_topic_regex = Some("orders-.*".into());
+    let joined = h.send(1, join);
+    assert_eq!(h.assigned(&joined, "payments"), vec![0]);
+    assert!(h.assigned(&joined, "orders-eu").is_empty());
+    assert!(!h.group().subscription_metadata.contains_key("orders-eu"));
+
+    let next = h.heartbeat("m1", joined.member_epoch, &[("payments", &[0])]);
+    assert_eq!(next.member_epoch, joined.member_epoch + 1);
+    assert_eq!(h.assigned(&next, "orders-eu"), vec![0, 1]);
+    assert_eq!(h.assigned(&next, "payments"), vec![0]);
+
+    // A regex the group has already resolved applies at once to a member that joins with it.
+    let mut second = join_request("m2", &[]);
+    second.subscribed_topic_names = None;
+    second.subscribed_topic_regex = Some("orders-.*".into());
+    h.send(1, second);
+    assert!(h.group().is_subscribed_to_topic("orders-eu"));
+    let targets: usize = h.group().target.values().map(|target| target.values().map(|p| p.len()).sum::<usize>()).sum();
+    assert_eq!(targets, 3, "orders-eu's two partitions and payments' one are all in the target");
 }
 
 #[test]
