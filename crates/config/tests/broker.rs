@@ -312,3 +312,24 @@ fn example_files_restate_the_defaults() {
         }
     }
 }
+
+#[test]
+fn the_authorizer_is_kafkas_standard_one_or_none() {
+    let load = |pairs: &[(&str, &str)]| {
+        let overrides = pairs.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect();
+        BrokerConfig::load(&ConfigSources { overrides, ..Default::default() })
+    };
+    let off = load(&[]).expect("defaults").config;
+    assert!(!off.authorizer_enabled && off.super_users.is_empty() && !off.allow_everyone_if_no_acl_found);
+    let on = load(&[
+        ("authorizer.class.name", gregor_config::STANDARD_AUTHORIZER),
+        ("super.users", "User:admin; User:ops;"),
+        ("allow.everyone.if.no.acl.found", "true"),
+    ])
+    .expect("standard authorizer")
+    .config;
+    assert!(on.authorizer_enabled && on.allow_everyone_if_no_acl_found);
+    assert_eq!(on.super_users, vec!["User:admin".to_string(), "User:ops".to_string()]);
+    // ZooKeeper's AclAuthorizer is gone from Kafka 4; naming it is a configuration error.
+    assert!(load(&[("authorizer.class.name", "kafka.security.authorizer.AclAuthorizer")]).is_err());
+}
