@@ -384,3 +384,35 @@ def test_kafka_python_commit_metadata_round_trip(broker, topic_name):
         assert firsts == {0: 40, 1: 7}
     finally:
         member.close()
+
+
+def test_first_group_lookup_then_assign_consumes_without_an_error():
+    """The first FindCoordinator creates __consumer_offsets; a second lookup racing it
+    used to see the topic before its partitions were open and the OffsetFetch that
+    followed got NOT_COORDINATOR, which librdkafka hands to the application. A shard
+    still being opened now answers COORDINATOR_LOAD_IN_PROGRESS, which clients retry."""
+    fresh = Broker({"num.partitions": "1"})
+    try:
+        topic = "first-lookup"
+        AdminClient({"bootstrap.servers": fresh.bootstrap}).create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+        producer = Producer({"bootstrap.servers": fresh.bootstrap})
+        for _ in range(10):
+            producer.produce(topic, b"x" * 100)
+        producer.flush(30)
+        consumer = Consumer(
+            {
+                "bootstrap.servers": fresh.bootstrap,
+                "group.id": topic,
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+        try:
+            consumer.incremental_assign([TopicPartition(topic, 0)])
+            [message] = consumer.consume(1, 10)
+            assert message.error() is None
+            assert len(message.value()) == 100
+        finally:
+            consumer.close()
+    finally:
+        fresh.close()

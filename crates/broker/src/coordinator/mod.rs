@@ -247,7 +247,10 @@ impl GroupCoordinator {
         let Some(topic) = image.topic(OFFSETS_TOPIC) else { return Err(ErrorCode::CoordinatorNotAvailable) };
         let count = i32::try_from(topic.partitions.len()).map_err(|_| ErrorCode::CoordinatorNotAvailable)?;
         let index = partition_for_group(group_id, count);
-        self.shard(index).ok_or(ErrorCode::NotCoordinator)
+        // A partition this node leads whose shard is not there yet is being opened
+        // (the image is published before the partition's log is), so the client retries.
+        let leads = topic.partitions.get(&index).is_some_and(|partition| partition.leader == broker.node_id);
+        self.shard(index).ok_or(if leads { ErrorCode::CoordinatorLoadInProgress } else { ErrorCode::NotCoordinator })
     }
 
     fn next_reply(&self) -> ReplyId {

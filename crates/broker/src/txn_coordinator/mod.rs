@@ -232,7 +232,10 @@ impl TxnCoordinator {
         let Some(topic) = image.topic(TXN_TOPIC) else { return Err(ErrorCode::NotCoordinator) };
         let count = i32::try_from(topic.partitions.len()).map_err(|_| ErrorCode::CoordinatorNotAvailable)?;
         let index = partition_for_transactional_id(transactional_id, count);
-        self.shard(index).ok_or(ErrorCode::NotCoordinator)
+        // A partition this node leads whose shard is not there yet is being opened
+        // (the image is published before the partition's log is), so the client retries.
+        let leads = topic.partitions.get(&index).is_some_and(|partition| partition.leader == broker.node_id);
+        self.shard(index).ok_or(if leads { ErrorCode::CoordinatorLoadInProgress } else { ErrorCode::NotCoordinator })
     }
 
     /// Runs one decision of the shard serving `transactional_id` and waits for this
