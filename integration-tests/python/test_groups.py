@@ -394,7 +394,8 @@ def test_first_group_lookup_then_assign_consumes_without_an_error():
     fresh = Broker({"num.partitions": "1"})
     try:
         topic = "first-lookup"
-        AdminClient({"bootstrap.servers": fresh.bootstrap}).create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+        admin = AdminClient({"bootstrap.servers": fresh.bootstrap})
+        admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
         producer = Producer({"bootstrap.servers": fresh.bootstrap})
         for _ in range(10):
             producer.produce(topic, b"x" * 100)
