@@ -304,3 +304,53 @@ fn txn_record() {
     ];
     run("txn_record", targets::txn_record, &seeds, 2);
 }
+
+#[test]
+fn metadata_record() {
+    use gregor_metadata::acl::AclBinding;
+    use gregor_metadata::MetadataRecord;
+    use gregor_protocol::messages::{
+        config_record::ConfigRecord, remove_access_control_entry_record::RemoveAccessControlEntryRecord,
+        topic_record::TopicRecord, user_scram_credential_record::UserScramCredentialRecord,
+    };
+    use gregor_protocol::Uuid;
+    let acl = AclBinding {
+        resource_type: 2,
+        resource_name: "orders-".into(),
+        pattern_type: 4,
+        principal: "User:alice".into(),
+        host: "*".into(),
+        operation: 3,
+        permission: 3,
+    };
+    let mut records = gregor_metadata::controller::bootstrap(1, &[("PLAINTEXT".into(), "127.0.0.1".into(), 9092)], 7);
+    records.extend([
+        MetadataRecord::Topic(TopicRecord { name: "orders".into(), topic_id: Uuid::from_u128(9), ..Default::default() }),
+        MetadataRecord::Config(ConfigRecord {
+            resource_type: 32,
+            resource_name: "group".into(),
+            name: "consumer.session.timeout.ms".into(),
+            value: Some("50000".into()),
+            ..Default::default()
+        }),
+        MetadataRecord::AccessControlEntry(acl.to_record(Uuid::from_u128(5))),
+        MetadataRecord::RemoveAccessControlEntry(RemoveAccessControlEntryRecord {
+            id: Uuid::from_u128(5),
+            ..Default::default()
+        }),
+        MetadataRecord::UserScramCredential(UserScramCredentialRecord {
+            name: "alice".into(),
+            mechanism: 1,
+            salt: Bytes::from_static(b"salt"),
+            stored_key: Bytes::from(vec![1; 32]),
+            server_key: Bytes::from(vec![2; 32]),
+            iterations: 4096,
+            ..Default::default()
+        }),
+    ]);
+    let seeds: Vec<Vec<u8>> =
+        records.iter().map(|record| record.encode().expect("seed records encode").to_vec()).collect();
+    // The frame version and record type are the first two bytes: keep them so most
+    // mutations reach the record bodies.
+    run("metadata_record", targets::metadata_record, &seeds, 2);
+}
