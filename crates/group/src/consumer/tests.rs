@@ -331,6 +331,24 @@ fn session_expiry_fences_the_member() {
 }
 
 #[test]
+fn a_groups_own_timing_overrides_the_brokers() {
+    let timing = crate::config::ConsumerTiming { session_timeout_ms: 50_000, heartbeat_interval_ms: 3_000 };
+    let config = GroupConfig {
+        consumer_group_timing: std::sync::Arc::new([("g".to_string(), timing)].into_iter().collect()),
+        ..GroupConfig::default()
+    };
+    let mut h = Harness::with_config(&[("foo", 1)], config);
+    let response = h.join("m1", &["foo"]);
+    assert_eq!(response.heartbeat_interval_ms, 3_000);
+    let session = crate::timer::TimerKey::ConsumerSession { group: "g".into(), member: "m1".into() };
+    let deadline = h.shard.timers.deadline_of(&session).expect("a session deadline");
+    h.advance(45_001);
+    assert_eq!(h.shard.timers.deadline_of(&session), Some(deadline), "the broker's 45 s do not apply");
+    h.advance(5_000);
+    assert!(h.group().members.is_empty(), "50 s without a heartbeat end the session");
+}
+
+#[test]
 fn rebalance_timeout_fences_a_member_that_does_not_revoke() {
     // A session long enough that only the rebalance timeout (60 s) can fence m1.
     let config = GroupConfig { consumer_session_timeout_ms: 300_000, ..GroupConfig::default() };
