@@ -6,6 +6,7 @@ use crate::controller::Controller;
 use crate::coordinator::GroupCoordinator;
 use crate::error::BrokerError;
 use crate::fetch_session::FetchSessionCache;
+use crate::partition_dirs::{record_topic_id, PARTITION_METADATA_FILE};
 use crate::partitions::{Partition, ReplicaManager};
 use crate::time::now_ms;
 use crate::txn_coordinator::TxnCoordinator;
@@ -168,6 +169,10 @@ impl Broker {
                     None => {
                         let tp = TopicPartition { topic: topic.name.clone(), partition: index };
                         let log = self.logs.get_or_create(&tp, log_config.clone(), now)?;
+                        if let Err(error) = record_topic_id(log.dir(), topic.id) {
+                            // Only start-up reads it, and without it judges the directory by name.
+                            tracing::warn!("{tp}: cannot write {PARTITION_METADATA_FILE}: {error}");
+                        }
                         if leads {
                             assign_leader_epoch(&log, state.leader_epoch);
                         }

@@ -9,8 +9,9 @@
 use crate::broker::Broker;
 use crate::error::BrokerError;
 use crate::meta_properties::random_uuid;
+use crate::partition_dirs::{sort_found_partitions, RemovedTopics};
 use crate::time::now_ms;
-use gregor_metadata::controller::ControllerContext;
+use gregor_metadata::controller::{ControllerContext, EXCESSIVE_BATCH_MESSAGE, RECORDS_PER_OPERATION_MAX};
 use gregor_metadata::{decode_batch, encode_batch, MetadataImage, MetadataRecord};
 use gregor_protocol::records::{split_record_set, RecordBatch};
 use gregor_storage::{Log, LogConfig, LogManager, TopicPartition};
@@ -133,6 +134,14 @@ impl Broker {
         if records.is_empty() {
             return Ok(answer);
         }
+        // The decisions that can grow past this refuse it themselves, before they
+        // allocate; this is the net under every other one (ACLs, configs, elections).
+        if records.len() > RECORDS_PER_OPERATION_MAX {
+            return Err(BrokerError::Controller {
+                code: gregor_protocol::ErrorCode::PolicyViolation,
+                message: Some(EXCESSIVE_BATCH_MESSAGE.to_owned()),
+            });
+        }
         self.controller.append(&records)?;
         let mut next = (*image).clone();
         for record in &records {
@@ -148,7 +157,9 @@ impl Broker {
     /// start, publishes the image and opens every hosted partition. Blocking.
     pub(crate) fn load_metadata(&self) -> Result<(), BrokerError> {
         let mut image = MetadataImage::empty();
+        let mut removed = RemovedTopics::default();
         for record in self.controller.read_all()? {
+            removed.note(&image, &record);
             image.replay(&record)?;
         }
         let listeners: Vec<(String, String, u16)> = self
@@ -179,23 +190,8 @@ impl Broker {
         }
         self.metadata_offset.store(self.controller.log.log_end_offset() - 1, std::sync::atomic::Ordering::Release);
         self.publish(image.clone())?;
+        sort_found_partitions(&self.logs, &image, &removed)?;
         self.reconcile_partitions(&image)?;
-        self.delete_orphaned_partitions(&image)?;
-        Ok(())
-    }
-
-    /// Deletes partition directories of topics deleted while this node was down.
-    fn delete_orphaned_partitions(&self, image: &MetadataImage) -> Result<(), BrokerError> {
-        for tp in self.logs.existing_partitions() {
-            if tp.topic == METADATA_TOPIC {
-                continue;
-            }
-            let known = image.topic(&tp.topic).is_some_and(|topic| topic.partitions.contains_key(&tp.partition));
-            if !known {
-                tracing::info!("deleting {tp}: its topic no longer exists");
-                self.logs.delete(&tp)?;
-            }
-        }
         Ok(())
     }
 

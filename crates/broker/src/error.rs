@@ -26,7 +26,7 @@ pub enum BrokerError {
     MetaProperties { path: PathBuf, reason: String },
     #[error("the metadata log is offline")]
     MetadataLogOffline,
-    #[error("controller: {code:?}: {message:?}")]
+    #[error("{}", message.clone().unwrap_or_else(|| code.message().to_string()))]
     Controller { code: ErrorCode, message: Option<String> },
     #[error("a background task failed: {0}")]
     Join(#[from] tokio::task::JoinError),

@@ -34,6 +34,7 @@ pub mod handlers;
 pub mod internal_topic;
 pub mod legacy;
 pub mod meta_properties;
+pub mod partition_dirs;
 pub mod partitions;
 pub mod purgatory;
 pub mod server;

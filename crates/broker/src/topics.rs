@@ -10,9 +10,7 @@ use std::sync::Arc;
 pub const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
 /// Internal topics are never created as a side effect of a client's lookup.
-pub fn is_internal_topic(name: &str) -> bool {
-    name == "__consumer_offsets" || name == "__transaction_state" || name == "__share_group_state"
-}
+pub use gregor_metadata::controller::is_internal_topic;
 
 /// Creates the topics in `names` that do not exist yet with the broker's defaults,
 /// and returns the error of each name that could not be created (e.g. an invalid

@@ -22,6 +22,9 @@ use crate::log::{CompactionStats, Log, OpenOptions};
 const CLEAN_SHUTDOWN_MARKER: &str = ".kafka_cleanshutdown";
 const LOCK_FILE: &str = ".lock";
 const DELETE_DIR_SUFFIX: &str = "-delete";
+/// A partition directory set aside at start because the metadata no longer places it
+/// (Kafka's name for it too); never opened, never deleted by the broker.
+pub const STRAY_DIR_SUFFIX: &str = "-stray";
 
 /// A log directory as DescribeLogDirs reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,6 +213,36 @@ impl LogManager {
         logs
     }
 
+    /// The directory of a partition that is open or was found on disk.
+    pub fn partition_dir(&self, tp: &TopicPartition) -> Option<PathBuf> {
+        if let Some(log) = self.get(tp) {
+            return Some(log.dir().to_path_buf());
+        }
+        let found = lock(&self.found).get(tp).copied()?;
+        self.dirs.get(found).map(|dir| dir.path.join(tp.to_string()))
+    }
+
+    /// A name no other renamed directory has: `<tp>.<unique><suffix>`.
+    fn unique_dir_name(&self, tp: &TopicPartition, suffix: &str) -> String {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let unique = format!("{nanos:x}{:x}", self.delete_counter.fetch_add(1, Ordering::Relaxed));
+        format!("{tp}.{unique}{suffix}")
+    }
+
+    /// Moves the directory of a partition found on disk (and not opened) aside as
+    /// `<tp>.<unique>-stray`, keeping every byte, as Kafka keeps a log it cannot place:
+    /// the broker no longer sees it, and an operator can move it back. Returns the new path.
+    pub fn set_aside(&self, tp: &TopicPartition) -> Result<Option<PathBuf>, StorageError> {
+        let _creating = lock(&self.create_lock);
+        let Some(index) = lock(&self.found).remove(tp) else { return Ok(None) };
+        let Some(dir) = self.dirs.get(index) else { return Ok(None) };
+        let path = dir.path.join(tp.to_string());
+        let aside = dir.path.join(self.unique_dir_name(tp, STRAY_DIR_SUFFIX));
+        fs::rename(&path, &aside).map_err(|e| StorageError::io(&path, e))?;
+        sync_dir(&dir.path)?;
+        Ok(Some(aside))
+    }
+
     /// Renames the partition directory to `<tp>.<unique>-delete` (so a crash
     /// mid-way cannot resurrect it) and removes it.
     pub fn delete(&self, tp: &TopicPartition) -> Result<(), StorageError> {
@@ -228,9 +261,7 @@ impl LogManager {
             (None, None) => return Ok(()),
         };
         let Some(parent) = path.parent() else { return Ok(()) };
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let unique = format!("{nanos:x}{:x}", self.delete_counter.fetch_add(1, Ordering::Relaxed));
-        let doomed = parent.join(format!("{tp}.{unique}{DELETE_DIR_SUFFIX}"));
+        let doomed = parent.join(self.unique_dir_name(tp, DELETE_DIR_SUFFIX));
         fs::rename(&path, &doomed).map_err(|e| StorageError::io(&path, e))?;
         sync_dir(parent)?;
         fs::remove_dir_all(&doomed).map_err(|e| StorageError::io(&doomed, e))

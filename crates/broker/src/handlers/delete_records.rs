@@ -5,9 +5,11 @@
 //! new low watermark. An offset beyond the high watermark is OFFSET_OUT_OF_RANGE.
 //! One node is the whole ISR, so the answer does not wait for followers. With an
 //! authorizer, a topic the client may not DELETE is TOPIC_AUTHORIZATION_FAILED.
+//! The internal topics are INVALID_TOPIC_EXCEPTION, as in Kafka.
 
 use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::topics::is_internal_topic;
 use gregor_metadata::acl::operation;
 use gregor_protocol::messages::delete_records_request::DeleteRecordsRequest;
 use gregor_protocol::messages::delete_records_response::{
@@ -42,6 +44,11 @@ pub async fn handle(
                         };
                         if !access.allows_topic(operation::DELETE, &topic.name) {
                             result.error_code = ErrorCode::TopicAuthorizationFailed.code();
+                            return result;
+                        }
+                        // The coordinators' state lives only in these logs: Kafka refuses to trim them.
+                        if is_internal_topic(&topic.name) {
+                            result.error_code = ErrorCode::InvalidTopicException.code();
                             return result;
                         }
                         match broker.replicas.get(&topic.name, wanted.partition_index) {

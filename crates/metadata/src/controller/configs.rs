@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use gregor_protocol::messages::config_record::ConfigRecord;
 use gregor_protocol::ErrorCode;
 
-use super::topics::invalid_topic_name;
+use super::topics::{invalid_topic_name, unsafe_internal_config, unsafe_internal_config_error};
 use super::{ApiError, ControllerContext};
 use crate::image::{broker_resource_name, resource_type, MetadataImage};
 use crate::record::MetadataRecord;
@@ -135,6 +135,14 @@ fn finish(
     for (name, value) in &changes {
         if let Some(value) = value {
             validate(name, value).map_err(|message| ApiError::new(ErrorCode::InvalidConfig, message))?;
+        }
+        if let ConfigResource::Topic(topic) = resource {
+            // Removing an override falls back to the broker's default, which may be
+            // `delete`: judge the value the topic would end up with.
+            let effective = value.clone().or_else(|| (ctx.default_value)(resource, name));
+            if let Some(effective) = effective.filter(|effective| unsafe_internal_config(topic, name, effective)) {
+                return Err(unsafe_internal_config_error(topic, name, &effective));
+            }
         }
     }
     let (resource_type, resource_name) = resource.key();

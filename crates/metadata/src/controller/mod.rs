@@ -26,8 +26,9 @@ pub use configs::{
 };
 pub use scram::{alter_scram_credentials, ScramOutcome, ScramUpsertion};
 pub use topics::{
-    create_partitions, create_topics, delete_topics, CreatePartitionsOutcome, CreateTopicOutcome, DeleteTopicOutcome,
-    NewPartitions, NewTopic, TopicRef,
+    create_partitions, create_topics, delete_topics, is_internal_topic, unsafe_internal_config,
+    CreatePartitionsOutcome, CreateTopicOutcome, DeleteTopicOutcome, NewPartitions, NewTopic, TopicRef,
+    EXCESSIVE_BATCH_MESSAGE, INTERNAL_TOPICS, PARTITIONS_PER_REQUEST_MAX, RECORDS_PER_OPERATION_MAX,
 };
 
 /// The feature whose level fixes which record versions the log holds.

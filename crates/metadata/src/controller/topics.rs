@@ -21,6 +21,42 @@ const RESERVED_TOPIC_ID_MAX: u128 = 1;
 /// Fresh ids are random, so a handful of draws always finds an unused one; the bound
 /// only keeps a broken generator from looping forever.
 const TOPIC_ID_DRAWS_MAX: usize = 64;
+/// The most partitions one CreateTopics request may ask for, counted before anything is
+/// planned, as Kafka's controller counts them: a request of 2^31 partitions must be refused
+/// before a replica list is allocated for any of them.
+pub const PARTITIONS_PER_REQUEST_MAX: i64 = 10_000;
+/// The most records one client operation may write to the metadata log (Kafka's
+/// `MAX_RECORDS_PER_USER_OP`); more is refused whole with POLICY_VIOLATION.
+pub const RECORDS_PER_OPERATION_MAX: usize = 10_000;
+/// Kafka's message for an operation refused by [`RECORDS_PER_OPERATION_MAX`].
+pub const EXCESSIVE_BATCH_MESSAGE: &str = "Unable to perform excessively large batch operation.";
+/// Kafka's message for a CreateTopics refused by [`PARTITIONS_PER_REQUEST_MAX`].
+const EXCESSIVE_PARTITIONS_MESSAGE: &str = "Excessively large number of partitions per request.";
+
+/// The coordinators' internal topics. Their partition counts decide which partition
+/// holds each group and transactional id, and their records are the only copy of
+/// committed offsets and transaction state: no client may delete them, trim them,
+/// add partitions to them or make them anything but compacted.
+pub const INTERNAL_TOPICS: [&str; 3] = ["__consumer_offsets", "__transaction_state", "__share_group_state"];
+
+/// Whether `name` is one of the coordinators' internal topics.
+pub fn is_internal_topic(name: &str) -> bool {
+    INTERNAL_TOPICS.contains(&name)
+}
+
+/// The partitions a CreateTopics request asks for at most, as Kafka counts them: the
+/// default for -1, the number of assignments where there are some, nothing for an
+/// invalid count (that topic fails on its own).
+fn requested_partitions(topics: &[NewTopic], default_num_partitions: i32) -> i64 {
+    topics
+        .iter()
+        .map(|topic| match (topic.assignments.len(), topic.num_partitions) {
+            (0, -1) => i64::from(default_num_partitions.max(0)),
+            (0, count) => i64::from(count.max(0)),
+            (assigned, _) => i64::try_from(assigned).unwrap_or(i64::MAX),
+        })
+        .fold(0_i64, i64::saturating_add)
+}
 
 /// One topic of a CreateTopics request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,6 +360,10 @@ fn plan_topic(
         ));
     }
     let overrides = topic_overrides(topic, ctx)?;
+    if let Some((config, value)) = overrides.iter().find(|(config, value)| unsafe_internal_config(name, config, value))
+    {
+        return Err(unsafe_internal_config_error(name, config, value));
+    }
     let partitions = plan_partitions(topic, brokers, ctx)?;
     let topic_id = fresh_topic_id(image, taken_ids, &mut *ctx.new_uuid)
         .ok_or_else(|| ApiError::new(ErrorCode::UnknownServerError, "Unable to draw an unused topic id."))?;
@@ -338,6 +378,13 @@ pub fn create_topics(
     topics: &[NewTopic],
     validate_only: bool,
 ) -> (Vec<MetadataRecord>, Vec<CreateTopicOutcome>) {
+    if requested_partitions(topics, ctx.default_num_partitions) > PARTITIONS_PER_REQUEST_MAX {
+        let error = ApiError::new(ErrorCode::PolicyViolation, EXCESSIVE_PARTITIONS_MESSAGE);
+        return (
+            Vec::new(),
+            topics.iter().map(|topic| CreateTopicOutcome::failed(&topic.name, error.clone())).collect(),
+        );
+    }
     let duplicated = duplicates(topics.iter().map(|topic| topic.name.as_str()));
     let brokers = Brokers::new(image, ctx);
     let mut collisions: HashMap<String, String> =
@@ -374,6 +421,13 @@ pub fn create_topics(
         for (index, replicas) in (0..).zip(partitions) {
             let isr = brokers.isr_of(&replicas);
             records.push(partition_record(topic_id, index, replicas, isr));
+        }
+        if records.len() > RECORDS_PER_OPERATION_MAX {
+            let error = ApiError::new(ErrorCode::PolicyViolation, EXCESSIVE_BATCH_MESSAGE);
+            return (
+                Vec::new(),
+                topics.iter().map(|topic| CreateTopicOutcome::failed(&topic.name, error.clone())).collect(),
+            );
         }
         outcomes.push(CreateTopicOutcome {
             name: name.to_string(),
@@ -450,6 +504,10 @@ pub fn delete_topics(image: &MetadataImage, topics: &[TopicRef]) -> (Vec<Metadat
             (_, Some(found)) if counts.get(&found.id).copied().unwrap_or(0) > 1 => {
                 Some(ApiError::new(ErrorCode::InvalidRequest, "Duplicate topic reference."))
             }
+            (_, Some(found)) if is_internal_topic(&found.name) => Some(ApiError::new(
+                ErrorCode::InvalidTopicException,
+                format!("Topic {} is an internal topic and cannot be deleted.", found.name),
+            )),
             (_, Some(found)) => {
                 records
                     .push(MetadataRecord::RemoveTopic(RemoveTopicRecord { topic_id: found.id, ..Default::default() }));
@@ -497,8 +555,27 @@ pub fn create_partitions(
         let result = if duplicated.contains(request.name.as_str()) {
             Err(ApiError::new(ErrorCode::InvalidRequest, "Duplicate topic name."))
         } else {
-            add_partitions(image, &brokers, request)
+            add_partitions(
+                image,
+                &brokers,
+                request,
+                RECORDS_PER_OPERATION_MAX - records.len().min(RECORDS_PER_OPERATION_MAX),
+            )
         };
+        if result.as_ref().is_err_and(|error| error.code == ErrorCode::PolicyViolation) {
+            // Like Kafka's bounded record list, an operation that would write too many
+            // records fails as a whole, not topic by topic.
+            let error = ApiError::new(ErrorCode::PolicyViolation, EXCESSIVE_BATCH_MESSAGE);
+            let outcomes = topics
+                .iter()
+                .map(|topic| CreatePartitionsOutcome {
+                    name: topic.name.clone(),
+                    error: error.code,
+                    message: error.message.clone(),
+                })
+                .collect();
+            return (Vec::new(), outcomes);
+        }
         let (error, message) = match result {
             Ok(mut added) => {
                 records.append(&mut added);
@@ -514,14 +591,27 @@ pub fn create_partitions(
     (records, outcomes)
 }
 
+/// The records adding the requested partitions to one topic; at most `records_left`
+/// of them, or POLICY_VIOLATION before anything is planned.
 fn add_partitions(
     image: &MetadataImage,
     brokers: &Brokers,
     request: &NewPartitions,
+    records_left: usize,
 ) -> Result<Vec<MetadataRecord>, ApiError> {
     let Some(topic) = image.topic(&request.name) else {
         return Err(ApiError::new(ErrorCode::UnknownTopicOrPartition, ErrorCode::UnknownTopicOrPartition.message()));
     };
+    if is_internal_topic(&request.name) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!(
+                "The partition count of the internal topic {} cannot be changed: it decides which partition \
+                 holds each coordinator's state.",
+                request.name
+            ),
+        ));
+    }
     let current = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
     if request.count == current {
         return Err(ApiError::new(ErrorCode::InvalidPartitions, format!("Topic already has {current} partition(s).")));
@@ -536,6 +626,9 @@ fn add_partitions(
         ));
     }
     let additional = request.count - current;
+    if usize::try_from(additional).map_or(true, |additional| additional > records_left) {
+        return Err(ApiError::new(ErrorCode::PolicyViolation, EXCESSIVE_BATCH_MESSAGE));
+    }
     let factor = topic.partitions.values().next().map_or(0, |partition| partition.replicas.len());
     if factor == 0 {
         return Err(ApiError::new(
@@ -580,4 +673,24 @@ fn add_partitions(
             partition_record(topic.id, index, replicas, isr)
         })
         .collect())
+}
+
+/// Whether setting `config` to `value` on the internal topic `topic` would let the
+/// broker delete its records: anything but plain compaction would drop committed
+/// offsets or transaction state to retention.
+pub fn unsafe_internal_config(topic: &str, config: &str, value: &str) -> bool {
+    is_internal_topic(topic)
+        && config == "cleanup.policy"
+        && !value.split(',').map(str::trim).all(|policy| policy.eq_ignore_ascii_case("compact"))
+}
+
+/// The INVALID_CONFIG answer for [`unsafe_internal_config`].
+pub fn unsafe_internal_config_error(topic: &str, config: &str, value: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidConfig,
+        format!(
+            "{config}={value} is not allowed on the internal topic {topic}: its records must be kept by compaction \
+             alone."
+        ),
+    )
 }

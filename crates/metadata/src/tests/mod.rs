@@ -2,6 +2,7 @@
 
 mod controller;
 mod image;
+mod limits;
 mod prop;
 mod records;
 
