@@ -7,6 +7,10 @@
 //! and so is a broken invariant asserted below (a decoded value that does not
 //! survive re-encoding, output beyond a decompression bound, ...).
 
+mod controller;
+
+pub use controller::controller_decisions;
+
 use bytes::Bytes;
 use gregor_protocol::codec::{self, WriteBuf};
 use gregor_protocol::compression::{self, Compression};

@@ -325,7 +325,11 @@ fn metadata_record() {
     };
     let mut records = gregor_metadata::controller::bootstrap(1, &[("PLAINTEXT".into(), "127.0.0.1".into(), 9092)], 7);
     records.extend([
-        MetadataRecord::Topic(TopicRecord { name: "orders".into(), topic_id: Uuid::from_u128(9), ..Default::default() }),
+        MetadataRecord::Topic(TopicRecord {
+            name: "orders".into(),
+            topic_id: Uuid::from_u128(9),
+            ..Default::default()
+        }),
         MetadataRecord::Config(ConfigRecord {
             resource_type: 32,
             resource_name: "group".into(),
@@ -353,4 +357,25 @@ fn metadata_record() {
     // The frame version and record type are the first two bytes: keep them so most
     // mutations reach the record bodies.
     run("metadata_record", targets::metadata_record, &seeds, 2);
+}
+
+#[test]
+fn controller_decisions() {
+    // Each seed is a request sequence in the target's choice bytes: [validate-only,
+    // items, operation, fields...]. They create the offsets topic compacted, then try to
+    // delete it, grow it to 2^31 - 1 partitions and make it deletable, and ask for a
+    // topic of 2^31 - 1 partitions and one of 9,999.
+    let create_offsets = [200, 0, 0, 100, 4, 5, 3, 1, 0, 100, 0];
+    let delete_offsets = [200, 0, 1, 1, 4];
+    let grow_offsets = [200, 0, 2, 4, 10, 0];
+    let unsafe_policy = [200, 0, 3, 4, 1, 0, 0, 100, 1];
+    let huge_topic = [200, 0, 0, 100, 0, 10, 3, 0];
+    let large_topic = [200, 0, 0, 100, 9, 7, 3, 0];
+    let grow_large = [200, 0, 2, 9, 10, 0];
+    let seeds: Vec<Vec<u8>> = vec![
+        [&create_offsets[..], &delete_offsets, &grow_offsets, &unsafe_policy].concat(),
+        [&huge_topic[..], &large_topic, &grow_large].concat(),
+        [&create_offsets[..], &huge_topic, &unsafe_policy, &delete_offsets].concat(),
+    ];
+    run("controller_decisions", targets::controller_decisions, &seeds, 0);
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use gregor_protocol::messages::remove_access_control_entry_record::RemoveAccessControlEntryRecord;
 use gregor_protocol::{ErrorCode, Uuid};
 
+use super::topics::{EXCESSIVE_BATCH_MESSAGE, RECORDS_PER_OPERATION_MAX};
 use super::ApiError;
 use crate::acl::{AclBinding, AclFilter};
 use crate::image::MetadataImage;
@@ -18,6 +19,11 @@ pub fn create_acls(
     acls: &[AclBinding],
     new_uuid: &mut dyn FnMut() -> Uuid,
 ) -> (Vec<MetadataRecord>, Vec<Result<(), ApiError>>) {
+    if acls.len() > RECORDS_PER_OPERATION_MAX {
+        // Each new ACL is one record: refused whole, as Kafka's bounded record list does.
+        let refused = ApiError::new(ErrorCode::PolicyViolation, EXCESSIVE_BATCH_MESSAGE);
+        return (Vec::new(), acls.iter().map(|_| Err(refused.clone())).collect());
+    }
     let existing: BTreeSet<&AclBinding> = image.acls().values().collect();
     let mut added: BTreeSet<&AclBinding> = BTreeSet::new();
     let mut used_ids: BTreeSet<Uuid> = BTreeSet::new();
