@@ -531,7 +531,7 @@ impl Log {
             write_lock(&self.view).segments = Arc::new(segments);
             Ok(true)
         })();
-        self.offline_on_error(result)
+        self.on_write_error(result)
     }
 }
 
