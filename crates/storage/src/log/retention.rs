@@ -97,6 +97,9 @@ impl Log {
             shared.update_last_stable_offset();
         }
         write_lock(&self.epochs).truncate_from_start(new_start);
+        // A deleted segment needs no sync, and its open files would keep its
+        // space allocated (on a full disk, the space being freed).
+        self.lock_rolled_unsynced().retain(|(s, _)| !doomed.iter().any(|d| Arc::ptr_eq(d, s)));
         let result = doomed.iter().try_for_each(|s| s.delete_files());
         self.on_write_error(result)?;
         tracing::info!(partition = %self.tp, count, new_start, "deleted segments");
