@@ -308,7 +308,8 @@ impl Log {
 
     /// A write succeeded: a full disk has space again.
     fn write_succeeded(&self) {
-        if self.write_blocked.swap(false, Ordering::AcqRel) {
+        // Loaded first so that the common case does not write the shared flag.
+        if self.write_blocked.load(Ordering::Acquire) && self.write_blocked.swap(false, Ordering::AcqRel) {
             tracing::info!(partition = %self.tp, "appends succeed again");
         }
     }
