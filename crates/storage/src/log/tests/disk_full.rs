@@ -106,3 +106,43 @@ fn another_write_error_still_takes_the_log_offline() {
     assert!(log.is_offline());
     assert!(!log.is_write_blocked());
 }
+
+/// A segment that is gone needs no sync, and the sync list's handle on its open
+/// file would keep its space allocated: on a full disk, the space being freed.
+#[test]
+fn deleted_and_cleaned_segments_leave_the_sync_list() {
+    let rolled_bases = |log: &Log| log.lock_rolled_unsynced().iter().map(|(s, _)| s.base_offset()).collect::<Vec<_>>();
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_segments());
+    while log.segment_count() < 5 {
+        log.append_as_leader(batch(2, NOW), 0, NOW).unwrap();
+    }
+    assert!(rolled_bases(&log).len() >= 4);
+    let bases = log.segment_base_offsets();
+    log.delete_records_before(bases[2]).unwrap();
+    assert!(rolled_bases(&log).iter().all(|&b| b >= bases[2]), "{:?}", rolled_bases(&log));
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        cleanup_policy_compact: true,
+        cleanup_policy_delete: false,
+        min_cleanable_dirty_ratio: 0.0,
+        ..small_segments()
+    };
+    let log = open(dir.path(), config);
+    while log.segment_count() < 5 {
+        log.append_as_leader(batch(2, NOW), 0, NOW).unwrap();
+    }
+    let before = log.lock_rolled_unsynced().len();
+    assert!(before >= 4);
+    assert!(!log.compact(NOW).unwrap().is_empty());
+    let live = log.segment_base_offsets();
+    let rolled = log.lock_rolled_unsynced();
+    assert!(rolled.len() < before);
+    assert!(
+        rolled.iter().all(
+            |(s, _)| live.contains(&s.base_offset()) && log.view().segments.iter().any(|kept| Arc::ptr_eq(kept, s))
+        ),
+        "a replaced segment is still listed"
+    );
+}
