@@ -142,15 +142,32 @@ impl Broker {
                 message: Some(EXCESSIVE_BATCH_MESSAGE.to_owned()),
             });
         }
-        self.controller.append(&records)?;
-        let mut next = (*image).clone();
-        for record in &records {
+        let end_before = self.controller.log.log_end_offset();
+        let appended = self.controller.append(&records);
+        if let Err(error) = appended {
+            if self.controller.log.log_end_offset() == end_before {
+                return Err(error);
+            }
+            // Written but not made durable (a failed sync): the image must still
+            // follow the log, or a restart would replay records it never saw.
+            tracing::error!("metadata records written but not synced: {error}");
+            self.apply_decision(&image, &records)?;
+            return Err(error);
+        }
+        self.apply_decision(&image, &records)?;
+        Ok(answer)
+    }
+
+    /// Replays a decision's records (in the metadata log now) over `image` and publishes the result.
+    fn apply_decision(&self, image: &MetadataImage, records: &[MetadataRecord]) -> Result<(), BrokerError> {
+        let mut next = image.clone();
+        for record in records {
             next.replay(record)?;
         }
         self.metadata_offset.store(self.controller.log.log_end_offset() - 1, std::sync::atomic::Ordering::Release);
         self.publish(next.clone())?;
         self.reconcile_partitions(&next)?;
-        Ok(answer)
+        Ok(())
     }
 
     /// Start-up: replays the metadata log, writes the bootstrap records on a first
@@ -169,7 +186,7 @@ impl Broker {
             .collect();
         if image.features().is_empty() {
             let records = gregor_metadata::controller::bootstrap(self.node_id, &listeners, self.broker_epoch);
-            self.controller.append(&records)?;
+            self.append_at_start(&records)?;
             for record in &records {
                 image.replay(record)?;
             }
@@ -183,7 +200,7 @@ impl Broker {
                 &listeners,
                 self.broker_epoch,
             ));
-            self.controller.append(&records)?;
+            self.append_at_start(&records)?;
             for record in &records {
                 image.replay(record)?;
             }
@@ -193,6 +210,20 @@ impl Broker {
         sort_found_partitions(&self.logs, &image, &removed)?;
         self.reconcile_partitions(&image)?;
         Ok(())
+    }
+
+    /// Appends start-up records (bootstrap, registration). On a full disk they are
+    /// kept in memory only, so that the broker comes up and serves what it has:
+    /// every start writes them again, and decisions fail with
+    /// KAFKA_STORAGE_ERROR until space is freed.
+    fn append_at_start(&self, records: &[MetadataRecord]) -> Result<(), BrokerError> {
+        match self.controller.append(records) {
+            Err(error) if error.is_no_space() => {
+                tracing::warn!("disk full: starting with this start's metadata records in memory only ({error})");
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// A producer id for an idempotent producer, from this node's current block;

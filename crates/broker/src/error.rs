@@ -50,4 +50,13 @@ impl BrokerError {
             BrokerError::Controller { code, .. } => *code,
         }
     }
+
+    /// A write failed because the disk or the quota is full.
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            BrokerError::Storage(error) => error.is_no_space(),
+            BrokerError::Append(error) => error.is_no_space(),
+            _ => false,
+        }
+    }
 }

@@ -71,6 +71,10 @@ impl MetaProperties {
                 formatted.write(&path)?;
                 Ok((formatted, true))
             }
+            Err(error) if error.kind() == std::io::ErrorKind::InvalidData => Err(BrokerError::MetaProperties {
+                path,
+                reason: "unreadable (not text); it is not rewritten over existing data: restore it".to_owned(),
+            }),
             Err(source) => Err(BrokerError::Io { path, source }),
         }
     }
@@ -159,5 +163,22 @@ mod tests {
         assert!(!formatted_again);
         assert_eq!(first, again);
         assert!(MetaProperties::load_or_format(dir.path(), 2, None).is_err());
+    }
+
+    /// Unlike the storage caches, a damaged meta.properties refuses the start and
+    /// is never formatted over.
+    #[test]
+    fn a_damaged_file_refuses_the_start_and_is_left_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(FILE_NAME);
+        let damaged: [&[u8]; 4] =
+            [b"\xff\xfe\x00garbage", b"", b"cluster.id=abc\nnode.i", b"version=7\ncluster.id=a\nnode.id=1\n"];
+        for bytes in damaged {
+            std::fs::write(&path, bytes).expect("write");
+            let error = MetaProperties::load_or_format(dir.path(), 1, None).expect_err("a damaged file must refuse");
+            assert!(matches!(error, BrokerError::MetaProperties { .. }), "{error}");
+            assert!(error.to_string().contains(FILE_NAME), "{error}");
+            assert_eq!(std::fs::read(&path).expect("read"), bytes, "never reformatted");
+        }
     }
 }

@@ -31,6 +31,9 @@ fn read_lines(path: &Path) -> Result<Option<Vec<String>>, StorageError> {
     let text = match fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            return Err(StorageError::corrupt(path, "not UTF-8 text"))
+        }
         Err(e) => return Err(StorageError::io(path, e)),
     };
     let mut lines = text.lines();

@@ -1,6 +1,12 @@
 //! The leader-epoch cache: for each leader epoch, the first offset written in
 //! it, persisted as `leader-epoch-checkpoint`, with Kafka's OffsetForLeaderEpoch
 //! semantics.
+//!
+//! The file is a cache of what the batch headers say (each carries the leader
+//! epoch it was written in): an unreadable one is rebuilt from them, and one left
+//! stale by a failed write after a truncation is corrected at the next open, so
+//! truncations only log a failed write. Assigning a new epoch must be on disk
+//! before data of that epoch is, so it fails (and is undone) when the write does.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +21,8 @@ pub(crate) struct LeaderEpochCache {
 }
 
 impl LeaderEpochCache {
+    /// Reads `leader-epoch-checkpoint`; a `Corrupt` error when it is unreadable
+    /// (see [`LeaderEpochCache::rebuild`]).
     pub fn load(dir: &Path) -> Result<Self, StorageError> {
         let path = dir.join(LEADER_EPOCH_CHECKPOINT);
         let mut entries = read_epochs(&path)?;
@@ -26,6 +34,21 @@ impl LeaderEpochCache {
             }
         }
         Ok(Self { path, entries: clean })
+    }
+
+    /// The cache from the batches' (leader epoch, base offset), in log order:
+    /// each epoch starts at its first batch. Written out at once, a failure only
+    /// logged (it stays correct in memory and is rebuilt again at the next open).
+    pub fn rebuild(dir: &Path, batches: impl IntoIterator<Item = (i32, i64)>) -> Self {
+        let mut entries: Vec<(i32, i64)> = Vec::new();
+        for (epoch, base_offset) in batches {
+            if epoch >= 0 && entries.last().is_none_or(|&(latest, _)| epoch > latest) {
+                entries.push((epoch, base_offset));
+            }
+        }
+        let cache = Self { path: dir.join(LEADER_EPOCH_CHECKPOINT), entries };
+        cache.persist_or_warn();
+        cache
     }
 
     pub fn latest_epoch(&self) -> Option<i32> {
@@ -44,9 +67,14 @@ impl LeaderEpochCache {
         if epoch < 0 || self.latest_epoch().is_some_and(|latest| latest >= epoch) {
             return Ok(false);
         }
+        let before = self.entries.clone();
         self.entries.retain(|&(e, o)| e < epoch && o < start_offset);
         self.entries.push((epoch, start_offset));
-        self.persist()?;
+        if let Err(e) = self.persist() {
+            // No batch of the epoch is written unless the file names it.
+            self.entries = before;
+            return Err(e);
+        }
         Ok(true)
     }
 
@@ -69,32 +97,39 @@ impl LeaderEpochCache {
 
     /// The log start moved: entries wholly before it go, and the one it
     /// falls in now starts there.
-    pub fn truncate_from_start(&mut self, start_offset: i64) -> Result<(), StorageError> {
+    pub fn truncate_from_start(&mut self, start_offset: i64) {
         let Some(keep_from) = self.entries.iter().rposition(|&(_, o)| o <= start_offset) else {
-            return Ok(());
+            return;
         };
         if keep_from == 0 && self.entries.first().is_some_and(|&(_, o)| o == start_offset) {
-            return Ok(());
+            return;
         }
         self.entries.drain(..keep_from);
         if let Some(first) = self.entries.first_mut() {
             first.1 = start_offset;
         }
-        self.persist()
+        self.persist_or_warn();
     }
 
     /// The log was cut back to `end_offset`: epochs starting there or later go.
-    pub fn truncate_from_end(&mut self, end_offset: i64) -> Result<(), StorageError> {
+    pub fn truncate_from_end(&mut self, end_offset: i64) {
         let before = self.entries.len();
         self.entries.retain(|&(_, o)| o < end_offset);
         if self.entries.len() != before {
-            self.persist()?;
+            self.persist_or_warn();
         }
-        Ok(())
     }
 
     fn persist(&self) -> Result<(), StorageError> {
         write_epochs(&self.path, &self.entries)
+    }
+
+    /// For changes a stale file cannot contradict (see the module docs), so
+    /// that retention and DeleteRecords free space on a full disk.
+    fn persist_or_warn(&self) {
+        if let Err(e) = self.persist() {
+            tracing::warn!(error = %e, "leader-epoch-checkpoint not updated; it is corrected at the next open");
+        }
     }
 }
 
@@ -136,9 +171,9 @@ mod tests {
     #[test]
     fn truncation_from_either_end() {
         let (_d, mut c) = cache(&[(1, 0), (2, 5), (3, 9)]);
-        c.truncate_from_start(6).unwrap();
+        c.truncate_from_start(6);
         assert_eq!(c.entries(), &[(2, 6), (3, 9)]);
-        c.truncate_from_end(9).unwrap();
+        c.truncate_from_end(9);
         assert_eq!(c.entries(), &[(2, 6)]);
     }
 }

@@ -42,6 +42,15 @@ impl StorageError {
     pub fn error_code(&self) -> ErrorCode {
         ErrorCode::KafkaStorageError
     }
+
+    /// The disk or the quota is full (ENOSPC, EDQUOT): writes fail until space
+    /// is freed, while what is on disk stays readable.
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            Self::Io { source, .. } => matches!(source.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)),
+            _ => false,
+        }
+    }
 }
 
 /// Why a produce was refused.
@@ -100,6 +109,11 @@ impl AppendError {
             Self::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             Self::Storage(e) => e.error_code(),
         }
+    }
+
+    /// See [`StorageError::is_no_space`].
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, Self::Storage(e) if e.is_no_space())
     }
 
     /// The per-record errors the produce response carries, when there are any.

@@ -6,8 +6,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use crate::error::StorageError;
 
@@ -121,7 +121,20 @@ pub struct FaultyFileIo {
 struct FaultState {
     syncs: AtomicU64,
     failing: AtomicBool,
+    /// The errno failures carry (0: a plain error, like EIO for the log). With
+    /// ENOSPC the layer acts like a full disk: a write lands half its bytes
+    /// before failing, growing a file fails, shrinking one and fsync still work.
+    errno: AtomicI32,
     fragment: Mutex<String>,
+    /// fsyncs of matching files wait while this is set.
+    sync_gate: Mutex<SyncGate>,
+    sync_gate_changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct SyncGate {
+    fragment: Option<String>,
+    waiting: usize,
 }
 
 impl FaultState {
@@ -131,6 +144,36 @@ impl FaultState {
         }
         let fragment = self.fragment.lock().map(|f| f.clone()).unwrap_or_default();
         path.to_string_lossy().contains(fragment.as_str())
+    }
+
+    fn disk_full(&self) -> bool {
+        self.errno.load(Ordering::SeqCst) == libc::ENOSPC
+    }
+
+    fn error(&self, what: &str) -> io::Error {
+        match self.errno.load(Ordering::SeqCst) {
+            0 => io::Error::other(format!("injected {what} failure")),
+            errno => io::Error::from_raw_os_error(errno),
+        }
+    }
+
+    fn lock_gate(&self) -> std::sync::MutexGuard<'_, SyncGate> {
+        self.sync_gate.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn wait_at_gate(&self, path: &Path) {
+        let mut gate = self.lock_gate();
+        let matches =
+            |gate: &SyncGate| gate.fragment.as_ref().is_some_and(|f| path.to_string_lossy().contains(f.as_str()));
+        if !matches(&gate) {
+            return;
+        }
+        gate.waiting += 1;
+        self.sync_gate_changed.notify_all();
+        while matches(&gate) {
+            gate = self.sync_gate_changed.wait(gate).unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        gate.waiting -= 1;
     }
 }
 
@@ -152,8 +195,33 @@ impl FaultyFileIo {
         self.state.failing.store(true, Ordering::SeqCst);
     }
 
+    /// From now on, files whose path contains `fragment` behave as on a full
+    /// disk (ENOSPC; see `FaultState::errno`).
+    pub fn fill_disk_for(&self, fragment: &str) {
+        self.state.errno.store(libc::ENOSPC, Ordering::SeqCst);
+        self.fail_writes_to(fragment);
+    }
+
     pub fn heal(&self) {
         self.state.failing.store(false, Ordering::SeqCst);
+        self.state.errno.store(0, Ordering::SeqCst);
+    }
+
+    /// fsyncs of files whose path contains `fragment` block until [`Self::release_syncs`].
+    pub fn block_syncs_of(&self, fragment: &str) {
+        self.state.lock_gate().fragment = Some(fragment.to_string());
+    }
+
+    pub fn release_syncs(&self) {
+        self.state.lock_gate().fragment = None;
+        self.state.sync_gate_changed.notify_all();
+    }
+
+    /// Waits until an fsync is blocked at the gate; false after `timeout`.
+    pub fn wait_for_blocked_sync(&self, timeout: std::time::Duration) -> bool {
+        let gate = self.state.lock_gate();
+        let result = self.state.sync_gate_changed.wait_timeout_while(gate, timeout, |gate| gate.waiting == 0);
+        result.map(|(gate, _)| gate.waiting > 0).unwrap_or(false)
     }
 }
 
@@ -167,7 +235,7 @@ struct FaultyFile {
 impl FaultyFile {
     fn check(&self) -> io::Result<()> {
         if self.state.fails(&self.path) {
-            return Err(io::Error::other("injected write failure"));
+            return Err(self.state.error("write"));
         }
         Ok(())
     }
@@ -179,12 +247,21 @@ impl DataFile for FaultyFile {
     }
 
     fn write_all_at(&self, buf: &[u8], position: u64) -> io::Result<()> {
+        if self.state.fails(&self.path) && self.state.disk_full() {
+            // A full disk takes what fits, then refuses: a torn write.
+            let half = buf.get(..buf.len() / 2).unwrap_or_default();
+            self.inner.write_all_at(half, position)?;
+            return Err(self.state.error("write"));
+        }
         self.check()?;
         self.inner.write_all_at(buf, position)
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        self.check()?;
+        self.state.wait_at_gate(&self.path);
+        if !self.state.disk_full() {
+            self.check()?;
+        }
         self.state.syncs.fetch_add(1, Ordering::SeqCst);
         self.inner.sync_data()
     }
@@ -194,15 +271,18 @@ impl DataFile for FaultyFile {
     }
 
     fn set_len_bytes(&self, len_bytes: u64) -> io::Result<()> {
-        self.check()?;
+        let shrinks = self.inner.len_bytes().is_ok_and(|len| len_bytes <= len);
+        if !(self.state.disk_full() && shrinks) {
+            self.check()?;
+        }
         self.inner.set_len_bytes(len_bytes)
     }
 }
 
 impl FileIo for FaultyFileIo {
     fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn DataFile>> {
-        if create && self.state.fails(path) {
-            return Err(io::Error::other("injected create failure"));
+        if create && self.state.fails(path) && !(self.state.disk_full() && path.exists()) {
+            return Err(self.state.error("create"));
         }
         let inner = OsFileIo.open(path, create)?;
         Ok(Arc::new(FaultyFile { inner, path: path.to_path_buf(), state: Arc::clone(&self.state) }))

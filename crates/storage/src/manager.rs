@@ -343,8 +343,15 @@ impl LogManager {
     /// so that their recovery points can move on (see [`Log::sync_rolled`]).
     pub fn sync_rolled(&self) {
         for log in self.all().iter().filter(|l| !l.is_offline() && l.has_rolled_unsynced()) {
-            if let Err(e) = log.sync_rolled() {
-                tracing::error!(partition = %log.topic_partition(), error = %e, "syncing a rolled segment failed");
+            match log.sync_rolled() {
+                // Retried every round; the log said once that its disk is full.
+                Err(e) if e.is_no_space() => {
+                    tracing::debug!(partition = %log.topic_partition(), error = %e, "syncing a rolled segment failed")
+                }
+                Err(e) => {
+                    tracing::error!(partition = %log.topic_partition(), error = %e, "syncing a rolled segment failed")
+                }
+                Ok(()) => {}
             }
         }
     }

@@ -352,14 +352,13 @@ impl ProducerStateManager {
 
     /// Writes `<offset>.snapshot` atomically and prunes older snapshots.
     pub fn write_snapshot(&self, dir: &Path, offset: i64) -> Result<(), StorageError> {
-        let path = dir.join(file_name(offset, SNAPSHOT_SUFFIX));
-        write_atomically(&path, &self.encode())?;
-        let snapshots = list_snapshots(dir)?;
-        let keep_from = snapshots.len().saturating_sub(SNAPSHOTS_RETAINED);
-        for (_, old) in snapshots.iter().take(keep_from) {
-            fs::remove_file(old).map_err(|e| StorageError::io(old, e))?;
-        }
-        Ok(())
+        write_snapshot_bytes(dir, offset, &self.encode())
+    }
+
+    /// The state as a snapshot file's bytes: a copy taken under the append lock,
+    /// written later by [`write_snapshot_bytes`] off it.
+    pub fn snapshot_bytes(&self) -> Vec<u8> {
+        self.encode()
     }
 
     /// Loads the newest readable snapshot at or below `max_offset`, deleting
@@ -450,6 +449,19 @@ impl Reader<'_> {
         self.0 = rest;
         Some(*head)
     }
+}
+
+/// Writes `<offset>.snapshot` (bytes from [`ProducerStateManager::snapshot_bytes`])
+/// atomically and prunes older snapshots.
+pub(crate) fn write_snapshot_bytes(dir: &Path, offset: i64, bytes: &[u8]) -> Result<(), StorageError> {
+    let path = dir.join(file_name(offset, SNAPSHOT_SUFFIX));
+    write_atomically(&path, bytes)?;
+    let snapshots = list_snapshots(dir)?;
+    let keep_from = snapshots.len().saturating_sub(SNAPSHOTS_RETAINED);
+    for (_, old) in snapshots.iter().take(keep_from) {
+        fs::remove_file(old).map_err(|e| StorageError::io(old, e))?;
+    }
+    Ok(())
 }
 
 /// Snapshot files of `dir`, oldest first.

@@ -287,6 +287,12 @@ impl Segment {
         Ok(())
     }
 
+    /// Cuts the file back to the committed size after a failed append (shrinking
+    /// needs no space, so this works on a full disk).
+    pub fn truncate_to_committed(&self) -> Result<(), StorageError> {
+        self.log.set_len_bytes(self.size_bytes()).map_err(|e| StorageError::io(&self.log_path, e))
+    }
+
     fn index_batch(&self, batch: &AppendedBatch, position: u64, index_interval_bytes: u64) {
         if self.first_batch_timestamp_ms.load(Ordering::Acquire) < 0 {
             self.first_batch_timestamp_ms.store(batch.max_timestamp_ms.max(0), Ordering::Release);
@@ -452,8 +458,15 @@ impl Segment {
         // The segment's max timestamp must survive a later clean open, which
         // reads it from the last time index entry.
         self.push_time_entry();
-        self.offset_index.persist(true)?;
-        self.time_index.persist(true)?;
+        for persisted in [self.offset_index.persist(true), self.time_index.persist(true)] {
+            match persisted {
+                // The rebuilt entries serve from memory; the next flush writes them.
+                Err(e) if e.is_no_space() => {
+                    tracing::warn!(segment = %self.log_path.display(), error = %e, "disk full: index kept in memory")
+                }
+                other => other?,
+            }
+        }
         Ok(truncated)
     }
 

@@ -350,7 +350,8 @@ fn append_all(work: Vec<Work>, verifier: Option<(Arc<Broker>, String)>) -> Vec<A
 
 fn append_error_response(index: i32, partition: &Partition, error: &AppendError) -> PartitionProduceResponse {
     let code = error.error_code();
-    if code == ErrorCode::KafkaStorageError {
+    // A full disk is logged once by the log, not on every refused produce.
+    if code == ErrorCode::KafkaStorageError && !error.is_no_space() {
         tracing::error!("{}-{}: {error}", partition.topic, partition.index);
     }
     let mut response = error_response(index, code, Some(error.to_string()));

@@ -254,7 +254,8 @@ impl Log {
 
         let result =
             self.write_locked(&mut appender, &view, &records, &batches, leader_epoch, last_offset, &config, now_ms);
-        self.offline_on_error(result.map(|_| ()))?;
+        self.on_write_error(result.map(|_| ()))?;
+        self.write_succeeded();
         appender.producers.commit(staged);
         let records = i64::try_from(records_count).unwrap_or(i64::MAX);
         let (log_start_offset, flush_due) = self.publish_append(&mut appender, next_offset, records, &config);
@@ -298,12 +299,17 @@ impl Log {
             None => self.roll_locked(appender, view.log_end_offset, now_ms)?,
         };
         write_lock(&self.epochs).assign(leader_epoch, view.log_end_offset)?;
-        active.append(bytes, batches, config.index_interval_bytes)?;
+        if let Err(e) = active.append(bytes, batches, config.index_interval_bytes) {
+            // A full disk may have taken part of the bytes: cut them off, so that
+            // the file ends with the last whole batch and the retry lands there.
+            active.truncate_to_committed()?;
+            return Err(e);
+        }
         Ok(active)
     }
 
     /// Closes the active segment to appends (its fsync is left to
-    /// [`Log::sync_rolled`]), snapshots producer state and starts a new segment at
+    /// [`Log::sync_rolled`], as is writing the producer snapshot) and starts a new segment at
     /// `base_offset`, published to readers before it is returned. The recovery
     /// point stays where it is until the old segment is synced.
     pub(super) fn roll_locked(
@@ -314,15 +320,18 @@ impl Log {
     ) -> Result<Arc<Segment>, StorageError> {
         let config = self.config();
         let view = self.view();
+        // Created first: on a full disk this fails and the old segment stays active.
+        let segment =
+            Arc::new(Segment::create(self.io.as_ref(), &self.dir, base_offset, config.segment_index_bytes, now_ms)?);
         if let Some(old) = view.segments.last() {
             old.finish();
             if old.base_offset() < base_offset {
                 self.lock_rolled_unsynced().push((Arc::clone(old), base_offset));
             }
         }
-        appender.producers.write_snapshot(&self.dir, base_offset)?;
-        let segment =
-            Arc::new(Segment::create(self.io.as_ref(), &self.dir, base_offset, config.segment_index_bytes, now_ms)?);
+        // Only the copy is taken here; the file is written and fsynced with the
+        // rolled segment by `sync_rolled`, off the append lock.
+        self.lock_pending_snapshots().push((base_offset, appender.producers.snapshot_bytes()));
         let mut segments: Vec<Arc<Segment>> = view.segments.iter().cloned().collect();
         // An empty active segment at the same offset is replaced, not kept twice.
         if segments.last().is_some_and(|s| s.base_offset() == base_offset) {
@@ -342,7 +351,7 @@ impl Log {
             return Ok(());
         }
         let result = self.roll_locked(&mut appender, view.log_end_offset, now_ms).map(|_| ());
-        self.offline_on_error(result)
+        self.on_write_error(result)
     }
 }
 

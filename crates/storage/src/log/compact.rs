@@ -528,6 +528,9 @@ impl Log {
                     None => segments.push(Arc::clone(segment)),
                 }
             }
+            // Replaced segments need no sync, and their open files would keep
+            // their space allocated.
+            self.lock_rolled_unsynced().retain(|(s, _)| segments.iter().any(|kept| Arc::ptr_eq(kept, s)));
             write_lock(&self.view).segments = Arc::new(segments);
             Ok(true)
         })();

@@ -14,12 +14,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
+use crate::checkpoint::LEADER_EPOCH_CHECKPOINT;
 use crate::config::{LogConfig, TopicPartition};
 use crate::epoch::LeaderEpochCache;
 use crate::error::StorageError;
 use crate::index::{read_lock, write_lock};
 use crate::io::FileIo;
-use crate::producer::{ProducerStateEntry, ProducerStateManager};
+use crate::producer::{self, ProducerStateEntry, ProducerStateManager};
 use crate::segment::{parse_file_name, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use crate::txn_index::TXN_INDEX_SUFFIX;
 
@@ -82,6 +83,8 @@ pub struct Log {
     view: RwLock<View>,
     epochs: RwLock<LeaderEpochCache>,
     offline: AtomicBool,
+    /// The last write failed for lack of space (see [`Log::is_write_blocked`]).
+    write_blocked: AtomicBool,
     /// The cleaner's first dirty offset (everything below it was cleaned), -1 when unknown.
     cleaner_checkpoint: AtomicI64,
     /// Serializes cleanings of this log.
@@ -96,6 +99,10 @@ pub struct Log {
     /// Kafka does, the sync runs later ([`Log::sync_rolled`]) and only then does
     /// the recovery point move past the segment.
     rolled_unsynced: Mutex<Vec<(Arc<Segment>, i64)>>,
+    /// Producer snapshots taken at rolls (offset, file bytes), written and fsynced
+    /// with the rolled segments rather than under the append lock. They are a
+    /// cache: a crash before they are written only lengthens the replay at open.
+    pending_snapshots: Mutex<Vec<(i64, Vec<u8>)>>,
 }
 
 /// Files a crash or an interrupted operation can leave behind.
@@ -178,9 +185,9 @@ impl Log {
         };
         let log_start_offset = options.log_start_offset.unwrap_or(first_base).clamp(first_base, log_end_offset);
 
-        let mut epochs = LeaderEpochCache::load(dir)?;
-        epochs.truncate_from_end(log_end_offset)?;
-        epochs.truncate_from_start(log_start_offset)?;
+        let mut epochs = load_epochs(dir, &tp, &segments, log_end_offset > first_base)?;
+        epochs.truncate_from_end(log_end_offset);
+        epochs.truncate_from_start(log_start_offset);
 
         // Segments whose txn index was reset are rebuilt by replaying producer
         // state from a snapshot taken at or before the first of them.
@@ -219,10 +226,12 @@ impl Log {
             }),
             epochs: RwLock::new(epochs),
             offline: AtomicBool::new(false),
+            write_blocked: AtomicBool::new(false),
             cleaner_checkpoint: AtomicI64::new(-1),
             cleaner: Mutex::new(()),
             flushed: Mutex::new(-1),
             rolled_unsynced: Mutex::new(Vec::new()),
+            pending_snapshots: Mutex::new(Vec::new()),
         })
     }
 
@@ -263,6 +272,14 @@ impl Log {
         Ok(())
     }
 
+    /// Whether the last write failed for lack of space (ENOSPC, EDQUOT). Such a
+    /// log stays online: reads, retention, DeleteRecords and cleaning go on,
+    /// appends are refused with KAFKA_STORAGE_ERROR while the disk is full and
+    /// the first one that succeeds ends the state.
+    pub fn is_write_blocked(&self) -> bool {
+        self.write_blocked.load(Ordering::Acquire)
+    }
+
     /// An I/O error takes the partition offline: its state on disk is no
     /// longer known, so every later call fails until it is reopened.
     fn offline_on_error<T>(&self, result: Result<T, StorageError>) -> Result<T, StorageError> {
@@ -271,6 +288,30 @@ impl Log {
             self.offline.store(true, Ordering::Release);
         }
         result
+    }
+
+    /// For writes that leave nothing half-done behind them when they fail: a
+    /// full disk only blocks writes (the caller retries later), any other
+    /// error takes the log offline.
+    fn on_write_error<T>(&self, result: Result<T, StorageError>) -> Result<T, StorageError> {
+        match &result {
+            Err(e) if e.is_no_space() => {
+                if !self.write_blocked.swap(true, Ordering::AcqRel) {
+                    tracing::error!(partition = %self.tp, error = %e, "disk full: refusing appends until one succeeds");
+                }
+                result
+            }
+            Err(_) => self.offline_on_error(result),
+            Ok(_) => result,
+        }
+    }
+
+    /// A write succeeded: a full disk has space again.
+    fn write_succeeded(&self) {
+        // Loaded first so that the common case does not write the shared flag.
+        if self.write_blocked.load(Ordering::Acquire) && self.write_blocked.swap(false, Ordering::AcqRel) {
+            tracing::info!(partition = %self.tp, "appends succeed again");
+        }
     }
 
     pub fn log_start_offset(&self) -> i64 {
@@ -323,7 +364,7 @@ impl Log {
         let _appender = self.lock_appender();
         let log_end_offset = self.view().log_end_offset;
         let result = write_lock(&self.epochs).assign(leader_epoch, log_end_offset).map(|_| ());
-        self.offline_on_error(result)
+        self.on_write_error(result)
     }
 
     pub fn latest_epoch(&self) -> Option<i32> {
@@ -341,24 +382,14 @@ impl Log {
     }
 
     /// fsyncs everything up to the log end and moves the recovery point there.
+    /// The append lock is not held across the fsync (see `flush_through`).
     pub fn flush(&self) -> Result<(), StorageError> {
         self.check_online()?;
-        let mut appender = self.lock_appender();
-        let now_ms = appender.last_flush_ms;
-        self.flush_locked(&mut appender, now_ms)
-    }
-
-    fn flush_locked(&self, appender: &mut Appender, now_ms: i64) -> Result<(), StorageError> {
-        // Nobody waits for the append lock while holding this one (see `flush_through`).
-        let _flushing = self.lock_flushed();
-        let view = self.view();
-        let result = self.sync_rolled_segments().and_then(|_| view.segments.last().map_or(Ok(()), |s| s.flush()));
-        self.offline_on_error(result)?;
-        self.publish_synced(view.log_end_offset);
-        appender.recovery_point = view.log_end_offset;
-        appender.unflushed_messages = 0;
-        appender.last_flush_ms = now_ms;
-        Ok(())
+        let (end_offset, now_ms) = {
+            let appender = self.lock_appender();
+            (self.log_end_offset(), appender.last_flush_ms)
+        };
+        self.flush_through(end_offset, now_ms)
     }
 
     /// Publishes an append made under the append lock: the new log end and the open
@@ -407,7 +438,7 @@ impl Log {
         }
         let view = self.view();
         let result = self.sync_rolled_segments().and_then(|_| view.segments.last().map_or(Ok(()), |s| s.flush()));
-        self.offline_on_error(result)?;
+        self.on_write_error(result)?;
         *flushed = view.log_end_offset;
         drop(flushed);
         self.publish_synced(view.log_end_offset);
@@ -428,7 +459,7 @@ impl Log {
         }
         let mut flushed = self.lock_flushed();
         let result = self.sync_rolled_segments();
-        let Some(synced_below) = self.offline_on_error(result)? else { return Ok(()) };
+        let Some(synced_below) = self.on_write_error(result)? else { return Ok(()) };
         *flushed = (*flushed).max(synced_below);
         drop(flushed);
         self.publish_synced(synced_below);
@@ -437,9 +468,9 @@ impl Log {
         Ok(())
     }
 
-    /// Whether a rolled segment waits for [`Log::sync_rolled`].
+    /// Whether a rolled segment or a producer snapshot waits for [`Log::sync_rolled`].
     pub fn has_rolled_unsynced(&self) -> bool {
-        !self.lock_rolled_unsynced().is_empty()
+        !self.lock_rolled_unsynced().is_empty() || !self.lock_pending_snapshots().is_empty()
     }
 
     /// Syncs the rolled segments; the caller holds the `flushed` lock, which keeps
@@ -456,7 +487,24 @@ impl Log {
             }
             synced_below = Some(*next_base);
         }
+        self.write_pending_snapshots();
         Ok(synced_below)
+    }
+
+    /// Writes (and fsyncs) the producer snapshots taken at rolls. A failure only
+    /// costs a longer replay at the next open, so it is logged, not raised.
+    fn write_pending_snapshots(&self) {
+        let pending = std::mem::take(&mut *self.lock_pending_snapshots());
+        for (offset, bytes) in pending {
+            if let Err(e) = producer::write_snapshot_bytes(&self.dir, offset, &bytes) {
+                tracing::warn!(partition = %self.tp, offset, error = %e, "skipping a producer snapshot");
+            }
+        }
+    }
+
+    fn lock_pending_snapshots(&self) -> MutexGuard<'_, Vec<(i64, Vec<u8>)>> {
+        // Pushes and takes are single steps, so the list is valid after a panic.
+        self.pending_snapshots.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lock_flushed(&self) -> MutexGuard<'_, i64> {
@@ -469,15 +517,21 @@ impl Log {
         self.rolled_unsynced.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Flushes when flush.ms has passed since the last flush.
+    /// Flushes when flush.ms has passed since the last flush. The log end is
+    /// taken under the append lock and synced after releasing it, so appends go
+    /// on during the fsync (see `flush_through`).
     pub fn flush_if_due(&self, now_ms: i64) -> Result<(), StorageError> {
         self.check_online()?;
         let interval_ms = read_lock(&self.config).flush_interval_ms;
-        let mut appender = self.lock_appender();
-        if appender.unflushed_messages > 0 && now_ms.saturating_sub(appender.last_flush_ms) >= interval_ms {
-            self.flush_locked(&mut appender, now_ms)?;
+        let due_through = {
+            let appender = self.lock_appender();
+            (appender.unflushed_messages > 0 && now_ms.saturating_sub(appender.last_flush_ms) >= interval_ms)
+                .then(|| self.log_end_offset())
+        };
+        match due_through {
+            Some(end_offset) => self.flush_through(end_offset, now_ms),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Expires idle producers (producer.id.expiration.ms).
@@ -498,9 +552,13 @@ impl Log {
             if let Some(active) = view.segments.last() {
                 active.seal()?;
             }
-            appender.producers.write_snapshot(&self.dir, view.log_end_offset)
+            Ok(())
         })();
-        self.offline_on_error(result)?;
+        self.on_write_error(result)?;
+        if let Err(e) = appender.producers.write_snapshot(&self.dir, view.log_end_offset) {
+            // A cache: the next open replays from an older snapshot instead.
+            tracing::warn!(partition = %self.tp, error = %e, "no producer snapshot at close");
+        }
         appender.recovery_point = view.log_end_offset;
         appender.unflushed_messages = 0;
         Ok(())
@@ -510,6 +568,33 @@ impl Log {
     pub(crate) fn mark_deleted(&self) {
         self.offline.store(true, Ordering::Release);
     }
+}
+
+/// The leader-epoch cache, rebuilt from the batch headers when its checkpoint
+/// is unreadable, or missing while the log holds batches (as Kafka's recovery
+/// assigns epochs from the batches it reads).
+fn load_epochs(
+    dir: &Path,
+    tp: &TopicPartition,
+    segments: &[Arc<Segment>],
+    has_batches: bool,
+) -> Result<LeaderEpochCache, StorageError> {
+    let missing = has_batches && !dir.join(LEADER_EPOCH_CHECKPOINT).exists();
+    match LeaderEpochCache::load(dir) {
+        Ok(epochs) if !missing => return Ok(epochs),
+        Ok(_) => tracing::warn!(partition = %tp, "rebuilding the missing leader-epoch cache from the batch headers"),
+        Err(StorageError::Corrupt { path, detail }) => tracing::warn!(
+            partition = %tp, path = %path.display(), detail,
+            "rebuilding the corrupt leader-epoch cache from the batch headers"
+        ),
+        Err(e) => return Err(e),
+    }
+    let mut batches = Vec::new();
+    for segment in segments {
+        let headers = segment.headers_from(0)?;
+        batches.extend(headers.iter().map(|b| (b.header.partition_leader_epoch, b.header.base_offset)));
+    }
+    Ok(LeaderEpochCache::rebuild(dir, batches))
 }
 
 fn remove_orphan_indexes(dir: &Path, bases: &[i64]) -> Result<(), StorageError> {

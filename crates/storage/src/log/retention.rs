@@ -29,8 +29,7 @@ impl Log {
                 shared.log_start_offset = target;
                 shared.update_last_stable_offset();
             }
-            let result = write_lock(&self.epochs).truncate_from_start(target);
-            self.offline_on_error(result)?;
+            write_lock(&self.epochs).truncate_from_start(target);
         }
         self.delete_segments_locked(&mut appender, |_, _| false)?;
         Ok(self.log_start_offset())
@@ -97,11 +96,12 @@ impl Log {
             shared.log_start_offset = new_start;
             shared.update_last_stable_offset();
         }
-        let result = (|| {
-            write_lock(&self.epochs).truncate_from_start(new_start)?;
-            doomed.iter().try_for_each(|s| s.delete_files())
-        })();
-        self.offline_on_error(result)?;
+        write_lock(&self.epochs).truncate_from_start(new_start);
+        // A deleted segment needs no sync, and its open files would keep its
+        // space allocated (on a full disk, the space being freed).
+        self.lock_rolled_unsynced().retain(|(s, _)| !doomed.iter().any(|d| Arc::ptr_eq(d, s)));
+        let result = doomed.iter().try_for_each(|s| s.delete_files());
+        self.on_write_error(result)?;
         tracing::info!(partition = %self.tp, count, new_start, "deleted segments");
         Ok(count as u64)
     }

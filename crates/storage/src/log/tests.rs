@@ -127,6 +127,11 @@ fn segments_roll_by_size_and_reads_cross_them() {
     let names: Vec<String> =
         fs::read_dir(dir.path().join("t-0")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert!(names.contains(&file_name(0, ".log")) && names.contains(&file_name(0, ".index")));
+    // Producer snapshots of the rolls are written with the rolled segments' sync.
+    assert!(!names.iter().any(|n| n.ends_with(".snapshot")));
+    log.sync_rolled().unwrap();
+    let names: Vec<String> =
+        fs::read_dir(dir.path().join("t-0")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert!(names.iter().any(|n| n.ends_with(".snapshot")));
 }
 
@@ -627,3 +632,6 @@ fn a_leader_epoch_assigned_at_leadership_starts_at_the_log_end() {
     let checkpoint = fs::read_to_string(dir.path().join("t-0").join("leader-epoch-checkpoint")).unwrap();
     assert!(checkpoint.contains("5 2"), "{checkpoint}");
 }
+
+mod disk_full;
+mod sync_off_lock;

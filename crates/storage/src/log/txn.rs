@@ -147,11 +147,14 @@ impl Log {
             size_bytes: bytes.len() as u64,
         }];
         let result = self.write_locked(&mut appender, &view, &bytes, &batches, leader_epoch, offset, &config, now_ms);
-        let segment = self.offline_on_error(result)?;
+        let segment = self.on_write_error(result)?;
+        self.write_succeeded();
         appender.producers.commit(staged);
         if let Some(completed) = completed.filter(|c| c.aborted) {
             let last_stable_offset = appender.producers.stable_offset_after(&completed);
             let result = segment.txn_index.append(self.io.as_ref(), index_entry(&completed, last_stable_offset));
+            // The marker is written but not published: nothing short of a reopen
+            // (which rebuilds the index) makes the log consistent again.
             self.offline_on_error(result)?;
         }
         let next_offset = offset + 1;

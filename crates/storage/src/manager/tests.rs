@@ -260,3 +260,6 @@ fn describe_log_dirs_reports_space_and_sizes() {
     let total: u64 = infos.iter().flat_map(|i| &i.partitions).map(|p| p.size_bytes).sum();
     assert_eq!(total, one.size_bytes() + two.size_bytes());
 }
+
+mod caches;
+mod full_disk;
