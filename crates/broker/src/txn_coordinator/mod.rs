@@ -7,6 +7,10 @@
 //! appending its records to the partition, replaying them into the shard, then
 //! releasing the answers.
 //!
+//! A load replays the log into a fresh shard on a blocking thread without the
+//! shard's lock (requests answer COORDINATOR_LOAD_IN_PROGRESS meanwhile, without
+//! waiting for the disk) and swaps it in under the lock.
+//!
 //! Markers: a decision (EndTxn, a timeout abort, or the load of a transaction left
 //! in PrepareCommit/PrepareAbort) hands back [`MarkerRequest`]s. Each is written by
 //! a task of its own: on a blocking thread the COMMIT/ABORT control batch is appended
@@ -42,7 +46,7 @@ mod log;
 #[cfg(test)]
 mod tests;
 
-use log::{apply, load_shard};
+use log::{apply, replay_log};
 
 /// The internal topic holding transaction state.
 pub const TXN_TOPIC: &str = "__transaction_state";
@@ -58,6 +62,8 @@ const MARKER_RETRY_MIN: Duration = Duration::from_millis(100);
 const MARKER_RETRY_MAX: Duration = Duration::from_secs(5);
 
 enum LoadState {
+    /// The log is being replayed into a shard of its own; `ShardState::shard` is an
+    /// empty placeholder holding the current config.
     Loading,
     Loaded,
     /// The partition's log could not be read; the shard serves nothing.
@@ -282,12 +288,7 @@ impl TxnCoordinator {
         read: impl FnOnce(&TxnCoordinatorShard) -> T,
     ) -> Result<T, ErrorCode> {
         let shard = self.shard_for(broker, transactional_id)?;
-        let state = shard.lock();
-        match state.load {
-            LoadState::Loading => Err(ErrorCode::CoordinatorLoadInProgress),
-            LoadState::Failed => Err(ErrorCode::NotCoordinator),
-            LoadState::Loaded => Ok(read(&state.shard)),
-        }
+        read_loaded(&shard, read)
     }
 
     /// The produce path's KIP-890 check (see `gregor_storage::TxnVerifier`): is
@@ -405,11 +406,10 @@ impl TxnCoordinator {
         let mut out = Vec::new();
         let mut error = None;
         for (_, shard) in shards {
-            let state = shard.lock();
-            match state.load {
-                LoadState::Loaded => out.extend(visit(&state.shard)),
-                LoadState::Loading => error = Some(ErrorCode::CoordinatorLoadInProgress),
-                LoadState::Failed => {}
+            match read_loaded(&shard, &mut visit) {
+                Ok(visited) => out.extend(visited),
+                Err(ErrorCode::CoordinatorLoadInProgress) => error = Some(ErrorCode::CoordinatorLoadInProgress),
+                Err(_) => {}
             }
         }
         (out, error)
@@ -418,35 +418,31 @@ impl TxnCoordinator {
 
 /// Loads one shard, then fires its timers until shutdown.
 async fn run_shard(shard: Arc<Shard>, broker: Weak<Broker>, mut shutdown: watch::Receiver<bool>) {
-    let load = {
+    let loading = {
         let shard = Arc::clone(&shard);
         move || -> Vec<MarkerRequest> {
             let started = std::time::Instant::now();
-            let mut state = shard.lock();
-            match load_shard(&shard.partition, &mut state.shard) {
-                Ok(replayed) => {
-                    let effects = state.shard.finish_load(now_ms());
-                    state.load = LoadState::Loaded;
+            match load(&shard, || {}) {
+                Ok((replayed, markers)) => {
                     if replayed > 0 {
                         tracing::info!(
                             partition = shard.partition.index,
-                            transactional_ids = state.shard.transaction_count(),
+                            transactional_ids = shard.lock().shard.transaction_count(),
                             "loaded {replayed} transaction records in {} ms",
                             started.elapsed().as_millis()
                         );
                     }
-                    // Markers of transactions a previous run left half-finished.
-                    apply(&mut state, &shard.partition, effects).unwrap_or_default()
+                    markers
                 }
                 Err(error) => {
-                    state.load = LoadState::Failed;
+                    shard.lock().load = LoadState::Failed;
                     tracing::error!(partition = shard.partition.index, "loading transactions failed: {error}");
                     Vec::new()
                 }
             }
         }
     };
-    let Ok(markers) = tokio::task::spawn_blocking(load).await else { return };
+    let Ok(markers) = tokio::task::spawn_blocking(loading).await else { return };
     spawn_markers(broker.clone(), &shard, shutdown.clone(), markers);
     loop {
         let deadline = shard.lock().shard.next_deadline_ms();
@@ -470,6 +466,50 @@ async fn run_shard(shard: Arc<Shard>, broker: Weak<Broker>, mut shutdown: watch:
         };
         let Ok(markers) = tokio::task::spawn_blocking(fire).await else { return };
         spawn_markers(broker.clone(), &shard, shutdown.clone(), markers);
+    }
+}
+
+/// Runs `read` on the shard's state once it is loaded. The lock is only ever held
+/// for a decision and its append, never for a load.
+fn read_loaded<T>(shard: &Shard, read: impl FnOnce(&TxnCoordinatorShard) -> T) -> Result<T, ErrorCode> {
+    let state = shard.lock();
+    match state.load {
+        LoadState::Loading => Err(ErrorCode::CoordinatorLoadInProgress),
+        LoadState::Failed => Err(ErrorCode::NotCoordinator),
+        LoadState::Loaded => Ok(read(&state.shard)),
+    }
+}
+
+/// Replays the shard's log into a fresh shard without holding the shard's lock, then
+/// installs it under the lock (once nothing was appended meanwhile) and applies its
+/// `finish_load` there: the records replayed, and the markers of transactions a
+/// previous run left half-finished, which the caller writes. Blocking. `on_step` runs
+/// before each read of the log (tests hold a load there).
+fn load(shard: &Shard, mut on_step: impl FnMut()) -> Result<(usize, Vec<MarkerRequest>), String> {
+    let (config, coordinator_epoch) = {
+        let state = shard.lock();
+        (state.shard.config().clone(), state.shard.coordinator_epoch())
+    };
+    let mut fresh = TxnCoordinatorShard::new(shard.partition.index, coordinator_epoch, config);
+    let log = &shard.partition.log;
+    let mut from = log.log_start_offset();
+    let mut replayed = 0;
+    loop {
+        let end = log.log_end_offset();
+        replayed += replay_log(&shard.partition, &mut fresh, from, end, &mut on_step)?;
+        from = end;
+        let mut state = shard.lock();
+        // Only the loaded shard appends to its partition, but a log that grew anyway
+        // is replayed to its end before the swap.
+        if log.log_end_offset() > end {
+            continue;
+        }
+        // A config change during the load went to the placeholder.
+        fresh.set_config(state.shard.config().clone());
+        let effects = fresh.finish_load(now_ms());
+        state.shard = fresh;
+        state.load = LoadState::Loaded;
+        return Ok((replayed, apply(&mut state, &shard.partition, effects).unwrap_or_default()));
     }
 }
 
