@@ -309,18 +309,24 @@ impl GroupCoordinator {
         receiver.await.map_err(|_| ErrorCode::NotCoordinator)
     }
 
-    /// Reads the shard serving `group_id` without changing it.
-    pub fn read<T>(
+    /// Reads the shard serving `group_id` without changing it, on a blocking thread:
+    /// the shard's lock may be held by a decision appending to the log.
+    pub async fn read<T, F>(
         &self,
         broker: &Broker,
         source: &RequestContextSource<'_>,
         group_id: &str,
-        read: impl FnOnce(&GroupCoordinatorShard, &RequestContext, &ImageTopics) -> T,
-    ) -> Result<T, CoordinatorUnavailable> {
+        read: F,
+    ) -> Result<T, CoordinatorUnavailable>
+    where
+        F: FnOnce(&GroupCoordinatorShard, &RequestContext, &ImageTopics) -> T + Send + 'static,
+        T: Send + 'static,
+    {
         let shard = self.shard_for(broker, group_id)?;
         let context = self.context(source, 0);
         let topics = ImageTopics(broker.image());
-        read_loaded(&shard, |loaded| read(loaded, &context, &topics))
+        let run = move || read_loaded(&shard, |loaded| read(loaded, &context, &topics));
+        tokio::task::spawn_blocking(run).await.map_err(|_| ErrorCode::CoordinatorNotAvailable)?
     }
 
     /// Runs `decide` on the shard of `group_id` when the answer is not a response
@@ -358,24 +364,19 @@ impl GroupCoordinator {
         Ok(value)
     }
 
-    /// Calls `visit` on every loaded shard. COORDINATOR_LOAD_IN_PROGRESS when some
-    /// shard is still loading: Kafka's ListGroups then answers that error and no
+    /// Calls `visit` on every loaded shard, on a blocking thread (a shard's lock may
+    /// be held by a decision appending to the log). COORDINATOR_LOAD_IN_PROGRESS when
+    /// some shard is still loading: Kafka's ListGroups then answers that error and no
     /// groups. A shard whose load failed is skipped, as Kafka skips a partition it no
     /// longer coordinates.
-    pub fn visit_all<T>(
-        &self,
-        mut visit: impl FnMut(&GroupCoordinatorShard) -> Vec<T>,
-    ) -> Result<Vec<T>, CoordinatorUnavailable> {
+    pub async fn visit_all<T, F>(&self, visit: F) -> Result<Vec<T>, CoordinatorUnavailable>
+    where
+        F: FnMut(&GroupCoordinatorShard) -> Vec<T> + Send + 'static,
+        T: Send + 'static,
+    {
         let shards: Vec<Arc<Shard>> = self.shards.read().map(|s| s.values().cloned().collect()).unwrap_or_default();
-        let mut out = Vec::new();
-        for shard in shards {
-            match read_loaded(&shard, &mut visit) {
-                Ok(visited) => out.extend(visited),
-                Err(ErrorCode::CoordinatorLoadInProgress) => return Err(ErrorCode::CoordinatorLoadInProgress),
-                Err(_) => {}
-            }
-        }
-        Ok(out)
+        let run = move || visit_loaded(&shards, visit);
+        tokio::task::spawn_blocking(run).await.map_err(|_| ErrorCode::CoordinatorNotAvailable)?
     }
 
     /// Tells the shard of `__consumer_offsets` partition `partition` that a COMMIT
@@ -506,8 +507,8 @@ async fn run_shard(shard: Arc<Shard>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Runs `read` on the shard's state once it is loaded. The lock is only ever held
-/// for a decision and its append, never for a load.
+/// Runs `read` on the shard's state once it is loaded. Blocking: the lock is held
+/// by a decision and its append (never by a load).
 fn read_loaded<T>(shard: &Shard, read: impl FnOnce(&GroupCoordinatorShard) -> T) -> Result<T, CoordinatorUnavailable> {
     let state = shard.lock();
     match state.load {
@@ -515,6 +516,22 @@ fn read_loaded<T>(shard: &Shard, read: impl FnOnce(&GroupCoordinatorShard) -> T)
         LoadState::Failed => Err(ErrorCode::NotCoordinator),
         LoadState::Loaded => Ok(read(&state.shard)),
     }
+}
+
+/// [`GroupCoordinator::visit_all`]'s work. Blocking.
+fn visit_loaded<T>(
+    shards: &[Arc<Shard>],
+    mut visit: impl FnMut(&GroupCoordinatorShard) -> Vec<T>,
+) -> Result<Vec<T>, CoordinatorUnavailable> {
+    let mut out = Vec::new();
+    for shard in shards {
+        match read_loaded(shard, &mut visit) {
+            Ok(visited) => out.extend(visited),
+            Err(ErrorCode::CoordinatorLoadInProgress) => return Err(ErrorCode::CoordinatorLoadInProgress),
+            Err(_) => {}
+        }
+    }
+    Ok(out)
 }
 
 /// Replays the shard's log into a fresh shard without holding the shard's lock, then

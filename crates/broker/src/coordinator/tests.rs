@@ -126,7 +126,7 @@ fn transactional_offsets_are_appended_completed_and_reloaded() {
 type Answers = (Result<Option<i64>, ErrorCode>, Result<String, ErrorCode>, Result<Vec<String>, ErrorCode>);
 
 /// What OffsetFetch and DescribeGroups (`read`) and ListGroups (`visit_all`) get from
-/// the coordinator, each on a thread of its own so that a read stuck on the shard's
+/// the coordinator (their blocking halves), each on a thread of its own so that a read stuck on the shard's
 /// lock fails the test instead of hanging it.
 fn reads_within(coordinator: &Arc<GroupCoordinator>, shard: &Arc<Shard>, timeout: Duration) -> Answers {
     let (sender, receiver) = std::sync::mpsc::channel();
@@ -141,7 +141,8 @@ fn reads_within(coordinator: &Arc<GroupCoordinator>, shard: &Arc<Shard>, timeout
         };
         let offset = read_loaded(&shard, |loaded| committed(loaded, "t", 0));
         let described = read_loaded(&shard, |loaded| loaded.describe_group(&context, "g").group_state);
-        let listed = coordinator.visit_all(|loaded| {
+        let shards: Vec<Arc<Shard>> = coordinator.shards.read().expect("lock").values().cloned().collect();
+        let listed = visit_loaded(&shards, |loaded| {
             loaded.list_groups(&[], &[]).into_iter().map(|group| group.group_id).collect::<Vec<_>>()
         });
         let _ = sender.send((offset, described, listed));

@@ -22,7 +22,8 @@ pub async fn handle(
     session: &Session,
     request: ListGroupsRequest,
 ) -> ListGroupsResponse {
-    let visited = broker.groups.visit_all(|shard| shard.list_groups(&request.states_filter, &request.types_filter));
+    let (states_filter, types_filter) = (request.states_filter, request.types_filter);
+    let visited = broker.groups.visit_all(move |shard| shard.list_groups(&states_filter, &types_filter)).await;
     let mut groups = match visited {
         Ok(groups) => groups,
         Err(code) => return ListGroupsResponse { error_code: code.code(), ..ListGroupsResponse::default() },

@@ -280,8 +280,22 @@ impl TxnCoordinator {
         receiver.await.map_err(|_| ErrorCode::NotCoordinator)
     }
 
-    /// Reads the shard serving `transactional_id` without changing it.
-    pub fn read<T>(
+    /// Reads the shard serving `transactional_id` without changing it, on a blocking
+    /// thread: the shard's lock may be held by a decision appending to the log.
+    pub async fn read<T, F>(&self, broker: &Broker, transactional_id: &str, read: F) -> Result<T, ErrorCode>
+    where
+        F: FnOnce(&TxnCoordinatorShard) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let shard = self.shard_for(broker, transactional_id)?;
+        tokio::task::spawn_blocking(move || read_loaded(&shard, read))
+            .await
+            .map_err(|_| ErrorCode::CoordinatorNotAvailable)?
+    }
+
+    /// [`read`](Self::read) for a caller already on a blocking thread (the produce
+    /// path's append).
+    fn read_blocking<T>(
         &self,
         broker: &Broker,
         transactional_id: &str,
@@ -297,7 +311,8 @@ impl TxnCoordinator {
     /// Kafka gives: a partition not in the transaction INVALID_TXN_STATE, a fenced
     /// epoch INVALID_PRODUCER_EPOCH, and a coordinator that cannot answer yet (loading,
     /// not hosted, markers still being written) NOT_ENOUGH_REPLICAS, which every
-    /// client retries without refreshing metadata.
+    /// client retries without refreshing metadata. Blocking: the produce path calls it
+    /// from its append, on a blocking thread.
     pub fn verify_produce(
         &self,
         broker: &Broker,
@@ -309,7 +324,7 @@ impl TxnCoordinator {
     ) -> Result<(), AppendError> {
         let partitions = [(topic.to_string(), index)];
         let answer = self
-            .read(broker, transactional_id, |shard| {
+            .read_blocking(broker, transactional_id, |shard| {
                 shard.verify_partitions(transactional_id, producer_id, producer_epoch, &partitions)
             })
             .and_then(|verified| verified);
@@ -345,9 +360,13 @@ impl TxnCoordinator {
         producer_epoch: i16,
         partitions: &[(String, i32)],
     ) -> Result<BTreeMap<(String, i32), ErrorCode>, ErrorCode> {
-        let present = self.read(broker, transactional_id, |shard| {
-            shard.verify_partitions(transactional_id, producer_id, producer_epoch, partitions)
-        })?;
+        let present = {
+            let (id, wanted) = (transactional_id.to_string(), partitions.to_vec());
+            self.read(broker, transactional_id, move |shard| {
+                shard.verify_partitions(&id, producer_id, producer_epoch, &wanted)
+            })
+            .await?
+        };
         if let Ok(errors) = &present {
             if errors.values().all(|code| *code == ErrorCode::None) {
                 return Ok(errors.clone());
@@ -398,21 +417,20 @@ impl TxnCoordinator {
         Ok(errors)
     }
 
-    /// Calls `visit` on every loaded shard; the error is
+    /// Calls `visit` on every loaded shard, on a blocking thread (a shard's lock may
+    /// be held by a decision appending to the log); the error is
     /// COORDINATOR_LOAD_IN_PROGRESS when some shard is still loading.
-    pub fn visit_all<T>(&self, mut visit: impl FnMut(&TxnCoordinatorShard) -> Vec<T>) -> (Vec<T>, Option<ErrorCode>) {
+    pub async fn visit_all<T, F>(&self, visit: F) -> (Vec<T>, Option<ErrorCode>)
+    where
+        F: FnMut(&TxnCoordinatorShard) -> Vec<T> + Send + 'static,
+        T: Send + 'static,
+    {
         let mut shards = self.all_shards();
         shards.sort_by_key(|(index, _)| *index);
-        let mut out = Vec::new();
-        let mut error = None;
-        for (_, shard) in shards {
-            match read_loaded(&shard, &mut visit) {
-                Ok(visited) => out.extend(visited),
-                Err(ErrorCode::CoordinatorLoadInProgress) => error = Some(ErrorCode::CoordinatorLoadInProgress),
-                Err(_) => {}
-            }
-        }
-        (out, error)
+        let shards: Vec<Arc<Shard>> = shards.into_iter().map(|(_, shard)| shard).collect();
+        tokio::task::spawn_blocking(move || visit_loaded(&shards, visit))
+            .await
+            .unwrap_or((Vec::new(), Some(ErrorCode::CoordinatorNotAvailable)))
     }
 }
 
@@ -469,8 +487,8 @@ async fn run_shard(shard: Arc<Shard>, broker: Weak<Broker>, mut shutdown: watch:
     }
 }
 
-/// Runs `read` on the shard's state once it is loaded. The lock is only ever held
-/// for a decision and its append, never for a load.
+/// Runs `read` on the shard's state once it is loaded. Blocking: the lock is held
+/// by a decision and its append (never by a load).
 fn read_loaded<T>(shard: &Shard, read: impl FnOnce(&TxnCoordinatorShard) -> T) -> Result<T, ErrorCode> {
     let state = shard.lock();
     match state.load {
@@ -478,6 +496,23 @@ fn read_loaded<T>(shard: &Shard, read: impl FnOnce(&TxnCoordinatorShard) -> T) -
         LoadState::Failed => Err(ErrorCode::NotCoordinator),
         LoadState::Loaded => Ok(read(&state.shard)),
     }
+}
+
+/// [`TxnCoordinator::visit_all`]'s work. Blocking.
+fn visit_loaded<T>(
+    shards: &[Arc<Shard>],
+    mut visit: impl FnMut(&TxnCoordinatorShard) -> Vec<T>,
+) -> (Vec<T>, Option<ErrorCode>) {
+    let mut out = Vec::new();
+    let mut error = None;
+    for shard in shards {
+        match read_loaded(shard, &mut visit) {
+            Ok(visited) => out.extend(visited),
+            Err(ErrorCode::CoordinatorLoadInProgress) => error = Some(ErrorCode::CoordinatorLoadInProgress),
+            Err(_) => {}
+        }
+    }
+    (out, error)
 }
 
 /// Replays the shard's log into a fresh shard without holding the shard's lock, then

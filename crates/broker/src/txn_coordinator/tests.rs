@@ -509,7 +509,8 @@ fn txn_reads_within(
     let (coordinator, shard) = (Arc::clone(coordinator), Arc::clone(shard));
     std::thread::spawn(move || {
         let described = read_loaded(&shard, |loaded| loaded.transaction_count());
-        let listed = coordinator.visit_all(|loaded| {
+        let shards: Vec<Arc<Shard>> = coordinator.all_shards().into_iter().map(|(_, shard)| shard).collect();
+        let listed = visit_loaded(&shards, |loaded| {
             let listed = loaded.list_transactions(&ListTransactionsRequest::default(), now_ms());
             listed.transaction_states.into_iter().map(|state| state.transactional_id).collect()
         });
