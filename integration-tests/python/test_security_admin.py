@@ -3,6 +3,7 @@
 
 Clients connect over PLAINTEXT, so the broker sees them as User:ANONYMOUS."""
 
+import time
 import uuid
 
 import pytest
@@ -419,3 +420,100 @@ def test_denied_configs_and_deletion(secured_broker, topic_name):
     assert kafka_error_code(lambda: future.result(timeout=TIMEOUT_S)) == KafkaError.TOPIC_AUTHORIZATION_FAILED
     result_of(admin.delete_acls([any_filter(name=topic_name)]))
     result_of(admin.delete_topics([topic_name], operation_timeout=TIMEOUT_S))
+
+
+def anonymous(resource_type, name, operation, permission, pattern=ResourcePatternType.LITERAL):
+    return AclBinding(resource_type, name, pattern, "User:ANONYMOUS", "*", operation, permission)
+
+
+PREFIXED = ResourcePatternType.PREFIXED
+
+
+def test_idempotent_producer_needs_a_topic_write_no_deny_covers(topic_name):
+    """KIP-679: without IDEMPOTENT_WRITE on the cluster, an idempotent producer needs
+    WRITE on some topic, judged as Kafka's authorizeByResourceType does: an ALLOW
+    pattern covered by a DENY pattern does not count. Also: a client without DESCRIBE
+    on the cluster still describes it (authorized operations empty)."""
+    broker = Broker(
+        {"num.partitions": "1", "authorizer.class.name": AUTHORIZER, "allow.everyone.if.no.acl.found": "true"}
+    )
+    try:
+        admin = admin_for(broker)
+        topic = f"a-{topic_name}"
+        result_of(admin.create_topics([NewTopic(topic, 1, 1)]))
+        result_of(
+            admin.create_acls(
+                [
+                    anonymous(ResourceType.TOPIC, "a", AclOperation.WRITE, AclPermissionType.ALLOW, PREFIXED),
+                    # An ACL on every topic name (for someone else), so that
+                    # allow.everyone.if.no.acl.found no longer lets ANONYMOUS write to
+                    # topics no ACL names.
+                    AclBinding(
+                        ResourceType.TOPIC,
+                        "*",
+                        ResourcePatternType.LITERAL,
+                        "User:someone-else",
+                        "*",
+                        AclOperation.READ,
+                        AclPermissionType.ALLOW,
+                    ),
+                    anonymous(
+                        ResourceType.BROKER, "kafka-cluster", AclOperation.IDEMPOTENT_WRITE, AclPermissionType.DENY
+                    ),
+                    # ANONYMOUS keeps administering the ACLs until the end of the test.
+                    anonymous(ResourceType.BROKER, "kafka-cluster", AclOperation.ALTER, AclPermissionType.ALLOW),
+                ]
+            )
+        )
+
+        def idempotent_producer():
+            errors = []
+            producer = Producer(
+                {
+                    "bootstrap.servers": broker.bootstrap,
+                    "enable.idempotence": True,
+                    "message.timeout.ms": 15000,
+                    "error_cb": lambda error: errors.append((error.code(), error.fatal())),
+                }
+            )
+            return producer, errors
+
+        # WRITE on prefix "a" is allowed: the producer gets its id and writes.
+        producer, errors = idempotent_producer()
+        delivered = []
+        producer.produce(topic, b"v", on_delivery=lambda err, msg: delivered.append(err))
+        producer.flush(TIMEOUT_S)
+        assert (delivered, errors) == ([None], [])
+
+        # The same prefix denied cancels that ALLOW: no topic is left to write to, and
+        # the producer's id is refused (a fatal error for an idempotent producer).
+        deny_prefix = anonymous(ResourceType.TOPIC, "a", AclOperation.WRITE, AclPermissionType.DENY, PREFIXED)
+        result_of(admin.create_acls([deny_prefix]))
+        producer, errors = idempotent_producer()
+        deadline = time.monotonic() + TIMEOUT_S
+        with pytest.raises(KafkaException) as raised:
+            while time.monotonic() < deadline:
+                producer.poll(0.2)
+        fatal = raised.value.args[0]
+        assert (fatal.code(), fatal.fatal()) == (KafkaError.CLUSTER_AUTHORIZATION_FAILED, True)
+
+        # Without ALTER (which implies DESCRIBE) on the cluster, ANONYMOUS still
+        # describes it, with no authorized operations.
+        result_of(
+            admin.delete_acls(
+                [
+                    any_filter(
+                        restype=ResourceType.BROKER,
+                        principal="User:ANONYMOUS",
+                        operation=AclOperation.ALTER,
+                        permission_type=AclPermissionType.ALLOW,
+                    )
+                ]
+            )
+        )
+        cluster = admin.describe_cluster(include_authorized_operations=True).result(timeout=TIMEOUT_S)
+        assert cluster.cluster_id and len(cluster.nodes) == 1
+        assert not cluster.authorized_operations
+    finally:
+        broker.close()
+

@@ -9,7 +9,7 @@
 //! every check is free; with one it holds the image the whole request is judged by.
 
 use crate::broker::Broker;
-use gregor_metadata::acl::{self, operation, permission, resource_type, AuthorizerSettings, Requester};
+use gregor_metadata::acl::{self, resource_type, AuthorizerSettings, Requester};
 use gregor_metadata::MetadataImage;
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -93,35 +93,17 @@ impl Access {
 
     /// Whether some resource of `resource_type` may be the object of `operation`
     /// (Kafka's `authorizeByResourceType`, which KIP-679 uses to let an idempotent
-    /// producer in when it may write to any topic): a super user, an ALLOW that covers
-    /// the operation unless a wildcard DENY covers it too, or no ACL of the type at
-    /// all when everyone is allowed where no ACL is found.
+    /// producer in when it may write to some topic); rules in
+    /// [`acl::authorize_by_resource_type`].
     pub fn allows_some(&self, wanted: i8, resource_type: i8) -> bool {
         let Some(judge) = &self.judge else { return true };
-        if judge.settings.super_users.contains(&judge.principal) {
-            return true;
-        }
-        let requester = judge.requester();
-        let applies = |binding: &acl::AclBinding| {
-            binding.resource_type == resource_type
-                && (binding.principal == requester.principal
-                    || (requester.principal.starts_with("User:") && binding.principal == acl::WILDCARD_PRINCIPAL))
-                && (binding.host == requester.host || binding.host == acl::WILDCARD)
-                && (binding.operation == wanted || binding.operation == operation::ALL)
-        };
-        let acls: Vec<&acl::AclBinding> = judge.image.acls().values().collect();
-        let denied_everywhere = acls.iter().any(|binding| {
-            applies(binding)
-                && binding.permission == permission::DENY
-                && binding.pattern_type == acl::pattern_type::LITERAL
-                && binding.resource_name == acl::WILDCARD
-        });
-        if denied_everywhere {
-            return false;
-        }
-        let allowed = acls.iter().any(|binding| applies(binding) && binding.permission == permission::ALLOW);
-        let any_of_type = acls.iter().any(|binding| binding.resource_type == resource_type);
-        allowed || (!any_of_type && judge.settings.allow_everyone_if_no_acl_found)
+        acl::authorize_by_resource_type(
+            judge.image.acls().values(),
+            &judge.settings,
+            &judge.requester(),
+            wanted,
+            resource_type,
+        )
     }
 
     /// The authorized-operations bit field of a resource: every operation the type

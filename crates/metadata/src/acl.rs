@@ -19,6 +19,7 @@
 
 use gregor_protocol::messages::access_control_entry_record::AccessControlEntryRecord;
 use gregor_protocol::Uuid;
+use std::collections::BTreeSet;
 
 /// Resource types (`ResourceType` in Kafka).
 pub mod resource_type {
@@ -322,6 +323,65 @@ pub fn authorize<'a>(
     allowed || (!any_acl_on_resource && settings.allow_everyone_if_no_acl_found)
 }
 
+/// Whether `requester` may do `wanted` on some resource of `resource_type`, as
+/// Kafka's `Authorizer.authorizeByResourceType` decides it (KIP-679: an idempotent
+/// producer needs WRITE on some topic when it lacks IDEMPOTENT_WRITE on the cluster).
+///
+/// First the ordinary decision for a resource no ACL names explicitly, so that super
+/// users and `allow.everyone.if.no.acl.found` (with no pattern covering that name)
+/// pass whatever the DENYs say. Then only the requester's ACLs for exactly `wanted`
+/// or ALL count (no implied operations): a LITERAL `*` DENY refuses, a LITERAL `*`
+/// ALLOW permits, and otherwise some ALLOW pattern must survive the DENYs: a LITERAL
+/// ALLOW is cancelled by a LITERAL DENY of the same name, and any ALLOW by a PREFIXED
+/// DENY whose prefix starts its name.
+pub fn authorize_by_resource_type<'a>(
+    acls: impl IntoIterator<Item = &'a AclBinding> + Clone,
+    settings: &AuthorizerSettings,
+    requester: &Requester<'_>,
+    wanted: i8,
+    resource_type: i8,
+) -> bool {
+    // Kafka checks this made-up name; only wildcard or prefix patterns can cover it.
+    const UNNAMED_RESOURCE: &str = "hardcode";
+    if authorize(acls.clone(), settings, requester, wanted, resource_type, UNNAMED_RESOURCE) {
+        return true;
+    }
+    let mut denied_literals: BTreeSet<&str> = BTreeSet::new();
+    let mut denied_prefixes: BTreeSet<&str> = BTreeSet::new();
+    let mut allowed: Vec<(i8, &str)> = Vec::new();
+    for acl in acls {
+        let applies = acl.resource_type == resource_type
+            && (acl.host == requester.host || acl.host == WILDCARD)
+            && (acl.principal == requester.principal || acl.principal == WILDCARD_PRINCIPAL)
+            && (acl.operation == wanted || acl.operation == operation::ALL);
+        if !applies {
+            continue;
+        }
+        let name = acl.resource_name.as_str();
+        match (acl.permission, acl.pattern_type) {
+            (permission::DENY, pattern_type::LITERAL) if name == WILDCARD => return false,
+            (permission::DENY, pattern_type::LITERAL) => {
+                denied_literals.insert(name);
+            }
+            (permission::DENY, pattern_type::PREFIXED) => {
+                denied_prefixes.insert(name);
+            }
+            (permission::ALLOW, pattern_type::LITERAL | pattern_type::PREFIXED) => {
+                allowed.push((acl.pattern_type, name))
+            }
+            _ => {}
+        }
+    }
+    if allowed.iter().any(|&(pattern, name)| pattern == pattern_type::LITERAL && name == WILDCARD) {
+        return true;
+    }
+    allowed.iter().any(|&(pattern, name)| {
+        let denied_literal = pattern == pattern_type::LITERAL && denied_literals.contains(name);
+        let denied_prefix = name.char_indices().any(|(at, ch)| denied_prefixes.contains(&name[..at + ch.len_utf8()]));
+        !denied_literal && !denied_prefix
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,6 +468,52 @@ mod tests {
         assert!(decide(&acls, &closed, operation::WRITE, "t"));
         acls[0].host = "10.9.9.9".into();
         assert!(!decide(&acls, &closed, operation::READ, "t"));
+    }
+
+    #[test]
+    fn by_resource_type_a_covering_deny_cancels_an_allow() {
+        let closed = AuthorizerSettings::default();
+        let some_topic = |acls: &[AclBinding], settings: &AuthorizerSettings| {
+            authorize_by_resource_type(acls, settings, &ALICE, operation::WRITE, resource_type::TOPIC)
+        };
+        let topic = |name: &str, pattern: i8, principal: &str, op: i8, perm: i8| {
+            acl(resource_type::TOPIC, name, pattern, principal, op, perm)
+        };
+        let allow_prefix = topic("a", pattern_type::PREFIXED, "User:alice", operation::WRITE, permission::ALLOW);
+        assert!(some_topic(std::slice::from_ref(&allow_prefix), &closed));
+        // The same prefix denied, or a shorter one: nothing is left to write to.
+        let deny_prefix = topic("a", pattern_type::PREFIXED, "User:*", operation::WRITE, permission::DENY);
+        assert!(!some_topic(&[allow_prefix.clone(), deny_prefix.clone()], &closed));
+        let allow_literal = topic("abc", pattern_type::LITERAL, "User:alice", operation::ALL, permission::ALLOW);
+        assert!(!some_topic(&[allow_literal.clone(), deny_prefix.clone()], &closed));
+        // A longer denied prefix leaves the rest of "a" writable.
+        let deny_longer = topic("ab", pattern_type::PREFIXED, "User:*", operation::WRITE, permission::DENY);
+        assert!(some_topic(&[allow_prefix.clone(), deny_longer.clone()], &closed));
+        assert!(!some_topic(&[allow_literal.clone(), deny_longer], &closed));
+        // A literal DENY cancels only the same literal ALLOW, not a prefix.
+        let deny_literal = topic("abc", pattern_type::LITERAL, "User:alice", operation::WRITE, permission::DENY);
+        assert!(!some_topic(&[allow_literal.clone(), deny_literal.clone()], &closed));
+        let allow_literal_prefix =
+            topic("abc", pattern_type::PREFIXED, "User:alice", operation::WRITE, permission::ALLOW);
+        assert!(some_topic(&[allow_literal_prefix, deny_literal], &closed));
+        // Wildcards: a `*` DENY refuses everything, a `*` ALLOW survives prefix DENYs.
+        let deny_all = topic("*", pattern_type::LITERAL, "User:*", operation::ALL, permission::DENY);
+        assert!(!some_topic(&[allow_prefix.clone(), deny_all.clone()], &closed));
+        let allow_all = topic("*", pattern_type::LITERAL, "User:alice", operation::WRITE, permission::ALLOW);
+        assert!(some_topic(&[allow_all, deny_prefix.clone()], &closed));
+        // Only the operation itself or ALL counts, and only the requester's ACLs.
+        let read_only = topic("a", pattern_type::PREFIXED, "User:alice", operation::READ, permission::ALLOW);
+        assert!(!some_topic(&[read_only], &closed));
+        let bobs = topic("a", pattern_type::PREFIXED, "User:bob", operation::WRITE, permission::ALLOW);
+        assert!(!some_topic(&[bobs], &closed));
+        // Super users pass any DENY; allow.everyone passes while no pattern covers an
+        // unnamed topic, whatever literal ACLs exist.
+        let root = AuthorizerSettings { super_users: vec!["User:alice".into()], ..Default::default() };
+        assert!(some_topic(&[allow_prefix.clone(), deny_all.clone()], &root));
+        let open = AuthorizerSettings { super_users: vec![], allow_everyone_if_no_acl_found: true };
+        assert!(some_topic(&[allow_literal, deny_prefix.clone()], &open));
+        assert!(!some_topic(&[deny_all], &open));
+        assert!(some_topic(&[], &open) && !some_topic(&[], &closed));
     }
 
     #[test]

@@ -94,13 +94,20 @@ pub(super) fn apply(state: &mut ShardState, partition: &Partition, effects: Effe
     Ok(())
 }
 
-/// Reads the whole partition log and replays it into a fresh shard. Blocking.
-pub(super) fn load_shard(partition: &Partition, shard: &mut GroupCoordinatorShard) -> Result<usize, String> {
+/// Replays the records of the partition log in `[from, end)` into `shard`; returns
+/// how many. Blocking. `on_step` runs before each read.
+pub(super) fn replay_log(
+    partition: &Partition,
+    shard: &mut GroupCoordinatorShard,
+    from: i64,
+    end: i64,
+    on_step: &mut impl FnMut(),
+) -> Result<usize, String> {
     let log = &partition.log;
-    let end = log.log_end_offset();
-    let mut offset = log.log_start_offset();
+    let mut offset = from;
     let mut replayed = 0;
     while offset < end {
+        on_step();
         let read = log.read(offset, LOAD_READ_BYTES, true, end).map_err(|error| error.to_string())?;
         if read.records.is_empty() {
             break;

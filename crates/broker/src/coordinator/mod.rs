@@ -10,6 +10,10 @@
 //! dropped and their requests are answered NOT_COORDINATOR, as Kafka answers when the
 //! coordinator's partition goes away; the client then looks the coordinator up again.
 //! Shutdown releases parked requests the same way.
+//!
+//! Loading replays the log into a fresh shard on a blocking thread without the
+//! shard's lock, so requests meanwhile answer COORDINATOR_LOAD_IN_PROGRESS at once
+//! instead of waiting for the disk; the loaded shard is swapped in under the lock.
 
 use crate::broker::Broker;
 use crate::internal_topic::ensure_internal_topic;
@@ -32,7 +36,7 @@ mod log;
 #[cfg(test)]
 mod tests;
 
-use log::{apply, load_shard};
+use log::{apply, replay_log};
 use tokio::sync::{oneshot, watch, Notify};
 
 /// The internal topic holding groups and committed offsets.
@@ -46,6 +50,8 @@ const LOAD_BATCH_BYTES_MAX: usize = 64 << 20;
 pub type CoordinatorUnavailable = ErrorCode;
 
 enum LoadState {
+    /// The log is being replayed into a shard of its own; `ShardState::shard` is an
+    /// empty placeholder holding the current config.
     Loading,
     Loaded,
     /// The partition's log could not be read; the shard serves nothing.
@@ -303,23 +309,24 @@ impl GroupCoordinator {
         receiver.await.map_err(|_| ErrorCode::NotCoordinator)
     }
 
-    /// Reads the shard serving `group_id` without changing it.
-    pub fn read<T>(
+    /// Reads the shard serving `group_id` without changing it, on a blocking thread:
+    /// the shard's lock may be held by a decision appending to the log.
+    pub async fn read<T, F>(
         &self,
         broker: &Broker,
         source: &RequestContextSource<'_>,
         group_id: &str,
-        read: impl FnOnce(&GroupCoordinatorShard, &RequestContext, &ImageTopics) -> T,
-    ) -> Result<T, CoordinatorUnavailable> {
+        read: F,
+    ) -> Result<T, CoordinatorUnavailable>
+    where
+        F: FnOnce(&GroupCoordinatorShard, &RequestContext, &ImageTopics) -> T + Send + 'static,
+        T: Send + 'static,
+    {
         let shard = self.shard_for(broker, group_id)?;
         let context = self.context(source, 0);
         let topics = ImageTopics(broker.image());
-        let state = shard.lock();
-        match state.load {
-            LoadState::Loading => Err(ErrorCode::CoordinatorLoadInProgress),
-            LoadState::Failed => Err(ErrorCode::NotCoordinator),
-            LoadState::Loaded => Ok(read(&state.shard, &context, &topics)),
-        }
+        let run = move || read_loaded(&shard, |loaded| read(loaded, &context, &topics));
+        tokio::task::spawn_blocking(run).await.map_err(|_| ErrorCode::CoordinatorNotAvailable)?
     }
 
     /// Runs `decide` on the shard of `group_id` when the answer is not a response
@@ -357,23 +364,19 @@ impl GroupCoordinator {
         Ok(value)
     }
 
-    /// Calls `visit` on every shard; `Err` for the first shard still loading.
-    pub fn visit_all<T>(
-        &self,
-        mut visit: impl FnMut(&GroupCoordinatorShard) -> Vec<T>,
-    ) -> (Vec<T>, Option<CoordinatorUnavailable>) {
+    /// Calls `visit` on every loaded shard, on a blocking thread (a shard's lock may
+    /// be held by a decision appending to the log). COORDINATOR_LOAD_IN_PROGRESS when
+    /// some shard is still loading: Kafka's ListGroups then answers that error and no
+    /// groups. A shard whose load failed is skipped, as Kafka skips a partition it no
+    /// longer coordinates.
+    pub async fn visit_all<T, F>(&self, visit: F) -> Result<Vec<T>, CoordinatorUnavailable>
+    where
+        F: FnMut(&GroupCoordinatorShard) -> Vec<T> + Send + 'static,
+        T: Send + 'static,
+    {
         let shards: Vec<Arc<Shard>> = self.shards.read().map(|s| s.values().cloned().collect()).unwrap_or_default();
-        let mut out = Vec::new();
-        let mut error = None;
-        for shard in shards {
-            let state = shard.lock();
-            match state.load {
-                LoadState::Loaded => out.extend(visit(&state.shard)),
-                LoadState::Loading => error = Some(ErrorCode::CoordinatorLoadInProgress),
-                LoadState::Failed => {}
-            }
-        }
-        (out, error)
+        let run = move || visit_loaded(&shards, visit);
+        tokio::task::spawn_blocking(run).await.map_err(|_| ErrorCode::CoordinatorNotAvailable)?
     }
 
     /// Tells the shard of `__consumer_offsets` partition `partition` that a COMMIT
@@ -398,6 +401,8 @@ impl GroupCoordinator {
     /// Appends `marker` to `__consumer_offsets` partition `partition` and replays it
     /// into the partition's shard, both under the shard's lock, so the marker is applied
     /// in log order with the shard's own writes (WriteTxnMarkers for a group's offsets).
+    /// A shard still loading finds the marker in the log: its load installs the loaded
+    /// shard only under this lock and only once it has replayed the log to its end.
     /// The append's error (INVALID_PRODUCER_EPOCH, TRANSACTION_COORDINATOR_FENCED, ...)
     /// is returned as storage reports it. Blocking: call it from a blocking context.
     pub fn write_marker_and_complete(&self, partition: i32, marker: TxnMarker) -> Result<(), ErrorCode> {
@@ -409,8 +414,7 @@ impl GroupCoordinator {
             .append_transaction_marker(marker, log_partition.leader_epoch(), now_ms())
             .map_err(|error| error.error_code())?;
         log_partition.waiters.wake_all();
-        // A shard whose load has not started reads the marker from the log; a load
-        // holds the lock throughout, so it cannot be under way here. A failed shard
+        // A loading shard reads the marker from the log (see above); a failed shard
         // serves nothing.
         if matches!(state.load, LoadState::Loaded) {
             state.shard.replay_end_transaction_marker(marker.producer_id, marker.commit);
@@ -454,33 +458,26 @@ pub struct RequestContextSource<'a> {
 
 /// Loads one shard, then fires its timers until shutdown.
 async fn run_shard(shard: Arc<Shard>, mut shutdown: watch::Receiver<bool>) {
-    let load = {
+    let loading = {
         let shard = Arc::clone(&shard);
         move || {
             let started = std::time::Instant::now();
-            let mut state = shard.lock();
-            let result = load_shard(&shard.partition, &mut state.shard);
-            match result {
-                Ok(replayed) => {
-                    state.shard.finish_load(now_ms());
-                    state.load = LoadState::Loaded;
-                    if replayed > 0 {
-                        tracing::info!(
-                            partition = shard.partition.index,
-                            groups = state.shard.group_count(),
-                            "loaded {replayed} group records in {} ms",
-                            started.elapsed().as_millis()
-                        );
-                    }
-                }
+            match load(&shard, || {}) {
+                Ok(replayed) if replayed > 0 => tracing::info!(
+                    partition = shard.partition.index,
+                    groups = shard.lock().shard.group_count(),
+                    "loaded {replayed} group records in {} ms",
+                    started.elapsed().as_millis()
+                ),
+                Ok(_) => {}
                 Err(error) => {
-                    state.load = LoadState::Failed;
+                    shard.lock().load = LoadState::Failed;
                     tracing::error!(partition = shard.partition.index, "loading groups failed: {error}");
                 }
             }
         }
     };
-    if tokio::task::spawn_blocking(load).await.is_err() {
+    if tokio::task::spawn_blocking(loading).await.is_err() {
         return;
     }
     loop {
@@ -507,6 +504,62 @@ async fn run_shard(shard: Arc<Shard>, mut shutdown: watch::Receiver<bool>) {
         if tokio::task::spawn_blocking(fire).await.is_err() {
             return;
         }
+    }
+}
+
+/// Runs `read` on the shard's state once it is loaded. Blocking: the lock is held
+/// by a decision and its append (never by a load).
+fn read_loaded<T>(shard: &Shard, read: impl FnOnce(&GroupCoordinatorShard) -> T) -> Result<T, CoordinatorUnavailable> {
+    let state = shard.lock();
+    match state.load {
+        LoadState::Loading => Err(ErrorCode::CoordinatorLoadInProgress),
+        LoadState::Failed => Err(ErrorCode::NotCoordinator),
+        LoadState::Loaded => Ok(read(&state.shard)),
+    }
+}
+
+/// [`GroupCoordinator::visit_all`]'s work. Blocking.
+fn visit_loaded<T>(
+    shards: &[Arc<Shard>],
+    mut visit: impl FnMut(&GroupCoordinatorShard) -> Vec<T>,
+) -> Result<Vec<T>, CoordinatorUnavailable> {
+    let mut out = Vec::new();
+    for shard in shards {
+        match read_loaded(shard, &mut visit) {
+            Ok(visited) => out.extend(visited),
+            Err(ErrorCode::CoordinatorLoadInProgress) => return Err(ErrorCode::CoordinatorLoadInProgress),
+            Err(_) => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Replays the shard's log into a fresh shard without holding the shard's lock, then
+/// installs it and marks the shard loaded. Blocking. The lock is taken only to check
+/// that nothing was appended meanwhile (transaction markers are appended while a
+/// shard loads, under the lock: those are replayed too before the swap), so a marker
+/// is either in the replayed log or replayed by its writer into the loaded shard.
+/// `on_step` runs before each read of the log (tests hold a load there).
+fn load(shard: &Shard, mut on_step: impl FnMut()) -> Result<usize, String> {
+    let config = shard.lock().shard.config().clone();
+    let mut fresh = GroupCoordinatorShard::new(shard.partition.index, config);
+    let log = &shard.partition.log;
+    let mut from = log.log_start_offset();
+    let mut replayed = 0;
+    loop {
+        let end = log.log_end_offset();
+        replayed += replay_log(&shard.partition, &mut fresh, from, end, &mut on_step)?;
+        from = end;
+        let mut state = shard.lock();
+        if log.log_end_offset() > end {
+            continue;
+        }
+        // A config change during the load went to the placeholder.
+        fresh.set_config(state.shard.config().clone());
+        fresh.finish_load(now_ms());
+        state.shard = fresh;
+        state.load = LoadState::Loaded;
+        return Ok(replayed);
     }
 }
 

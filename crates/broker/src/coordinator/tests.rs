@@ -52,6 +52,14 @@ fn coordinator_with(partition: &Arc<Partition>) -> (GroupCoordinator, Arc<Shard>
     (coordinator, shard)
 }
 
+/// The whole log replayed into a new shard.
+fn reload(partition: &Partition) -> GroupCoordinatorShard {
+    let mut fresh = GroupCoordinatorShard::new(0, GroupConfig::default());
+    let (start, end) = (partition.log.log_start_offset(), partition.log.log_end_offset());
+    replay_log(partition, &mut fresh, start, end, &mut || {}).expect("loads");
+    fresh
+}
+
 fn committed(shard: &GroupCoordinatorShard, topic: &str, partition: i32) -> Option<i64> {
     shard.offsets().get("g", topic, partition).map(|offset| offset.offset)
 }
@@ -96,8 +104,7 @@ fn transactional_offsets_are_appended_completed_and_reloaded() {
     assert_eq!(coordinator.complete_transaction(3, 7, true), Err(ErrorCode::NotCoordinator));
 
     // Loading the log rebuilds the same committed and pending offsets.
-    let mut fresh = GroupCoordinatorShard::new(0, GroupConfig::default());
-    load_shard(&partition, &mut fresh).expect("loads");
+    let fresh = reload(&partition);
     assert_eq!(committed(&fresh, "t", 0), Some(10));
     assert_eq!(committed(&fresh, "t", 1), Some(20));
     assert_eq!(committed(&fresh, "t", 2), None);
@@ -109,8 +116,100 @@ fn transactional_offsets_are_appended_completed_and_reloaded() {
     partition.log.append_transaction_marker(marker, 0, now_ms()).expect("marker");
     coordinator.complete_transaction(0, 7, true).expect("completes");
     assert_eq!(committed(&shard.lock().shard, "t", 2), Some(40));
-    let mut fresh = GroupCoordinatorShard::new(0, GroupConfig::default());
-    load_shard(&partition, &mut fresh).expect("loads");
+    let fresh = reload(&partition);
     assert_eq!(committed(&fresh, "t", 2), Some(40));
     assert!(fresh.offsets().pending_producers().is_empty());
+}
+
+/// A committed offset (OffsetFetch), a group's state (DescribeGroups), the group ids
+/// (ListGroups).
+type Answers = (Result<Option<i64>, ErrorCode>, Result<String, ErrorCode>, Result<Vec<String>, ErrorCode>);
+
+/// What OffsetFetch and DescribeGroups (`read`) and ListGroups (`visit_all`) get from
+/// the coordinator (their blocking halves), each on a thread of its own so that a read stuck on the shard's
+/// lock fails the test instead of hanging it.
+fn reads_within(coordinator: &Arc<GroupCoordinator>, shard: &Arc<Shard>, timeout: Duration) -> Answers {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let (coordinator, shard) = (Arc::clone(coordinator), Arc::clone(shard));
+    std::thread::spawn(move || {
+        let context = RequestContext {
+            api_version: 5,
+            client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
+            now_ms: now_ms(),
+            reply: 0,
+        };
+        let offset = read_loaded(&shard, |loaded| committed(loaded, "t", 0));
+        let described = read_loaded(&shard, |loaded| loaded.describe_group(&context, "g").group_state);
+        let shards: Vec<Arc<Shard>> = coordinator.shards.read().expect("lock").values().cloned().collect();
+        let listed = visit_loaded(&shards, |loaded| {
+            loaded.list_groups(&[], &[]).into_iter().map(|group| group.group_id).collect::<Vec<_>>()
+        });
+        let _ = sender.send((offset, described, listed));
+    });
+    receiver.recv_timeout(timeout).expect("the coordinator answered without waiting for the load")
+}
+
+#[test]
+fn requests_answer_load_in_progress_while_a_shard_loads_then_see_its_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let partition = open_partition(dir.path());
+    {
+        let (_, writer) = coordinator_with(&partition);
+        let mut state = writer.lock();
+        for index in 0..200 {
+            apply(&mut state, &partition, effects(vec![commit("t", index, i64::from(index) + 1)], None))
+                .expect("append");
+        }
+        apply(&mut state, &partition, effects(vec![commit("t", 0, 500)], Some((9, 0)))).expect("txn append");
+    }
+
+    // A restarted node: the shard is hosted and loading, and its load is held
+    // before its first read of the log.
+    let shard = Arc::new(Shard {
+        partition: Arc::clone(&partition),
+        state: Mutex::new(ShardState {
+            shard: GroupCoordinatorShard::new(0, GroupConfig::default()),
+            load: LoadState::Loading,
+            waiting: HashMap::new(),
+        }),
+        timers_changed: Notify::new(),
+    });
+    let coordinator = Arc::new(GroupCoordinator::default());
+    coordinator.shards.write().expect("lock").insert(0, Arc::clone(&shard));
+    let (reading, read_started) = std::sync::mpsc::channel();
+    let (resume, resumed) = std::sync::mpsc::channel::<()>();
+    let loader = {
+        let shard = Arc::clone(&shard);
+        std::thread::spawn(move || {
+            let mut first = true;
+            load(&shard, move || {
+                if std::mem::take(&mut first) {
+                    let _ = reading.send(());
+                    let _ = resumed.recv();
+                }
+            })
+        })
+    };
+    read_started.recv_timeout(Duration::from_secs(10)).expect("the load started");
+
+    let started = std::time::Instant::now();
+    let (offset, described, listed) = reads_within(&coordinator, &shard, Duration::from_secs(5));
+    assert_eq!(offset, Err(ErrorCode::CoordinatorLoadInProgress));
+    assert_eq!(described, Err(ErrorCode::CoordinatorLoadInProgress));
+    assert_eq!(listed, Err(ErrorCode::CoordinatorLoadInProgress));
+    assert!(started.elapsed() < Duration::from_secs(1), "answered in {:?}", started.elapsed());
+
+    // A transaction's COMMIT marker written while the shard loads: appended under the
+    // lock, replayed by the load before it swaps its shard in.
+    let marker = TxnMarker { producer_id: 9, producer_epoch: 0, coordinator_epoch: 0, commit: true };
+    coordinator.write_marker_and_complete(0, marker).expect("marker appended while loading");
+
+    resume.send(()).expect("loader waits");
+    assert_eq!(loader.join().expect("load thread").expect("loads"), 201);
+    let (offset, described, listed) = reads_within(&coordinator, &shard, Duration::from_secs(5));
+    assert_eq!(offset, Ok(Some(500)));
+    assert_eq!(described, Ok("Empty".to_string()));
+    assert_eq!(listed, Ok(vec!["g".to_string()]));
+    assert_eq!(committed(&shard.lock().shard, "t", 199), Some(200));
 }

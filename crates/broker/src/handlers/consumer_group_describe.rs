@@ -26,33 +26,35 @@ pub async fn handle(
     let client = ClientSource::new(header, peer);
     let with_operations = request.include_authorized_operations;
     let access = broker.access(&Session::from_peer(peer));
-    let groups = request
-        .group_ids
-        .into_iter()
-        .map(|group_id| {
-            if !access.allows_group(operation::DESCRIBE, &group_id) {
-                return DescribedGroup {
-                    error_code: ErrorCode::GroupAuthorizationFailed.code(),
-                    group_id,
-                    authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
-                    ..DescribedGroup::default()
-                };
-            }
-            let read = broker.groups.read(broker, &client.context(), &group_id, |shard, context, topics| {
-                shard.consumer_group_describe(context, &group_id, topics)
-            });
-            let mut described = read.unwrap_or_else(|code| DescribedGroup {
-                error_code: code.code(),
-                group_id: group_id.clone(),
+    let mut groups = Vec::with_capacity(request.group_ids.len());
+    for group_id in request.group_ids {
+        if !access.allows_group(operation::DESCRIBE, &group_id) {
+            groups.push(DescribedGroup {
+                error_code: ErrorCode::GroupAuthorizationFailed.code(),
+                group_id,
+                authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
                 ..DescribedGroup::default()
             });
-            described.authorized_operations = if with_operations {
-                access.operations(resource_type::GROUP, &group_id)
-            } else {
-                AUTHORIZED_OPERATIONS_OMITTED
-            };
-            described
-        })
-        .collect();
+            continue;
+        }
+        let id = group_id.clone();
+        let read = broker
+            .groups
+            .read(broker, &client.context(), &group_id, move |shard, context, topics| {
+                shard.consumer_group_describe(context, &id, topics)
+            })
+            .await;
+        let mut described = read.unwrap_or_else(|code| DescribedGroup {
+            error_code: code.code(),
+            group_id: group_id.clone(),
+            ..DescribedGroup::default()
+        });
+        described.authorized_operations = if with_operations {
+            access.operations(resource_type::GROUP, &group_id)
+        } else {
+            AUTHORIZED_OPERATIONS_OMITTED
+        };
+        groups.push(described);
+    }
     ConsumerGroupDescribeResponse { groups, ..ConsumerGroupDescribeResponse::default() }
 }

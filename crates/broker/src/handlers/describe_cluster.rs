@@ -1,9 +1,13 @@
 //! DescribeCluster (key 60), v0-v2.
 //!
 //! This node as the only broker (and, for endpoint type 2 from v1, the only
-//! controller), the cluster id, and the controller id. Needs DESCRIBE on the cluster
-//! (else CLUSTER_AUTHORIZATION_FAILED). v2 adds fenced brokers, of
-//! which a running single node has none. Authorized operations only when asked for.
+//! controller), the cluster id, and the controller id. v2 adds fenced brokers, of
+//! which a running single node has none.
+//!
+//! Like Kafka (`AuthHelper.computeDescribeClusterResponse`), any client may describe
+//! the cluster (Admin.describeCluster works for non-admins): DESCRIBE on the cluster
+//! only decides the authorized operations, answered when asked for, and 0 to a
+//! client without it.
 
 use crate::authorization::Session;
 use crate::broker::Broker;
@@ -25,14 +29,6 @@ pub async fn handle(
     request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
     let endpoint_type = if header.request_api_version >= 1 { request.endpoint_type } else { ENDPOINT_TYPE_BROKERS };
-    if !broker.authorize(session, operation::DESCRIBE, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
-        return DescribeClusterResponse {
-            error_code: ErrorCode::ClusterAuthorizationFailed.code(),
-            error_message: Some("Cluster authorization failed.".to_string()),
-            endpoint_type,
-            ..DescribeClusterResponse::default()
-        };
-    }
     if endpoint_type != ENDPOINT_TYPE_BROKERS && endpoint_type != ENDPOINT_TYPE_CONTROLLERS {
         return DescribeClusterResponse {
             error_code: ErrorCode::UnsupportedEndpointType.code(),
@@ -62,10 +58,12 @@ pub async fn handle(
         cluster_id: broker.cluster_id.clone(),
         controller_id: broker.node_id,
         brokers,
-        cluster_authorized_operations: if request.include_cluster_authorized_operations {
+        cluster_authorized_operations: if !request.include_cluster_authorized_operations {
+            AUTHORIZED_OPERATIONS_OMITTED
+        } else if broker.authorize(session, operation::DESCRIBE, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
             broker.authorized_operations(session, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME)
         } else {
-            AUTHORIZED_OPERATIONS_OMITTED
+            0
         },
         ..DescribeClusterResponse::default()
     }

@@ -27,33 +27,33 @@ pub async fn handle(
     let client = ClientSource::new(header, peer);
     let with_operations = request.include_authorized_operations && header.request_api_version >= 3;
     let access = broker.access(&Session::from_peer(peer));
-    let groups = request
-        .groups
-        .into_iter()
-        .map(|group_id| {
-            if !access.allows_group(operation::DESCRIBE, &group_id) {
-                return DescribedGroup {
-                    error_code: ErrorCode::GroupAuthorizationFailed.code(),
-                    group_id,
-                    authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
-                    ..DescribedGroup::default()
-                };
-            }
-            let read = broker.groups.read(broker, &client.context(), &group_id, |shard, context, _| {
-                shard.describe_group(context, &group_id)
-            });
-            let mut described = read.unwrap_or_else(|code| DescribedGroup {
-                error_code: code.code(),
-                group_id: group_id.clone(),
+    let mut groups = Vec::with_capacity(request.groups.len());
+    for group_id in request.groups {
+        if !access.allows_group(operation::DESCRIBE, &group_id) {
+            groups.push(DescribedGroup {
+                error_code: ErrorCode::GroupAuthorizationFailed.code(),
+                group_id,
+                authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
                 ..DescribedGroup::default()
             });
-            described.authorized_operations = if with_operations {
-                access.operations(resource_type::GROUP, &group_id)
-            } else {
-                AUTHORIZED_OPERATIONS_OMITTED
-            };
-            described
-        })
-        .collect();
+            continue;
+        }
+        let id = group_id.clone();
+        let read = broker
+            .groups
+            .read(broker, &client.context(), &group_id, move |shard, context, _| shard.describe_group(context, &id))
+            .await;
+        let mut described = read.unwrap_or_else(|code| DescribedGroup {
+            error_code: code.code(),
+            group_id: group_id.clone(),
+            ..DescribedGroup::default()
+        });
+        described.authorized_operations = if with_operations {
+            access.operations(resource_type::GROUP, &group_id)
+        } else {
+            AUTHORIZED_OPERATIONS_OMITTED
+        };
+        groups.push(described);
+    }
     DescribeGroupsResponse { groups, ..DescribeGroupsResponse::default() }
 }

@@ -23,28 +23,24 @@ pub async fn handle(
     request: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
     let access = broker.access(session);
-    let transaction_states = request
-        .transactional_ids
-        .into_iter()
-        .map(|transactional_id| {
-            if !access.allows_transactional_id(operation::DESCRIBE, &transactional_id) {
-                return TransactionState {
-                    transactional_id,
-                    error_code: ErrorCode::TransactionalIdAuthorizationFailed.code(),
-                    ..TransactionState::default()
-                };
-            }
-            let described = broker.txns.read(broker, &transactional_id, |shard| {
-                shard.describe_transactions(std::slice::from_ref(&transactional_id))
+    let mut transaction_states = Vec::with_capacity(request.transactional_ids.len());
+    for transactional_id in request.transactional_ids {
+        if !access.allows_transactional_id(operation::DESCRIBE, &transactional_id) {
+            transaction_states.push(TransactionState {
+                transactional_id,
+                error_code: ErrorCode::TransactionalIdAuthorizationFailed.code(),
+                ..TransactionState::default()
             });
-            match described {
-                Ok(mut states) if !states.is_empty() => states.remove(0),
-                Ok(_) => TransactionState { transactional_id, ..TransactionState::default() },
-                Err(code) => {
-                    TransactionState { transactional_id, error_code: code.code(), ..TransactionState::default() }
-                }
-            }
-        })
-        .collect();
+            continue;
+        }
+        let id = transactional_id.clone();
+        let described =
+            broker.txns.read(broker, &transactional_id, move |shard| shard.describe_transactions(&[id])).await;
+        transaction_states.push(match described {
+            Ok(mut states) if !states.is_empty() => states.remove(0),
+            Ok(_) => TransactionState { transactional_id, ..TransactionState::default() },
+            Err(code) => TransactionState { transactional_id, error_code: code.code(), ..TransactionState::default() },
+        });
+    }
     DescribeTransactionsResponse { transaction_states, ..DescribeTransactionsResponse::default() }
 }

@@ -12,7 +12,8 @@
 //!
 //! With an authorizer: WRITE on the transactional id (else
 //! TRANSACTIONAL_ID_AUTHORIZATION_FAILED); without one, IDEMPOTENT_WRITE on the cluster
-//! or WRITE on some topic (else CLUSTER_AUTHORIZATION_FAILED).
+//! or WRITE on some topic (else CLUSTER_AUTHORIZATION_FAILED), judged as Kafka's
+//! `authorizeByResourceType` does: an allowed pattern covered by a DENY does not count.
 
 use crate::authorization::Session;
 use crate::broker::Broker;

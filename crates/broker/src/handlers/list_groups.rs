@@ -1,8 +1,8 @@
 //! ListGroups (key 16), v0-v5.
 //!
 //! Every group of every shard on this node, classic and consumer. v4 filters by state,
-//! v5 by type (case-insensitive). While a shard is still loading the answer carries
-//! COORDINATOR_LOAD_IN_PROGRESS with the groups of the shards that are ready.
+//! v5 by type (case-insensitive). While a shard is still loading the answer is
+//! COORDINATOR_LOAD_IN_PROGRESS and no groups, as Kafka's group coordinator answers.
 //!
 //! With an authorizer: every group with DESCRIBE on the cluster, else only the groups
 //! the client may DESCRIBE.
@@ -22,12 +22,16 @@ pub async fn handle(
     session: &Session,
     request: ListGroupsRequest,
 ) -> ListGroupsResponse {
-    let (mut groups, error) =
-        broker.groups.visit_all(|shard| shard.list_groups(&request.states_filter, &request.types_filter));
+    let (states_filter, types_filter) = (request.states_filter, request.types_filter);
+    let visited = broker.groups.visit_all(move |shard| shard.list_groups(&states_filter, &types_filter)).await;
+    let mut groups = match visited {
+        Ok(groups) => groups,
+        Err(code) => return ListGroupsResponse { error_code: code.code(), ..ListGroupsResponse::default() },
+    };
     let access = broker.access(session);
     if !access.allows_cluster(operation::DESCRIBE) {
         groups.retain(|group| access.allows_group(operation::DESCRIBE, &group.group_id));
     }
     groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
-    ListGroupsResponse { error_code: error.unwrap_or(ErrorCode::None).code(), groups, ..ListGroupsResponse::default() }
+    ListGroupsResponse { error_code: ErrorCode::None.code(), groups, ..ListGroupsResponse::default() }
 }

@@ -29,7 +29,8 @@ pub async fn handle(
     if response.error_code != ErrorCode::None.code() {
         return response;
     }
-    let (states, error) = broker.txns.visit_all(|shard| shard.list_transactions(&request, now).transaction_states);
+    let (states, error) =
+        broker.txns.visit_all(move |shard| shard.list_transactions(&request, now).transaction_states).await;
     if let Some(code) = error {
         response.error_code = code.code();
         return response;

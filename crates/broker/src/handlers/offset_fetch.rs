@@ -37,11 +37,10 @@ pub async fn handle(
     let version = header.request_api_version;
     let require_stable = request.require_stable;
     if version >= 8 {
-        let groups = request
-            .groups
-            .into_iter()
-            .map(|group| fetch_group(broker, &client, &access, group, require_stable))
-            .collect();
+        let mut groups = Vec::with_capacity(request.groups.len());
+        for group in request.groups {
+            groups.push(fetch_group(broker, &client, &access, group, require_stable).await);
+        }
         return OffsetFetchResponse { groups, ..OffsetFetchResponse::default() };
     }
     let requested: Option<Vec<(String, Vec<i32>)>> = request
@@ -65,7 +64,7 @@ pub async fn handle(
         }),
         ..OffsetFetchRequestGroup::default()
     };
-    let answered = fetch_group(broker, &client, &access, group, require_stable);
+    let answered = fetch_group(broker, &client, &access, group, require_stable).await;
     let error = ErrorCode::from_code(answered.error_code).unwrap_or(ErrorCode::UnknownServerError);
     if version <= 1 && error != ErrorCode::None {
         // No top-level error field: every requested partition carries the group's.
@@ -115,7 +114,7 @@ pub async fn handle(
 
 /// One group's answer, in the v8+ shape. v10 topic ids are resolved to names first;
 /// an id this cluster does not know comes back as UNKNOWN_TOPIC_ID on its partitions.
-fn fetch_group(
+async fn fetch_group(
     broker: &Arc<Broker>,
     client: &ClientSource,
     access: &Access,
@@ -162,9 +161,12 @@ fn fetch_group(
             false
         });
     }
-    let read = broker.groups.read(broker, &client.context(), &group_id, move |shard, context, topics| {
-        shard.offset_fetch_group(context, group, require_stable, topics)
-    });
+    let read = broker
+        .groups
+        .read(broker, &client.context(), &group_id, move |shard, context, topics| {
+            shard.offset_fetch_group(context, group, require_stable, topics)
+        })
+        .await;
     let mut answered = match read {
         Ok(answered) => answered,
         Err(code) => {

@@ -1,6 +1,6 @@
 //! How a transaction coordinator shard meets its `__transaction_state` partition:
 //! encoding a decision's records as one batch, appending and replaying them
-//! (`apply`), and replaying the whole log on load.
+//! (`apply`), and replaying the log on load.
 
 use super::{ShardState, LOAD_BATCH_BYTES_MAX, LOAD_READ_BYTES};
 use crate::partitions::Partition;
@@ -81,13 +81,20 @@ pub(super) fn apply(
     Ok(markers)
 }
 
-/// Reads the whole partition log and replays it into a fresh shard. Blocking.
-pub(super) fn load_shard(partition: &Partition, shard: &mut TxnCoordinatorShard) -> Result<usize, String> {
+/// Replays the records of the partition log in `[from, end)` into `shard`; returns
+/// how many. Blocking. `on_step` runs before each read.
+pub(super) fn replay_log(
+    partition: &Partition,
+    shard: &mut TxnCoordinatorShard,
+    from: i64,
+    end: i64,
+    on_step: &mut impl FnMut(),
+) -> Result<usize, String> {
     let log = &partition.log;
-    let end = log.log_end_offset();
-    let mut offset = log.log_start_offset();
+    let mut offset = from;
     let mut replayed = 0;
     while offset < end {
+        on_step();
         let read = log.read(offset, LOAD_READ_BYTES, true, end).map_err(|error| error.to_string())?;
         if read.records.is_empty() {
             break;

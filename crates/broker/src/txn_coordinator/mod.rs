@@ -7,6 +7,10 @@
 //! appending its records to the partition, replaying them into the shard, then
 //! releasing the answers.
 //!
+//! A load replays the log into a fresh shard on a blocking thread without the
+//! shard's lock (requests answer COORDINATOR_LOAD_IN_PROGRESS meanwhile, without
+//! waiting for the disk) and swaps it in under the lock.
+//!
 //! Markers: a decision (EndTxn, a timeout abort, or the load of a transaction left
 //! in PrepareCommit/PrepareAbort) hands back [`MarkerRequest`]s. Each is written by
 //! a task of its own: on a blocking thread the COMMIT/ABORT control batch is appended
@@ -42,7 +46,7 @@ mod log;
 #[cfg(test)]
 mod tests;
 
-use log::{apply, load_shard};
+use log::{apply, replay_log};
 
 /// The internal topic holding transaction state.
 pub const TXN_TOPIC: &str = "__transaction_state";
@@ -58,6 +62,8 @@ const MARKER_RETRY_MIN: Duration = Duration::from_millis(100);
 const MARKER_RETRY_MAX: Duration = Duration::from_secs(5);
 
 enum LoadState {
+    /// The log is being replayed into a shard of its own; `ShardState::shard` is an
+    /// empty placeholder holding the current config.
     Loading,
     Loaded,
     /// The partition's log could not be read; the shard serves nothing.
@@ -274,20 +280,29 @@ impl TxnCoordinator {
         receiver.await.map_err(|_| ErrorCode::NotCoordinator)
     }
 
-    /// Reads the shard serving `transactional_id` without changing it.
-    pub fn read<T>(
+    /// Reads the shard serving `transactional_id` without changing it, on a blocking
+    /// thread: the shard's lock may be held by a decision appending to the log.
+    pub async fn read<T, F>(&self, broker: &Broker, transactional_id: &str, read: F) -> Result<T, ErrorCode>
+    where
+        F: FnOnce(&TxnCoordinatorShard) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let shard = self.shard_for(broker, transactional_id)?;
+        tokio::task::spawn_blocking(move || read_loaded(&shard, read))
+            .await
+            .map_err(|_| ErrorCode::CoordinatorNotAvailable)?
+    }
+
+    /// [`read`](Self::read) for a caller already on a blocking thread (the produce
+    /// path's append).
+    fn read_blocking<T>(
         &self,
         broker: &Broker,
         transactional_id: &str,
         read: impl FnOnce(&TxnCoordinatorShard) -> T,
     ) -> Result<T, ErrorCode> {
         let shard = self.shard_for(broker, transactional_id)?;
-        let state = shard.lock();
-        match state.load {
-            LoadState::Loading => Err(ErrorCode::CoordinatorLoadInProgress),
-            LoadState::Failed => Err(ErrorCode::NotCoordinator),
-            LoadState::Loaded => Ok(read(&state.shard)),
-        }
+        read_loaded(&shard, read)
     }
 
     /// The produce path's KIP-890 check (see `gregor_storage::TxnVerifier`): is
@@ -296,7 +311,8 @@ impl TxnCoordinator {
     /// Kafka gives: a partition not in the transaction INVALID_TXN_STATE, a fenced
     /// epoch INVALID_PRODUCER_EPOCH, and a coordinator that cannot answer yet (loading,
     /// not hosted, markers still being written) NOT_ENOUGH_REPLICAS, which every
-    /// client retries without refreshing metadata.
+    /// client retries without refreshing metadata. Blocking: the produce path calls it
+    /// from its append, on a blocking thread.
     pub fn verify_produce(
         &self,
         broker: &Broker,
@@ -308,7 +324,7 @@ impl TxnCoordinator {
     ) -> Result<(), AppendError> {
         let partitions = [(topic.to_string(), index)];
         let answer = self
-            .read(broker, transactional_id, |shard| {
+            .read_blocking(broker, transactional_id, |shard| {
                 shard.verify_partitions(transactional_id, producer_id, producer_epoch, &partitions)
             })
             .and_then(|verified| verified);
@@ -344,9 +360,13 @@ impl TxnCoordinator {
         producer_epoch: i16,
         partitions: &[(String, i32)],
     ) -> Result<BTreeMap<(String, i32), ErrorCode>, ErrorCode> {
-        let present = self.read(broker, transactional_id, |shard| {
-            shard.verify_partitions(transactional_id, producer_id, producer_epoch, partitions)
-        })?;
+        let present = {
+            let (id, wanted) = (transactional_id.to_string(), partitions.to_vec());
+            self.read(broker, transactional_id, move |shard| {
+                shard.verify_partitions(&id, producer_id, producer_epoch, &wanted)
+            })
+            .await?
+        };
         if let Ok(errors) = &present {
             if errors.values().all(|code| *code == ErrorCode::None) {
                 return Ok(errors.clone());
@@ -397,56 +417,50 @@ impl TxnCoordinator {
         Ok(errors)
     }
 
-    /// Calls `visit` on every loaded shard; the error is
+    /// Calls `visit` on every loaded shard, on a blocking thread (a shard's lock may
+    /// be held by a decision appending to the log); the error is
     /// COORDINATOR_LOAD_IN_PROGRESS when some shard is still loading.
-    pub fn visit_all<T>(&self, mut visit: impl FnMut(&TxnCoordinatorShard) -> Vec<T>) -> (Vec<T>, Option<ErrorCode>) {
+    pub async fn visit_all<T, F>(&self, visit: F) -> (Vec<T>, Option<ErrorCode>)
+    where
+        F: FnMut(&TxnCoordinatorShard) -> Vec<T> + Send + 'static,
+        T: Send + 'static,
+    {
         let mut shards = self.all_shards();
         shards.sort_by_key(|(index, _)| *index);
-        let mut out = Vec::new();
-        let mut error = None;
-        for (_, shard) in shards {
-            let state = shard.lock();
-            match state.load {
-                LoadState::Loaded => out.extend(visit(&state.shard)),
-                LoadState::Loading => error = Some(ErrorCode::CoordinatorLoadInProgress),
-                LoadState::Failed => {}
-            }
-        }
-        (out, error)
+        let shards: Vec<Arc<Shard>> = shards.into_iter().map(|(_, shard)| shard).collect();
+        tokio::task::spawn_blocking(move || visit_loaded(&shards, visit))
+            .await
+            .unwrap_or((Vec::new(), Some(ErrorCode::CoordinatorNotAvailable)))
     }
 }
 
 /// Loads one shard, then fires its timers until shutdown.
 async fn run_shard(shard: Arc<Shard>, broker: Weak<Broker>, mut shutdown: watch::Receiver<bool>) {
-    let load = {
+    let loading = {
         let shard = Arc::clone(&shard);
         move || -> Vec<MarkerRequest> {
             let started = std::time::Instant::now();
-            let mut state = shard.lock();
-            match load_shard(&shard.partition, &mut state.shard) {
-                Ok(replayed) => {
-                    let effects = state.shard.finish_load(now_ms());
-                    state.load = LoadState::Loaded;
+            match load(&shard, || {}) {
+                Ok((replayed, markers)) => {
                     if replayed > 0 {
                         tracing::info!(
                             partition = shard.partition.index,
-                            transactional_ids = state.shard.transaction_count(),
+                            transactional_ids = shard.lock().shard.transaction_count(),
                             "loaded {replayed} transaction records in {} ms",
                             started.elapsed().as_millis()
                         );
                     }
-                    // Markers of transactions a previous run left half-finished.
-                    apply(&mut state, &shard.partition, effects).unwrap_or_default()
+                    markers
                 }
                 Err(error) => {
-                    state.load = LoadState::Failed;
+                    shard.lock().load = LoadState::Failed;
                     tracing::error!(partition = shard.partition.index, "loading transactions failed: {error}");
                     Vec::new()
                 }
             }
         }
     };
-    let Ok(markers) = tokio::task::spawn_blocking(load).await else { return };
+    let Ok(markers) = tokio::task::spawn_blocking(loading).await else { return };
     spawn_markers(broker.clone(), &shard, shutdown.clone(), markers);
     loop {
         let deadline = shard.lock().shard.next_deadline_ms();
@@ -470,6 +484,67 @@ async fn run_shard(shard: Arc<Shard>, broker: Weak<Broker>, mut shutdown: watch:
         };
         let Ok(markers) = tokio::task::spawn_blocking(fire).await else { return };
         spawn_markers(broker.clone(), &shard, shutdown.clone(), markers);
+    }
+}
+
+/// Runs `read` on the shard's state once it is loaded. Blocking: the lock is held
+/// by a decision and its append (never by a load).
+fn read_loaded<T>(shard: &Shard, read: impl FnOnce(&TxnCoordinatorShard) -> T) -> Result<T, ErrorCode> {
+    let state = shard.lock();
+    match state.load {
+        LoadState::Loading => Err(ErrorCode::CoordinatorLoadInProgress),
+        LoadState::Failed => Err(ErrorCode::NotCoordinator),
+        LoadState::Loaded => Ok(read(&state.shard)),
+    }
+}
+
+/// [`TxnCoordinator::visit_all`]'s work. Blocking.
+fn visit_loaded<T>(
+    shards: &[Arc<Shard>],
+    mut visit: impl FnMut(&TxnCoordinatorShard) -> Vec<T>,
+) -> (Vec<T>, Option<ErrorCode>) {
+    let mut out = Vec::new();
+    let mut error = None;
+    for shard in shards {
+        match read_loaded(shard, &mut visit) {
+            Ok(visited) => out.extend(visited),
+            Err(ErrorCode::CoordinatorLoadInProgress) => error = Some(ErrorCode::CoordinatorLoadInProgress),
+            Err(_) => {}
+        }
+    }
+    (out, error)
+}
+
+/// Replays the shard's log into a fresh shard without holding the shard's lock, then
+/// installs it under the lock (once nothing was appended meanwhile) and applies its
+/// `finish_load` there: the records replayed, and the markers of transactions a
+/// previous run left half-finished, which the caller writes. Blocking. `on_step` runs
+/// before each read of the log (tests hold a load there).
+fn load(shard: &Shard, mut on_step: impl FnMut()) -> Result<(usize, Vec<MarkerRequest>), String> {
+    let (config, coordinator_epoch) = {
+        let state = shard.lock();
+        (state.shard.config().clone(), state.shard.coordinator_epoch())
+    };
+    let mut fresh = TxnCoordinatorShard::new(shard.partition.index, coordinator_epoch, config);
+    let log = &shard.partition.log;
+    let mut from = log.log_start_offset();
+    let mut replayed = 0;
+    loop {
+        let end = log.log_end_offset();
+        replayed += replay_log(&shard.partition, &mut fresh, from, end, &mut on_step)?;
+        from = end;
+        let mut state = shard.lock();
+        // Only the loaded shard appends to its partition, but a log that grew anyway
+        // is replayed to its end before the swap.
+        if log.log_end_offset() > end {
+            continue;
+        }
+        // A config change during the load went to the placeholder.
+        fresh.set_config(state.shard.config().clone());
+        let effects = fresh.finish_load(now_ms());
+        state.shard = fresh;
+        state.load = LoadState::Loaded;
+        return Ok((replayed, apply(&mut state, &shard.partition, effects).unwrap_or_default()));
     }
 }
 

@@ -468,3 +468,108 @@ async fn transaction_version_2_adds_partitions_implicitly_and_bumps_the_epoch() 
     assert_eq!(describe().await.producer_epoch, epoch + 2);
     server.shutdown().await.expect("shutdown");
 }
+
+/// `__transaction_state` partition 0 in `dir`, for runtime tests without a broker.
+fn open_txn_partition(dir: &std::path::Path) -> Arc<Partition> {
+    use gregor_storage::io::OsFileIo;
+    use gregor_storage::{Log, LogConfig, OpenOptions, TopicPartition};
+    let config = LogConfig { cleanup_policy_compact: true, ..LogConfig::default() };
+    let options = OpenOptions { recovery_point: 0, log_start_offset: None, clean_shutdown: true, now_ms: now_ms() };
+    let log = Log::open(
+        Arc::new(OsFileIo),
+        &dir.join("__transaction_state-0"),
+        TopicPartition::new(TXN_TOPIC, 0),
+        config,
+        options,
+    )
+    .expect("log opens");
+    Arc::new(Partition::new(TXN_TOPIC.into(), 0, gregor_protocol::Uuid::ZERO, Arc::new(log), 0))
+}
+
+fn txn_shard(partition: &Arc<Partition>, load: LoadState) -> Arc<Shard> {
+    Arc::new(Shard {
+        partition: Arc::clone(partition),
+        state: Mutex::new(ShardState {
+            shard: TxnCoordinatorShard::new(0, 0, TxnConfig::default()),
+            load,
+            waiting: HashMap::new(),
+        }),
+        timers_changed: Notify::new(),
+    })
+}
+
+/// DescribeTransactions (`read`) and ListTransactions (`visit_all`) as the
+/// coordinator answers them, from a thread of its own so that a read stuck on the
+/// shard's lock fails the test instead of hanging it.
+fn txn_reads_within(
+    coordinator: &Arc<TxnCoordinator>,
+    shard: &Arc<Shard>,
+) -> (Result<usize, ErrorCode>, (Vec<String>, Option<ErrorCode>)) {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let (coordinator, shard) = (Arc::clone(coordinator), Arc::clone(shard));
+    std::thread::spawn(move || {
+        let described = read_loaded(&shard, |loaded| loaded.transaction_count());
+        let shards: Vec<Arc<Shard>> = coordinator.all_shards().into_iter().map(|(_, shard)| shard).collect();
+        let listed = visit_loaded(&shards, |loaded| {
+            let listed = loaded.list_transactions(&ListTransactionsRequest::default(), now_ms());
+            listed.transaction_states.into_iter().map(|state| state.transactional_id).collect()
+        });
+        let _ = sender.send((described, listed));
+    });
+    receiver.recv_timeout(Duration::from_secs(5)).expect("the coordinator answered without waiting for the load")
+}
+
+#[test]
+fn transaction_requests_answer_load_in_progress_while_a_shard_loads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let partition = open_txn_partition(dir.path());
+    {
+        let writer = txn_shard(&partition, LoadState::Loaded);
+        let mut state = writer.lock();
+        for (index, transactional_id) in ["a", "b", "c"].into_iter().enumerate() {
+            let context = RequestContext { api_version: 4, now_ms: now_ms(), reply: 0 };
+            let request = InitProducerIdRequest {
+                transactional_id: Some(transactional_id.into()),
+                transaction_timeout_ms: 60_000,
+                producer_id: -1,
+                producer_epoch: -1,
+                ..InitProducerIdRequest::default()
+            };
+            let effects = state.shard.init_producer_id(&context, request, 1000 + index as i64);
+            apply(&mut state, &partition, effects).expect("append");
+        }
+    }
+
+    let shard = txn_shard(&partition, LoadState::Loading);
+    let coordinator = Arc::new(TxnCoordinator::default());
+    coordinator.shards.write().expect("lock").insert(0, Arc::clone(&shard));
+    let (reading, read_started) = std::sync::mpsc::channel();
+    let (resume, resumed) = std::sync::mpsc::channel::<()>();
+    let loader = {
+        let shard = Arc::clone(&shard);
+        std::thread::spawn(move || {
+            let mut first = true;
+            load(&shard, move || {
+                if std::mem::take(&mut first) {
+                    let _ = reading.send(());
+                    let _ = resumed.recv();
+                }
+            })
+        })
+    };
+    read_started.recv_timeout(Duration::from_secs(10)).expect("the load started");
+    let started = std::time::Instant::now();
+    let (described, (listed, list_error)) = txn_reads_within(&coordinator, &shard);
+    assert_eq!(described, Err(ErrorCode::CoordinatorLoadInProgress));
+    assert_eq!((listed, list_error), (Vec::new(), Some(ErrorCode::CoordinatorLoadInProgress)));
+    assert!(started.elapsed() < Duration::from_secs(1), "answered in {:?}", started.elapsed());
+
+    resume.send(()).expect("loader waits");
+    let (replayed, markers) = loader.join().expect("load thread").expect("loads");
+    assert_eq!(replayed, 3);
+    assert!(markers.is_empty());
+    let (described, (mut listed, list_error)) = txn_reads_within(&coordinator, &shard);
+    listed.sort();
+    assert_eq!(described, Ok(3));
+    assert_eq!((listed, list_error), (vec!["a".to_string(), "b".to_string(), "c".to_string()], None));
+}
