@@ -44,6 +44,9 @@ const READ_AHEAD_FRAMES_MAX: usize = 4;
 /// before it has been handled (Kafka's mute), while small pipelined requests still
 /// read ahead.
 const READ_AHEAD_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// The longest the idle timer sleeps before looking again, so that any
+/// `connections.max.idle.ms` (up to years) makes a valid deadline.
+const IDLE_CHECK_MAX: Duration = Duration::from_secs(24 * 3600);
 /// Responses smaller than this are copied into the write buffer; larger chunks
 /// (record sets) go to the socket directly.
 const WRITE_BUFFER_BYTES: usize = 64 * 1024;
@@ -139,7 +142,7 @@ pub async fn serve(
         read_ahead: Arc::new(Semaphore::new(READ_AHEAD_BYTES_MAX)),
         activity: Arc::clone(&activity),
         idle_max,
-        idle_timer: idle_max.map(|idle| Box::pin(tokio::time::sleep(idle))),
+        idle_timer: idle_max.map(|idle| Box::pin(tokio::time::sleep(idle.min(IDLE_CHECK_MAX)))),
         peer,
     };
     drop(config);
@@ -363,7 +366,7 @@ impl FrameReader {
                             Some(idle) => idle_max - idle,
                             None => idle_max,
                         };
-                        timer.as_mut().reset(tokio::time::Instant::now() + wait);
+                        timer.as_mut().reset(tokio::time::Instant::now() + wait.min(IDLE_CHECK_MAX));
                     }
                 }
             },
