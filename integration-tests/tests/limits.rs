@@ -212,6 +212,39 @@ fn queued_request_bytes_are_bounded_by_the_budget() -> Result<()> {
     Ok(())
 }
 
+/// `queued.max.requests` bounds the requests read broker-wide whose handling has not
+/// begun: two requests waiting behind a parked Fetch fill a queue of two, and another
+/// connection's request is read only once they are handled.
+#[test]
+fn queued_max_requests_bounds_requests_waiting_to_be_handled() -> Result<()> {
+    let broker = BrokerProcess::start(&[("queued.max.requests", "2")])?;
+    let topic = "queue";
+    broker.with_diag(rdk::create_topic(&broker.bootstrap(), topic, 1, &[]))?;
+    let mut parked = RawConn::connect(&broker.bootstrap())?;
+    let mut other = RawConn::connect(&broker.bootstrap())?;
+    let parked_at = Instant::now();
+    parked.send(parked_fetch(topic, 4_000), 11, 1)?;
+    parked.send(api_versions(), 3, 2)?;
+    parked.send(api_versions(), 3, 3)?;
+    std::thread::sleep(Duration::from_millis(500));
+    other.send(api_versions(), 3, 9)?;
+    ensure!(
+        matches!(other.read_frame(Duration::from_millis(1_500))?, ReadOutcome::TimedOut),
+        "a request was read while queued.max.requests were waiting{}",
+        broker.diag()
+    );
+    let (header, _) = other.read_response(ApiKey::ApiVersions, 3, WAIT).context("once the queue drained")?;
+    ensure!(header.correlation_id == 9, "answer {}", header.correlation_id);
+    ensure!(parked_at.elapsed() >= Duration::from_millis(3_500), "answered before the parked Fetch ended");
+    let (header, _) = parked.read_response(ApiKey::Fetch, 11, WAIT)?;
+    ensure!(header.correlation_id == 1, "answer {}", header.correlation_id);
+    for correlation_id in [2, 3] {
+        let (header, _) = parked.read_response(ApiKey::ApiVersions, 3, WAIT)?;
+        ensure!(header.correlation_id == correlation_id, "answer {}", header.correlation_id);
+    }
+    Ok(())
+}
+
 /// Opens `count` connections and returns whether each answers ApiVersions.
 fn open_and_probe(bootstrap: &str, count: usize) -> Result<(Vec<RawConn>, Vec<bool>)> {
     let mut conns = Vec::new();
