@@ -6,27 +6,47 @@
 //! writer task sends the answers in order; a produce waiting for its fdatasync
 //! does not hold up the requests behind it (group commit). The size prefix is
 //! checked against `socket.request.max.bytes` before any allocation.
+//!
+//! Memory is bounded by configuration, not by clients: before a frame's bytes are
+//! allocated the reader takes the frame's size from the broker-wide budget of queued
+//! request bytes and a place among `queued.max.requests`, and the frame's share of this
+//! connection's read-ahead; the bytes go back once the request has been handled. A
+//! connection with a request in flight reads ahead only small frames, as Kafka mutes a
+//! connection while its request is handled. A connection with nothing in flight and no
+//! bytes for `connections.max.idle.ms` is closed.
 
 use crate::api_versions::{is_supported, supported_range};
 use crate::broker::Broker;
 use crate::dispatch::{dispatch, Outcome};
 use crate::zero_copy;
 use bytes::{Buf, Bytes, BytesMut};
+use gregor_config::BrokerConfig;
 use gregor_protocol::frame::{decode_request, encode_response_frame, peek_request_prefix};
 use gregor_protocol::messages::api_versions_response::{ApiVersion, ApiVersionsResponse};
 use gregor_protocol::{ApiKey, DecodeError, ErrorCode, ResponseBody, WriteBuf};
 use gregor_storage::FileRegion;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 /// Frames read ahead of the one being handled. Kafka handles one request per
 /// connection at a time; a few frames of read-ahead keep the socket busy while
 /// bounding the memory one connection can hold.
 const READ_AHEAD_FRAMES_MAX: usize = 4;
+/// Bytes of frames one connection may hold read and not yet handled. A frame takes
+/// its size from this, at most all of it: a larger frame is read only once everything
+/// before it has been handled (Kafka's mute), while small pipelined requests still
+/// read ahead.
+const READ_AHEAD_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// The longest the idle timer sleeps before looking again, so that any
+/// `connections.max.idle.ms` (up to years) makes a valid deadline.
+const IDLE_CHECK_MAX: Duration = Duration::from_secs(24 * 3600);
 /// Responses smaller than this are copied into the write buffer; larger chunks
 /// (record sets) go to the socket directly.
 const WRITE_BUFFER_BYTES: usize = 64 * 1024;
@@ -36,24 +56,117 @@ const WRITE_BUFFER_BYTES: usize = 64 * 1024;
 /// proceed; this bounds how many answers one connection may have outstanding.
 const ANSWERS_QUEUED_MAX: usize = 8;
 
-/// Serves one connection until the peer closes it, it breaks the protocol, or the
-/// broker shuts down (then the requests in flight are finished first).
-pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut shutdown: watch::Receiver<bool>) {
+/// The broker-wide bounds on requests read and not yet handled, shared by every
+/// connection: Kafka's memory pool (`queued.max.request.bytes`) and request queue
+/// (`queued.max.requests`).
+pub struct RequestBudget {
+    bytes: Arc<Semaphore>,
+    bytes_max: u64,
+    /// Requests read whose handling has not begun.
+    queued: Arc<Semaphore>,
+}
+
+impl RequestBudget {
+    pub fn new(config: &BrokerConfig) -> RequestBudget {
+        let bytes_max = config.queued_request_bytes_budget().min(Semaphore::MAX_PERMITS as u64);
+        let queued = usize::try_from(config.queued_max_requests).unwrap_or(1).clamp(1, Semaphore::MAX_PERMITS);
+        RequestBudget {
+            bytes: Arc::new(Semaphore::new(usize::try_from(bytes_max).unwrap_or(Semaphore::MAX_PERMITS))),
+            bytes_max,
+            queued: Arc::new(Semaphore::new(queued)),
+        }
+    }
+}
+
+/// A request read off the socket and what it holds until it has been handled.
+struct Frame {
+    body: Bytes,
+    charge: Charge,
+    /// Its place among the queued requests, given back when its handling begins.
+    queued: OwnedSemaphorePermit,
+}
+
+/// A frame's share of the budgets. Dropping it gives the bytes back.
+struct Charge {
+    _bytes: OwnedSemaphorePermit,
+    _read_ahead: OwnedSemaphorePermit,
+}
+
+/// When the connection last moved bytes, and how many requests it has read whose
+/// answers are not written yet: what `connections.max.idle.ms` looks at.
+struct Activity {
+    since: Instant,
+    last_ms: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+impl Activity {
+    fn touch(&self) {
+        let elapsed_ms = u64::try_from(self.since.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(elapsed_ms, Ordering::Relaxed);
+    }
+
+    /// How long the connection has been idle, or None while a request is in flight.
+    fn idle_for(&self) -> Option<Duration> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        Some(self.since.elapsed().saturating_sub(last))
+    }
+}
+
+/// Serves one connection until the peer closes it, it breaks the protocol, it idles
+/// past `connections.max.idle.ms`, or the broker shuts down (then the requests in
+/// flight are finished first).
+pub async fn serve(
+    broker: Arc<Broker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    budget: Arc<RequestBudget>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let _ = stream.set_nodelay(true);
     let (read_half, write_half) = stream.into_split();
-    let (frames_tx, mut frames_rx) = mpsc::channel::<Bytes>(READ_AHEAD_FRAMES_MAX);
-    let request_bytes_max = broker.config().socket_request_max_bytes;
-    let reader = tokio::spawn(read_frames(read_half, frames_tx, request_bytes_max, peer));
+    let (frames_tx, mut frames_rx) = mpsc::channel::<Frame>(READ_AHEAD_FRAMES_MAX);
+    let config = broker.config();
+    let activity =
+        Arc::new(Activity { since: Instant::now(), last_ms: AtomicU64::new(0), in_flight: AtomicUsize::new(0) });
+    // Negative disables the idle timeout, as in Kafka.
+    let idle_max = u64::try_from(config.connections_max_idle_ms).ok().map(Duration::from_millis);
+    let reader = FrameReader {
+        read_half,
+        frames: frames_tx,
+        request_bytes_max: config.socket_request_max_bytes,
+        budget,
+        read_ahead: Arc::new(Semaphore::new(READ_AHEAD_BYTES_MAX)),
+        activity: Arc::clone(&activity),
+        idle_max,
+        idle_timer: idle_max.map(|idle| Box::pin(tokio::time::sleep(idle.min(IDLE_CHECK_MAX)))),
+        peer,
+    };
+    drop(config);
+    let reader = tokio::spawn(reader.run());
     let (answers_tx, answers_rx) = mpsc::channel::<Reply>(ANSWERS_QUEUED_MAX);
-    let writer = tokio::spawn(write_answers(write_half, answers_rx, peer));
+    let writer = tokio::spawn(write_answers(write_half, answers_rx, peer, activity));
     loop {
         let frame = tokio::select! {
             biased;
             frame = frames_rx.recv() => frame,
             _ = shutdown.changed() => None,
         };
-        let Some(frame) = frame else { break };
-        let reply = handle_frame(&broker, frame, peer).await;
+        let Some(Frame { body, charge, queued }) = frame else { break };
+        drop(queued);
+        let reply = match handle_frame(&broker, body, peer).await {
+            // A deferred request is handled when its task ends: it keeps its bytes till then.
+            Reply::Later { correlation_id, version, task, .. } => {
+                Reply::Later { correlation_id, version, task, charge: Some(charge) }
+            }
+            reply => {
+                drop(charge);
+                reply
+            }
+        };
         let close = matches!(reply, Reply::Close(_));
         // A failed send means the writer stopped (a write error or a close).
         if answers_tx.send(reply).await.is_err() || close {
@@ -76,16 +189,23 @@ enum Reply {
         correlation_id: i32,
         version: i16,
         task: tokio::task::JoinHandle<Outcome>,
+        /// The request's budget, given back when the task ends.
+        charge: Option<Charge>,
     },
 }
 
 /// Writes the answers in request order. Pipelined answers share writes: the
 /// buffer is flushed when no answer is queued, and before waiting on one that is
 /// not ready yet.
-async fn write_answers(write_half: OwnedWriteHalf, mut answers: mpsc::Receiver<Reply>, peer: SocketAddr) {
+async fn write_answers(
+    write_half: OwnedWriteHalf,
+    mut answers: mpsc::Receiver<Reply>,
+    peer: SocketAddr,
+    activity: Arc<Activity>,
+) {
     let mut writer = BufWriter::with_capacity(WRITE_BUFFER_BYTES, write_half);
     while let Some(mut reply) = answers.recv().await {
-        while let Reply::Later { correlation_id, version, task } = reply {
+        while let Reply::Later { correlation_id, version, task, charge } = reply {
             if !task.is_finished() && writer.flush().await.is_err() {
                 return;
             }
@@ -93,6 +213,7 @@ async fn write_answers(write_half: OwnedWriteHalf, mut answers: mpsc::Receiver<R
                 Ok(outcome) => reply_for(correlation_id, version, outcome),
                 Err(error) => Reply::Close(format!("a request task failed: {error}")),
             };
+            drop(charge);
         }
         match reply {
             Reply::Send(encoded, regions) => {
@@ -110,6 +231,8 @@ async fn write_answers(write_half: OwnedWriteHalf, mut answers: mpsc::Receiver<R
         if answers.is_empty() && writer.flush().await.is_err() {
             return;
         }
+        activity.touch();
+        activity.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
     let _ = writer.flush().await;
     let _ = writer.shutdown().await;
@@ -120,59 +243,141 @@ async fn write_answers(write_half: OwnedWriteHalf, mut answers: mpsc::Receiver<R
 /// buffer without a copy.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 
-async fn read_frames(
-    mut read_half: OwnedReadHalf,
-    frames: mpsc::Sender<Bytes>,
+/// Reads frames off the socket under the budgets and hands them to the connection.
+struct FrameReader {
+    read_half: OwnedReadHalf,
+    frames: mpsc::Sender<Frame>,
     request_bytes_max: i32,
+    budget: Arc<RequestBudget>,
+    read_ahead: Arc<Semaphore>,
+    activity: Arc<Activity>,
+    idle_max: Option<Duration>,
+    idle_timer: Option<Pin<Box<tokio::time::Sleep>>>,
     peer: SocketAddr,
-) {
-    let mut buffer = BytesMut::with_capacity(READ_BUFFER_BYTES);
-    loop {
-        while let Some(prefix) = buffer.get(..4) {
-            let size = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
-            if size < 0 || size > request_bytes_max {
-                tracing::warn!(
-                    %peer,
-                    "closing connection: request size {size} is outside 0..={request_bytes_max} (socket.request.max.bytes)"
-                );
-                return;
-            }
-            let frame_end = 4 + size as usize;
-            if buffer.len() < frame_end && size as usize > READ_BUFFER_BYTES {
-                // A large frame gets a buffer of its own, exactly its size and allocated
-                // only now that the size passed the check, so that nothing else shares
-                // it and a produce can stamp its batches in place without a copy.
+}
+
+/// Why the reader stopped reading.
+enum ReadEnd {
+    /// The peer closed, the socket failed, or the connection stopped taking frames.
+    Closed,
+    Idle(Duration),
+}
+
+impl FrameReader {
+    async fn run(mut self) {
+        let peer = self.peer;
+        if let Err(ReadEnd::Idle(idle)) = self.read_frames().await {
+            tracing::debug!(%peer, "closing connection: idle for {} ms (connections.max.idle.ms)", idle.as_millis());
+        }
+    }
+
+    async fn read_frames(&mut self) -> Result<(), ReadEnd> {
+        let mut buffer = BytesMut::with_capacity(READ_BUFFER_BYTES);
+        // The charge of the frame at the front of the buffer, taken once its size is known.
+        let mut charge: Option<(Charge, OwnedSemaphorePermit)> = None;
+        loop {
+            while let Some(prefix) = buffer.get(..4) {
+                let size = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+                let request_bytes_max = self.request_bytes_max;
+                if size < 0 || size > request_bytes_max {
+                    tracing::warn!(
+                        peer = %self.peer,
+                        "closing connection: request size {size} is outside 0..={request_bytes_max} (socket.request.max.bytes)"
+                    );
+                    return Ok(());
+                }
+                let size = size as usize;
+                let (frame_charge, queued) = match charge.take() {
+                    Some(charge) => charge,
+                    None => self.charge(size).await?,
+                };
+                let frame_end = 4 + size;
+                if buffer.len() < frame_end && size > READ_BUFFER_BYTES {
+                    // A large frame gets a buffer of its own, exactly its size and allocated
+                    // only now that the size passed the check and the budget holds it, so
+                    // that nothing else shares it and a produce can stamp its batches in
+                    // place without a copy.
+                    buffer.advance(4);
+                    let mut body = BytesMut::with_capacity(size);
+                    body.extend_from_slice(&buffer);
+                    buffer.clear();
+                    while body.len() < body.capacity() {
+                        self.read_some(&mut body).await?;
+                    }
+                    self.send(Frame { body: body.freeze(), charge: frame_charge, queued }).await?;
+                    continue;
+                }
+                if buffer.len() < frame_end {
+                    buffer.reserve(frame_end - buffer.len());
+                    charge = Some((frame_charge, queued));
+                    break;
+                }
                 buffer.advance(4);
-                let mut body = BytesMut::with_capacity(size as usize);
-                body.extend_from_slice(&buffer);
-                buffer.clear();
-                while body.len() < body.capacity() {
-                    match read_half.read_buf(&mut body).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) => {}
+                let body = buffer.split_to(size).freeze();
+                self.send(Frame { body, charge: frame_charge, queued }).await?;
+            }
+            if buffer.capacity() - buffer.len() < READ_BUFFER_BYTES / 4 {
+                buffer.reserve(READ_BUFFER_BYTES);
+            }
+            self.read_some(&mut buffer).await?;
+        }
+    }
+
+    /// Takes a frame's share of the budgets, waiting while they are spent: first this
+    /// connection's read-ahead (a large frame waits for the requests before it), then a
+    /// place among the queued requests, then the bytes.
+    async fn charge(&self, size: usize) -> Result<(Charge, OwnedSemaphorePermit), ReadEnd> {
+        if size as u64 > self.budget.bytes_max {
+            // Refused configurations keep this from happening (a request of
+            // socket.request.max.bytes always fits); never wait for what cannot come.
+            tracing::warn!(
+                peer = %self.peer,
+                "closing connection: a {size}-byte request exceeds the {}-byte budget of queued requests (queued.max.request.bytes)",
+                self.budget.bytes_max
+            );
+            return Err(ReadEnd::Closed);
+        }
+        let read_ahead_bytes = u32::try_from(size.min(READ_AHEAD_BYTES_MAX)).map_err(|_| ReadEnd::Closed)?;
+        let read_ahead =
+            Arc::clone(&self.read_ahead).acquire_many_owned(read_ahead_bytes).await.map_err(|_| ReadEnd::Closed)?;
+        let queued = Arc::clone(&self.budget.queued).acquire_owned().await.map_err(|_| ReadEnd::Closed)?;
+        let bytes = u32::try_from(size).map_err(|_| ReadEnd::Closed)?;
+        let bytes = Arc::clone(&self.budget.bytes).acquire_many_owned(bytes).await.map_err(|_| ReadEnd::Closed)?;
+        Ok((Charge { _bytes: bytes, _read_ahead: read_ahead }, queued))
+    }
+
+    async fn send(&self, frame: Frame) -> Result<(), ReadEnd> {
+        self.activity.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.frames.send(frame).await.map_err(|_| ReadEnd::Closed)
+    }
+
+    /// Reads what the socket has into `buffer`. The idle timeout runs only here, while
+    /// waiting for the peer, on one timer that is re-armed only when it fires, so that
+    /// a busy connection costs no timer work per read.
+    async fn read_some(&mut self, buffer: &mut BytesMut) -> Result<(), ReadEnd> {
+        let read = match (self.idle_max, self.idle_timer.as_mut()) {
+            (Some(idle_max), Some(timer)) => loop {
+                tokio::select! {
+                    biased;
+                    read = self.read_half.read_buf(buffer) => break read,
+                    () = timer.as_mut() => {
+                        let wait = match self.activity.idle_for() {
+                            Some(idle) if idle >= idle_max => return Err(ReadEnd::Idle(idle)),
+                            Some(idle) => idle_max - idle,
+                            None => idle_max,
+                        };
+                        timer.as_mut().reset(tokio::time::Instant::now() + wait.min(IDLE_CHECK_MAX));
                     }
                 }
-                if frames.send(body.freeze()).await.is_err() {
-                    return;
-                }
-                continue;
+            },
+            _ => self.read_half.read_buf(buffer).await,
+        };
+        match read {
+            Ok(0) | Err(_) => Err(ReadEnd::Closed),
+            Ok(_) => {
+                self.activity.touch();
+                Ok(())
             }
-            if buffer.len() < frame_end {
-                buffer.reserve(frame_end - buffer.len());
-                break;
-            }
-            buffer.advance(4);
-            let frame = buffer.split_to(size as usize).freeze();
-            if frames.send(frame).await.is_err() {
-                return;
-            }
-        }
-        if buffer.capacity() - buffer.len() < READ_BUFFER_BYTES / 4 {
-            buffer.reserve(READ_BUFFER_BYTES);
-        }
-        match read_half.read_buf(&mut buffer).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
         }
     }
 }
@@ -242,7 +447,7 @@ fn reply_for(correlation_id: i32, version: i16, outcome: Outcome) -> Reply {
         Outcome::RespondWithRegions(response, regions) => encode(correlation_id, version, response, regions),
         Outcome::NoResponse => Reply::Nothing,
         Outcome::Close(reason) => Reply::Close(reason),
-        Outcome::Deferred(task) => Reply::Later { correlation_id, version, task },
+        Outcome::Deferred(task) => Reply::Later { correlation_id, version, task, charge: None },
     }
 }
 

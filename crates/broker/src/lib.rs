@@ -25,6 +25,7 @@ pub mod authorization;
 pub mod broker;
 pub mod config_resource;
 pub mod connection;
+pub mod connection_quotas;
 pub mod controller;
 pub mod coordinator;
 pub mod dispatch;

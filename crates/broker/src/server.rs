@@ -6,7 +6,8 @@
 //! connection finish the request it is handling, then flush and close the logs.
 
 use crate::broker::{Broker, Endpoint};
-use crate::connection;
+use crate::connection::{self, RequestBudget};
+use crate::connection_quotas::{AcceptBackoff, ConnectionQuotas};
 use crate::controller::Controller;
 use crate::error::BrokerError;
 use crate::meta_properties::MetaProperties;
@@ -113,10 +114,14 @@ pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    let connections = Arc::new(Semaphore::new(connection_limit(&broker.config())));
+    let limits = Arc::new(Limits {
+        connections: Arc::new(Semaphore::new(connection_limit(&broker.config()))),
+        quotas: Arc::new(ConnectionQuotas::default()),
+        budget: Arc::new(RequestBudget::new(&broker.config())),
+    });
     let addresses: Vec<SocketAddr> = listeners.iter().map(|(_, address)| *address).collect();
     for (listener, _) in listeners {
-        tasks.spawn(accept_loop(Arc::clone(&broker), listener, Arc::clone(&connections), shutdown_rx.clone()));
+        tasks.spawn(accept_loop(Arc::clone(&broker), listener, Arc::clone(&limits), shutdown_rx.clone()));
     }
     tasks.spawn(background(Arc::clone(&broker), shutdown_rx.clone()));
     Ok(RunningServer { broker, addresses, started_in: started.elapsed(), shutdown: shutdown_tx, tasks })
@@ -144,37 +149,73 @@ fn connection_limit(config: &BrokerConfig) -> usize {
     usize::try_from(config.max_connections).unwrap_or(0).min(Semaphore::MAX_PERMITS)
 }
 
+/// What every listener shares: `max.connections`, the per-address counts and the
+/// creation rate, and the budget of queued requests.
+struct Limits {
+    connections: Arc<Semaphore>,
+    quotas: Arc<ConnectionQuotas>,
+    budget: Arc<RequestBudget>,
+}
+
 async fn accept_loop(
     broker: Arc<Broker>,
     listener: TcpListener,
-    connections: Arc<Semaphore>,
+    limits: Arc<Limits>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut served = JoinSet::new();
+    let mut backoff = AcceptBackoff::default();
+    let listener_name = listener.local_addr().map(|address| address.to_string()).unwrap_or_default();
     loop {
         // Like Kafka, wait for a free slot before accepting when max.connections
         // is reached, rather than accepting and dropping.
         let permit = tokio::select! {
-            permit = Arc::clone(&connections).acquire_owned() => permit,
+            permit = Arc::clone(&limits.connections).acquire_owned() => permit,
             _ = shutdown.changed() => break,
         };
         let Ok(permit) = permit else { break };
+        // The connection is not accepted before max.connection.creation.rate allows it.
+        let delay = limits.quotas.creation_delay(&broker.config());
+        if !delay.is_zero() {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = shutdown.changed() => break,
         };
         match accepted {
             Ok((stream, peer)) => {
+                backoff.succeeded();
+                let config = broker.config();
+                let slot = match limits.quotas.admit(peer.ip(), &config).await {
+                    Ok(slot) => slot,
+                    Err(reason) => {
+                        // As Kafka: accepted, then closed at once.
+                        tracing::info!("{reason} (max.connections.per.ip)");
+                        drop(stream);
+                        continue;
+                    }
+                };
+                drop(config);
                 let broker = Arc::clone(&broker);
                 let shutdown = shutdown.clone();
+                let budget = Arc::clone(&limits.budget);
                 served.spawn(async move {
-                    connection::serve(broker, stream, peer, shutdown).await;
+                    connection::serve(broker, stream, peer, budget, shutdown).await;
+                    drop(slot);
                     drop(permit);
                 });
             }
             Err(error) => {
-                tracing::warn!("accept failed: {error}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                drop(permit);
+                let wait = backoff.failed(&error, &listener_name);
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    _ = shutdown.changed() => break,
+                }
             }
         }
         // Reap finished connections so the set stays as large as the live ones.

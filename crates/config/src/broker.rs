@@ -306,6 +306,17 @@ impl BrokerConfig {
         (map_is_default && self.controller_listener_names.contains(&name)).then_some("PLAINTEXT")
     }
 
+    /// The broker-wide budget of request bytes read and not yet handled:
+    /// `queued.max.request.bytes` when positive; otherwise (Kafka's -1, "no limit") twice
+    /// `socket.request.max.bytes`, so that memory stays bounded by configuration while
+    /// a largest request can be read while another is being handled.
+    pub fn queued_request_bytes_budget(&self) -> u64 {
+        match u64::try_from(self.queued_max_request_bytes) {
+            Ok(bytes) if bytes > 0 => bytes,
+            _ => u64::try_from(self.socket_request_max_bytes).unwrap_or(0).saturating_mul(2),
+        }
+    }
+
     fn from_layers(layers: Layers) -> Result<BrokerConfig, ConfigError> {
         let t = Typed { lookup: |k: &'static str| layers.effective(k).map(|(v, _)| v) };
         fn parse<T>(key: &str, raw: String, r: Result<T, String>) -> Result<T, ConfigError> {

@@ -24,6 +24,8 @@ pub(crate) fn check_broker(c: &BrokerConfig) -> Result<(), ConfigError> {
         }
     }
     check_listeners(c)?;
+    check_security_protocols(c)?;
+    check_connection_limits(c)?;
     ordered(
         "replica.fetch.wait.max.ms",
         c.replica_fetch_wait_max_ms.into(),
@@ -76,6 +78,59 @@ pub(crate) fn check_broker(c: &BrokerConfig) -> Result<(), ConfigError> {
     // The broker keys are also the defaults of every topic; a value that no topic could
     // take (log.roll.ms=0, say) is refused here rather than at the first topic creation.
     crate::topic::TopicConfig::resolve(c, &BTreeMap::new())?;
+    Ok(())
+}
+
+/// Gregor speaks PLAINTEXT only: a listener configured for TLS or SASL must not start
+/// and answer without the handshake its clients rely on.
+fn check_security_protocols(c: &BrokerConfig) -> Result<(), ConfigError> {
+    let unsupported = |key: &str, reason: String| ConfigError::Unsupported { key: key.to_string(), reason };
+    for (key, listeners) in [("listeners", &c.listeners), ("advertised.listeners", &c.advertised_listeners)] {
+        for l in listeners {
+            // check_listeners has made sure every listener has a protocol.
+            let protocol = c.security_protocol(&l.name).unwrap_or("PLAINTEXT");
+            if protocol != "PLAINTEXT" {
+                let source = match c.layers.is_set("listener.security.protocol.map") {
+                    true => "listener.security.protocol.map",
+                    false => "its name (the default listener.security.protocol.map)",
+                };
+                return Err(unsupported(
+                    key,
+                    format!(
+                        "listener {l} has security protocol {protocol} (from {source}), which Gregor does not \
+                         implement yet; only PLAINTEXT listeners can be served"
+                    ),
+                ));
+            }
+        }
+    }
+    if c.security_inter_broker_protocol != "PLAINTEXT" {
+        return Err(unsupported(
+            "security.inter.broker.protocol",
+            format!(
+                "{} is not implemented yet; only PLAINTEXT can be used between brokers",
+                c.security_inter_broker_protocol
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_connection_limits(c: &BrokerConfig) -> Result<(), ConfigError> {
+    // As Kafka: a limit of zero is only useful to admit nothing but the overridden hosts.
+    if c.max_connections_per_ip == 0 && c.max_connections_per_ip_overrides.is_empty() {
+        return Err(conflict(
+            "max.connections.per.ip can be 0 only when max.connections.per.ip.overrides is set".into(),
+        ));
+    }
+    // As Kafka: a request as large as socket.request.max.bytes must fit the budget of
+    // queued request bytes, or it could never be read.
+    if c.queued_max_request_bytes > 0 && c.queued_max_request_bytes < i64::from(c.socket_request_max_bytes) {
+        return Err(conflict(format!(
+            "queued.max.request.bytes ({}) must be at least socket.request.max.bytes ({})",
+            c.queued_max_request_bytes, c.socket_request_max_bytes
+        )));
+    }
     Ok(())
 }
 

@@ -21,6 +21,10 @@ pub enum ConfigError {
     /// Two or more keys are valid alone but contradict each other.
     #[error("conflicting configuration: {reason}")]
     Conflict { reason: String },
+    /// A valid Kafka configuration that asks for something Gregor does not implement (a
+    /// TLS or SASL listener): refused rather than served with less than it asks for.
+    #[error("unsupported configuration {key}: {reason}")]
+    Unsupported { key: String, reason: String },
     /// The configuration file could not be read.
     #[error("cannot read configuration file {path}: {source}")]
     Io {
@@ -38,9 +42,10 @@ impl ConfigError {
     /// The key the error is about, when there is exactly one.
     pub fn key(&self) -> Option<&str> {
         match self {
-            ConfigError::InvalidValue { key, .. } | ConfigError::UnknownKey { key } | ConfigError::ReadOnly { key } => {
-                Some(key)
-            }
+            ConfigError::InvalidValue { key, .. }
+            | ConfigError::UnknownKey { key }
+            | ConfigError::ReadOnly { key }
+            | ConfigError::Unsupported { key, .. } => Some(key),
             _ => None,
         }
     }

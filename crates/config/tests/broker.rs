@@ -214,6 +214,73 @@ fn cross_key_rules() {
 }
 
 #[test]
+fn listeners_gregor_cannot_secure_are_refused() {
+    let refused = |pairs: &[(&str, &str)], key: &str, needle: &str| {
+        let err = BrokerConfig::from_pairs(pairs).expect_err("a TLS or SASL listener must not load");
+        assert!(matches!(err, ConfigError::Unsupported { .. }), "{err}");
+        assert_eq!(err.key(), Some(key), "{err}");
+        assert!(err.to_string().contains(needle), "{err:?} lacks {needle:?}");
+    };
+    // The protocol from the listener's name, through the default map.
+    refused(
+        &[("listeners", "PLAINTEXT://127.0.0.1:9092,SASL_PLAINTEXT://127.0.0.1:9093")],
+        "listeners",
+        "SASL_PLAINTEXT://127.0.0.1:9093 has security protocol SASL_PLAINTEXT",
+    );
+    refused(&[("listeners", "SSL://127.0.0.1:9093")], "listeners", "security protocol SSL");
+    // The protocol from an explicit map.
+    refused(
+        &[
+            ("listeners", "PLAINTEXT://127.0.0.1:9092,INTERNAL://127.0.0.1:9093"),
+            ("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,INTERNAL:SASL_SSL"),
+        ],
+        "listeners",
+        "INTERNAL://127.0.0.1:9093 has security protocol SASL_SSL (from listener.security.protocol.map)",
+    );
+    refused(&[("security.inter.broker.protocol", "SSL")], "security.inter.broker.protocol", "SSL is not implemented");
+    // A map that makes every listener PLAINTEXT is served, even under another name.
+    let c = BrokerConfig::from_pairs(&[
+        ("listeners", "PLAINTEXT://127.0.0.1:9092,INTERNAL://127.0.0.1:9093"),
+        ("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT,SSL:SSL"),
+        ("inter.broker.listener.name", "INTERNAL"),
+    ])
+    .expect("PLAINTEXT listeners load")
+    .config;
+    assert_eq!(c.security_protocol("INTERNAL"), Some("PLAINTEXT"));
+    // The default map names SSL and SASL protocols without any listener using them.
+    assert!(BrokerConfig::from_pairs(&[]).is_ok());
+}
+
+#[test]
+fn connection_and_queue_limits() {
+    let c = BrokerConfig::defaults();
+    assert_eq!(c.max_connections_per_ip, i32::MAX);
+    assert_eq!(c.connections_max_idle_ms, 600_000);
+    assert_eq!(c.queued_max_requests, 500);
+    assert_eq!(c.queued_max_request_bytes, -1);
+    // Kafka's -1 is unbounded; Gregor keeps a bound tied to the largest request.
+    assert_eq!(c.queued_request_bytes_budget(), 2 * 104_857_600);
+    let c = BrokerConfig::from_pairs(&[("queued.max.request.bytes", "209715200")]).expect("loads").config;
+    assert_eq!(c.queued_request_bytes_budget(), 209_715_200);
+    assert!(BrokerConfig::from_pairs(&[("queued.max.request.bytes", "1000")]).is_err());
+    assert!(
+        BrokerConfig::from_pairs(&[("queued.max.request.bytes", "1000"), ("socket.request.max.bytes", "1000")]).is_ok()
+    );
+    let c = BrokerConfig::from_pairs(&[
+        ("max.connections.per.ip", "2"),
+        ("max.connections.per.ip.overrides", "127.0.0.1:5, broker.example:7"),
+    ])
+    .expect("loads")
+    .config;
+    assert_eq!(c.max_connections_per_ip_overrides.get("127.0.0.1"), Some(&5));
+    assert_eq!(c.max_connections_per_ip_overrides.get("broker.example"), Some(&7));
+    assert!(BrokerConfig::from_pairs(&[("max.connections.per.ip", "0")]).is_err());
+    assert!(BrokerConfig::from_pairs(&[("max.connections.per.ip", "0"), ("max.connections.per.ip.overrides", "h:1")])
+        .is_ok());
+    assert!(BrokerConfig::from_pairs(&[("max.connections.per.ip.overrides", "h:x")]).is_err());
+}
+
+#[test]
 fn retention_ms_over_minutes_over_hours() {
     let ms = |p: &[(&str, &str)]| BrokerConfig::from_pairs(p).expect("loads").config.log_retention_ms;
     assert_eq!(ms(&[("log.retention.hours", "2")]), 7_200_000);

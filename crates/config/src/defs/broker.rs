@@ -228,7 +228,7 @@ static CORE_DEFS: &[ConfigDef] = &[
         "Most new connections accepted per second.",
     )
     .dynamic(),
-    def("connections.max.idle.ms", T::Long, Some("600000"), ANY, "Idle time after which a connection is closed."),
+    def("connections.max.idle.ms", T::Long, Some("600000"), ANY, "Idle time after which a connection is closed; negative never closes one."),
     def(
         "connection.failed.authentication.delay.ms",
         T::Int,
@@ -251,7 +251,7 @@ static CORE_DEFS: &[ConfigDef] = &[
         T::Long,
         Some("-1"),
         ANY,
-        "Bytes of queued requests before network reads pause; -1 means no limit.",
+        "Bytes of queued requests before network reads pause; -1 leaves Gregor's bound, twice socket.request.max.bytes.",
     ),
     def("ssl.keystore.location", T::String, None, ANY, "Path of the key store for TLS listeners.").dynamic(),
     def("ssl.keystore.password", T::Password, None, ANY, "Password of the key store.").dynamic(),
