@@ -372,8 +372,11 @@ impl Segment {
     }
 
     /// The file and a range of it (see [`FileRegion`]).
-    pub fn region(&self, position: u64, len_bytes: usize) -> FileRegion {
-        FileRegion::new(Arc::clone(&self.log), position, len_bytes)
+    /// The region holds the open file itself, so closing a cold file in the
+    /// meantime cannot break a send in flight.
+    pub fn region(&self, position: u64, len_bytes: usize) -> Result<FileRegion, StorageError> {
+        let file = self.log.open_handle().map_err(|e| StorageError::io(&self.log_path, e))?;
+        Ok(FileRegion::new(file.unwrap_or_else(|| Arc::clone(&self.log)), position, len_bytes))
     }
 
     /// Batch headers from `position` on, up to the committed end.
@@ -481,6 +484,9 @@ impl Segment {
     /// Renames the files to `.deleted` and removes them; open readers keep
     /// their descriptors, so in-flight reads of this segment still succeed.
     pub fn delete_files(&self) -> Result<(), StorageError> {
+        // A reopen after the rename would find nothing: the log stays open
+        // for the readers that still hold this segment.
+        self.log.keep_open().map_err(|e| StorageError::io(&self.log_path, e))?;
         let paths = [
             self.log_path.clone(),
             self.offset_index.path().to_path_buf(),
