@@ -133,10 +133,16 @@ impl Broker {
         if records.is_empty() {
             return Ok(answer);
         }
-        self.controller.append(&records)?;
         let mut next = (*image).clone();
         for record in &records {
             next.replay(record)?;
+        }
+        // All or nothing: the new partitions' logs exist before their records
+        // are committed, and are gone again when either step fails.
+        let created = self.create_new_logs(&next)?;
+        if let Err(error) = self.controller.append(&records) {
+            self.discard_logs(&created);
+            return Err(error);
         }
         self.metadata_offset.store(self.controller.log.log_end_offset() - 1, std::sync::atomic::Ordering::Release);
         self.publish(next.clone())?;
