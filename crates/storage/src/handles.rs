@@ -59,6 +59,8 @@ pub fn nofile_limits() -> io::Result<(u64, u64)> {
     Ok((rlim_to_u64(limit.rlim_cur), rlim_to_u64(limit.rlim_max)))
 }
 
+// rlim_t is u64 on Linux but not on every platform libc supports.
+#[allow(clippy::useless_conversion)]
 fn rlim_to_u64(value: libc::rlim_t) -> u64 {
     if value == libc::RLIM_INFINITY {
         u64::MAX
