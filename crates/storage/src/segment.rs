@@ -484,9 +484,13 @@ impl Segment {
     /// Renames the files to `.deleted` and removes them; open readers keep
     /// their descriptors, so in-flight reads of this segment still succeed.
     pub fn delete_files(&self) -> Result<(), StorageError> {
-        // A reopen after the rename would find nothing: the log stays open
-        // for the readers that still hold this segment.
+        // After the rename a reopen by path would find nothing, or the
+        // cleaner's replacement under the same name: every file stays open
+        // for the readers (and a pending flush) that still hold this segment.
         self.log.keep_open().map_err(|e| StorageError::io(&self.log_path, e))?;
+        self.offset_index.keep_open()?;
+        self.time_index.keep_open()?;
+        self.txn_index.keep_open()?;
         let paths = [
             self.log_path.clone(),
             self.offset_index.path().to_path_buf(),

@@ -131,3 +131,66 @@ fn a_fetched_region_outlives_the_closing_of_its_file() {
     // The closed file reopens for the next read.
     assert_eq!(read_all(&first, 0), 1);
 }
+
+fn keyed_batch(partition: i32, round: usize) -> BytesMut {
+    let mut b = RecordBatchBuilder::new(0);
+    for key in 0..2 {
+        let value = Bytes::from(format!("p{partition}-r{round}-{}", "v".repeat(200)));
+        b.append(NOW, Some(Bytes::from(format!("p{partition}-k{key}"))), Some(value), vec![]).unwrap();
+    }
+    BytesMut::from(&b.build().unwrap()[..])
+}
+
+#[test]
+fn compaction_under_the_budget_keeps_old_readers_on_the_old_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = open(dir.path());
+    let config = LogConfig {
+        cleanup_policy_compact: true,
+        cleanup_policy_delete: false,
+        min_cleanable_dirty_ratio: 0.0,
+        ..config()
+    };
+    let partitions = 8;
+    for round in 0..BATCHES {
+        for partition in 0..partitions {
+            let log = manager.get_or_create(&tp(partition), config.clone(), NOW).unwrap();
+            log.append_as_leader(keyed_batch(partition, round), 0, NOW).unwrap();
+        }
+    }
+    // A fetch of the first segment taken before the cleaner replaces it under the same name.
+    let first = manager.get(&tp(0)).unwrap();
+    let before = first.read_region(0, 1 << 20, true, i64::MAX).unwrap().region.unwrap();
+    let before_bytes = before.read().unwrap();
+    // As the broker does every half second: rolled segments are synced and let go.
+    manager.sync_rolled();
+    let cleaned = manager.compact_due(NOW);
+    assert_eq!(cleaned.len(), partitions as usize, "every partition had old values to clean");
+    assert_within_budget(&manager);
+    // Touch every other file so that the first partition's get closed.
+    for partition in 1..partitions {
+        let log = manager.get(&tp(partition)).unwrap();
+        log.read(0, 1 << 20, true, i64::MAX).unwrap();
+    }
+    assert_eq!(before.read().unwrap(), before_bytes, "a region keeps reading the file it was cut from");
+    for partition in 0..partitions {
+        let log = manager.get(&tp(partition)).unwrap();
+        let mut latest = std::collections::HashMap::new();
+        let mut offset = log.log_start_offset();
+        while offset < log.log_end_offset() {
+            let info = log.read(offset, 1 << 20, true, i64::MAX).unwrap();
+            for b in split_record_set(info.records) {
+                let b = RecordBatch::new(b.unwrap()).unwrap();
+                for record in b.records(1 << 20).unwrap() {
+                    latest.insert(record.key.clone().unwrap(), record.value.clone().unwrap());
+                }
+                offset = b.header().last_offset() + 1;
+            }
+        }
+        assert_eq!(latest.len(), 2);
+        for value in latest.values() {
+            assert!(value.starts_with(format!("p{partition}-r{}-", BATCHES - 1).as_bytes()));
+        }
+        assert_within_budget(&manager);
+    }
+}
