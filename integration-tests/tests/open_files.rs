@@ -15,7 +15,7 @@ use gregor_integration_tests::BrokerProcess;
 use gregor_protocol::messages::metadata_request::MetadataRequestTopic;
 use gregor_protocol::messages::MetadataRequest;
 use gregor_protocol::{ErrorCode, ResponseBody};
-use rdkafka::admin::{NewTopic, TopicReplication};
+use rdkafka::admin::{NewPartitions, NewTopic, TopicReplication};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::Offset;
 use std::path::Path;
@@ -169,5 +169,23 @@ fn a_topic_whose_logs_cannot_be_created_is_not_created() -> Result<()> {
     let (error, partitions) = describe(&broker.bootstrap(), DOOMED)?;
     ensure!(error == 0 && partitions == 8, "{DOOMED}: error {error}, {partitions} partitions");
     ensure!(partition_dirs(broker.data_dir(), DOOMED).len() == 8);
+
+    // CreatePartitions is all or nothing too: nothing of 8..12 when 10 fails.
+    let in_the_way = broker.data_dir().join(format!("{DOOMED}-10"));
+    std::fs::write(&in_the_way, b"not a directory")?;
+    let more = NewPartitions::new(DOOMED, 12);
+    let results = block_on(admin.create_partitions([&more], &admin_options())).context("CreatePartitions")?;
+    match results.as_slice() {
+        [Err((name, RDKafkaErrorCode::KafkaStorageError))] if name == DOOMED => {}
+        other => bail!("CreatePartitions {DOOMED}: {other:?}{}", broker.diag()),
+    }
+    broker.restart()?;
+    let (error, partitions) = describe(&broker.bootstrap(), DOOMED)?;
+    ensure!(
+        error == 0 && partitions == 8,
+        "{DOOMED} after a failed CreatePartitions: error {error}, {partitions} partitions"
+    );
+    let dirs = partition_dirs(broker.data_dir(), DOOMED);
+    ensure!(dirs.len() == 8, "partition directories after a failed CreatePartitions: {dirs:?}");
     Ok(())
 }
