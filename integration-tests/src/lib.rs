@@ -44,6 +44,8 @@ pub struct BrokerProcess {
     port: u16,
     ready_line: String,
     starts: u32,
+    /// RLIMIT_NOFILE (soft and hard) the broker runs under, on every start.
+    open_files_limit: Option<u64>,
 }
 
 impl BrokerProcess {
@@ -51,6 +53,17 @@ impl BrokerProcess {
     /// `overrides` are passed as `--override key=value`; a `log.dirs` or
     /// `listeners` among them replaces the harness's own.
     pub fn start(overrides: &[(&str, &str)]) -> Result<BrokerProcess> {
+        Self::start_with_limit(overrides, None)
+    }
+
+    /// As [`BrokerProcess::start`], with both the soft and the hard
+    /// `RLIMIT_NOFILE` of the broker (and of its restarts) set to
+    /// `open_files_limit`, as `prlimit --nofile=N:N` would.
+    pub fn start_with_open_files_limit(overrides: &[(&str, &str)], open_files_limit: u64) -> Result<BrokerProcess> {
+        Self::start_with_limit(overrides, Some(open_files_limit))
+    }
+
+    fn start_with_limit(overrides: &[(&str, &str)], open_files_limit: Option<u64>) -> Result<BrokerProcess> {
         let temp_dir = tempfile::Builder::new().prefix("gregor-itest-").tempdir().context("creating a temp dir")?;
         let given_dir = overrides.iter().find(|(k, _)| *k == "log.dirs").map(|(_, v)| PathBuf::from(v));
         let data_dir = given_dir.unwrap_or_else(|| temp_dir.path().join("data"));
@@ -75,6 +88,7 @@ impl BrokerProcess {
             port: 0,
             ready_line: String::new(),
             starts: 0,
+            open_files_limit,
         };
         broker.spawn_and_wait_ready()?;
         Ok(broker)
@@ -241,6 +255,20 @@ impl BrokerProcess {
             command.arg("--override").arg(format!("{key}={value}"));
         }
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(stderr)).env("RUST_BACKTRACE", "1");
+        if let Some(limit) = self.open_files_limit {
+            let limit = libc::rlimit { rlim_cur: limit as libc::rlim_t, rlim_max: limit as libc::rlim_t };
+            // SAFETY: runs in the forked child before exec, and only calls
+            // setrlimit(2), which is async-signal-safe, on a value it owns.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
         let mut child = command.spawn().with_context(|| format!("spawning {}", binary.display()))?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let (sender, receiver) = mpsc::channel::<String>();

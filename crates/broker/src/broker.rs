@@ -191,6 +191,52 @@ impl Broker {
     }
 }
 
+impl Broker {
+    /// Creates (and fsyncs) the logs of the partitions `next` gives this node
+    /// that it has no log for yet, before the records that create them are
+    /// committed: a partition that cannot be created then fails the decision
+    /// with nothing written, rather than leaving a committed topic whose logs
+    /// are missing. On failure the logs created here are removed again.
+    /// Returns the partitions created, for [`Broker::discard_logs`] should the
+    /// commit itself fail. Blocking.
+    pub(crate) fn create_new_logs(&self, next: &MetadataImage) -> Result<Vec<TopicPartition>, BrokerError> {
+        let config = self.config();
+        let now = now_ms();
+        let mut created = Vec::new();
+        for topic in next.topics() {
+            let mut log_config_of_topic = None;
+            for (&index, state) in &topic.partitions {
+                let tp = TopicPartition { topic: topic.name.clone(), partition: index };
+                if !state.replicas.contains(&self.node_id) || self.logs.get(&tp).is_some() {
+                    continue;
+                }
+                let log_config =
+                    log_config_of_topic.get_or_insert_with(|| log_config(&config, &next.topic_configs(&topic.name)));
+                match self.logs.get_or_create(&tp, log_config.clone(), now) {
+                    Ok(_) => created.push(tp),
+                    Err(error) => {
+                        tracing::error!("cannot create the log of {tp}, so its topic is not created: {error}");
+                        self.discard_logs(&created);
+                        return Err(error.into());
+                    }
+                }
+            }
+        }
+        Ok(created)
+    }
+
+    /// Removes logs [`Broker::create_new_logs`] created for a decision that
+    /// was not committed.
+    pub(crate) fn discard_logs(&self, created: &[TopicPartition]) {
+        for tp in created {
+            if let Err(error) = self.logs.delete(tp) {
+                // Left on disk, the next start finds no topic for it and sets it aside.
+                tracing::warn!("cannot remove the log of {tp} after a failed creation: {error}");
+            }
+        }
+    }
+}
+
 /// Records where a new leader epoch starts; a log that cannot is offline already
 /// (its appends fail), which is no reason to stop reconciling the others.
 fn assign_leader_epoch(log: &gregor_storage::Log, leader_epoch: i32) {

@@ -142,28 +142,31 @@ impl Broker {
                 message: Some(EXCESSIVE_BATCH_MESSAGE.to_owned()),
             });
         }
+        let mut next = (*image).clone();
+        for record in &records {
+            next.replay(record)?;
+        }
+        // All or nothing: the new partitions' logs exist before their records
+        // are committed, and are gone again when the records are not written.
+        let created = self.create_new_logs(&next)?;
         let end_before = self.controller.log.log_end_offset();
-        let appended = self.controller.append(&records);
-        if let Err(error) = appended {
+        if let Err(error) = self.controller.append(&records) {
             if self.controller.log.log_end_offset() == end_before {
+                self.discard_logs(&created);
                 return Err(error);
             }
             // Written but not made durable (a failed sync): the image must still
             // follow the log, or a restart would replay records it never saw.
             tracing::error!("metadata records written but not synced: {error}");
-            self.apply_decision(&image, &records)?;
+            self.publish_decision(next)?;
             return Err(error);
         }
-        self.apply_decision(&image, &records)?;
+        self.publish_decision(next)?;
         Ok(answer)
     }
 
-    /// Replays a decision's records (in the metadata log now) over `image` and publishes the result.
-    fn apply_decision(&self, image: &MetadataImage, records: &[MetadataRecord]) -> Result<(), BrokerError> {
-        let mut next = image.clone();
-        for record in records {
-            next.replay(record)?;
-        }
+    /// Publishes the image a decision's records (in the metadata log now) made.
+    fn publish_decision(&self, next: MetadataImage) -> Result<(), BrokerError> {
         self.metadata_offset.store(self.controller.log.log_end_offset() - 1, std::sync::atomic::Ordering::Release);
         self.publish(next.clone())?;
         self.reconcile_partitions(&next)?;

@@ -76,6 +76,7 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+    raise_open_files_limit();
 
     let overrides = args
         .overrides
@@ -132,4 +133,18 @@ async fn wait_for_signal() -> anyhow::Result<()> {
         _ = interrupt.recv() => {}
     }
     Ok(())
+}
+
+/// Every partition's active segment and the sockets of every client count
+/// against RLIMIT_NOFILE, whose usual soft default (1024) is far below what a
+/// broker needs: as Kafka's packaging does, the soft limit goes up to the hard
+/// one. The log manager then sizes its file budget from the raised limit.
+fn raise_open_files_limit() {
+    match gregor_storage::raise_nofile_limit() {
+        Ok((before, after, hard)) if before != after => {
+            tracing::info!("raised the open files limit (RLIMIT_NOFILE) from {before} to {after} (hard limit {hard})")
+        }
+        Ok((soft, _, hard)) => tracing::info!("open files limit (RLIMIT_NOFILE): {soft} (hard limit {hard})"),
+        Err(error) => tracing::warn!("cannot raise the open files limit (RLIMIT_NOFILE): {error}"),
+    }
 }

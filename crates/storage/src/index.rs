@@ -169,6 +169,11 @@ impl<E: IndexEntry> Index<E> {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Keeps the file open until the index is dropped (see [`DataFile::keep_open`]).
+    pub fn keep_open(&self) -> Result<(), StorageError> {
+        self.file.keep_open().map_err(|e| StorageError::io(&self.path, e))
+    }
 }
 
 impl Index<OffsetEntry> {

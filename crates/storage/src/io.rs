@@ -23,6 +23,19 @@ pub trait DataFile: Send + Sync + Debug {
     fn os_file(&self) -> Option<&File> {
         None
     }
+
+    /// The open file behind a lazily opened one (opening it again if it was
+    /// closed), for a reader that must keep it open, such as a [`FileRegion`];
+    /// `None` when this file is itself the open file.
+    fn open_handle(&self) -> io::Result<Option<Arc<dyn DataFile>>> {
+        Ok(None)
+    }
+
+    /// Keeps the file open from now on until it is dropped (a segment being
+    /// deleted, whose readers must still reach it after its path is gone).
+    fn keep_open(&self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Opens data files; the seam for fault injection.

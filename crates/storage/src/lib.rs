@@ -31,6 +31,9 @@
 //!   before and while it replaces old segments; an open discards `.cleaned` and
 //!   completes a `.swap`.
 //!
+//! Segment, index and txn-index files are opened on demand and the coldest closed
+//! under a budget of open descriptors shared by a [`LogManager`] (`handles.rs`).
+//!
 //! Per log directory: `recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`,
 //! `cleaner-offset-checkpoint` (Kafka's text format), `.lock` and the
 //! `.kafka_cleanshutdown` marker.
@@ -39,6 +42,7 @@ mod checkpoint;
 mod config;
 mod epoch;
 mod error;
+mod handles;
 mod index;
 pub mod io;
 mod log;
@@ -49,6 +53,7 @@ mod txn_index;
 
 pub use config::{LogConfig, TopicPartition};
 pub use error::{AppendError, ReadError, RecordErrors, StorageError};
+pub use handles::{nofile_limits, open_files_max_for_process, raise_nofile_limit};
 pub use io::FileRegion;
 pub use log::{
     AbortedTxn, AppendInfo, CompactionStats, Log, OpenOptions, ReadInfo, RegionRead, TimestampOffset, TxnMarker,

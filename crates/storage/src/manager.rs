@@ -15,6 +15,7 @@ use crate::checkpoint::{
 };
 use crate::config::{LogConfig, TopicPartition};
 use crate::error::StorageError;
+use crate::handles::{open_files_max_for_process, BudgetedFileIo, HandleBudget};
 use crate::index::{read_lock, write_lock};
 use crate::io::{sync_dir, write_atomically, FileIo, OsFileIo};
 use crate::log::{CompactionStats, Log, OpenOptions};
@@ -54,7 +55,9 @@ struct LogDir {
 
 #[derive(Debug)]
 pub struct LogManager {
+    /// Every log's files, opened lazily and closed when cold (see `handles.rs`).
     io: Arc<dyn FileIo>,
+    budget: Arc<HandleBudget>,
     dirs: Vec<LogDir>,
     logs: RwLock<HashMap<TopicPartition, Arc<Log>>>,
     /// Partition directories found on disk and not opened yet, by log dir.
@@ -84,6 +87,18 @@ impl LogManager {
 
     /// As `open`, over a given file layer (tests inject faults through it).
     pub fn open_with_io(log_dirs: &[PathBuf], io: Arc<dyn FileIo>) -> Result<Self, StorageError> {
+        Self::open_with_budget(log_dirs, io, open_files_max_for_process())
+    }
+
+    /// As `open_with_io`, keeping at most `open_files_max` segment and index
+    /// files open at once (more only while reads in flight hold closed ones).
+    pub fn open_with_budget(
+        log_dirs: &[PathBuf],
+        io: Arc<dyn FileIo>,
+        open_files_max: usize,
+    ) -> Result<Self, StorageError> {
+        let budget = Arc::new(HandleBudget::new(open_files_max));
+        let io: Arc<dyn FileIo> = Arc::new(BudgetedFileIo::new(io, Arc::clone(&budget)));
         if log_dirs.is_empty() {
             return Err(StorageError::NoLogDirs);
         }
@@ -122,14 +137,21 @@ impl LogManager {
                 cleaner_offsets: read_checkpoint_or_empty(&path.join(CLEANER_OFFSET_CHECKPOINT)),
             });
         }
+        tracing::debug!(open_files_max = budget.open_files_max(), "log file budget");
         Ok(Self {
             io,
+            budget,
             dirs,
             logs: RwLock::new(HashMap::new()),
             found: Mutex::new(found),
             create_lock: Mutex::new(()),
             delete_counter: AtomicU64::new(0),
         })
+    }
+
+    /// Segment and index files holding a descriptor now, and the most that may.
+    pub fn open_files(&self) -> (usize, usize) {
+        (self.budget.open_files(), self.budget.open_files_max())
     }
 
     /// Partitions on disk or open, sorted.
@@ -174,6 +196,8 @@ impl LogManager {
             log.set_cleaner_checkpoint(offset);
         }
         if existing.is_none() {
+            // The new directory and its first segment's files survive a crash.
+            sync_dir(&path)?;
             sync_dir(&dir.path)?;
         }
         write_lock(&self.logs).insert(tp.clone(), Arc::clone(&log));
@@ -182,6 +206,11 @@ impl LogManager {
     }
 
     fn least_loaded_dir(&self) -> usize {
+        // Counting is linear in the partitions, so creating a topic with many
+        // of them in one directory must not count them for every one.
+        if self.dirs.len() <= 1 {
+            return 0;
+        }
         let mut counts = vec![0usize; self.dirs.len()];
         for &i in lock(&self.found).values() {
             if let Some(c) = counts.get_mut(i) {
@@ -468,5 +497,7 @@ fn disk_space(path: &Path) -> Option<(u64, u64)> {
     Some((blocks.saturating_mul(fragment_bytes), available.saturating_mul(fragment_bytes)))
 }
 
+#[cfg(test)]
+mod budget_tests;
 #[cfg(test)]
 mod tests;

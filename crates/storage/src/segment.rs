@@ -378,8 +378,11 @@ impl Segment {
     }
 
     /// The file and a range of it (see [`FileRegion`]).
-    pub fn region(&self, position: u64, len_bytes: usize) -> FileRegion {
-        FileRegion::new(Arc::clone(&self.log), position, len_bytes)
+    /// The region holds the open file itself, so closing a cold file in the
+    /// meantime cannot break a send in flight.
+    pub fn region(&self, position: u64, len_bytes: usize) -> Result<FileRegion, StorageError> {
+        let file = self.log.open_handle().map_err(|e| StorageError::io(&self.log_path, e))?;
+        Ok(FileRegion::new(file.unwrap_or_else(|| Arc::clone(&self.log)), position, len_bytes))
     }
 
     /// Batch headers from `position` on, up to the committed end.
@@ -494,6 +497,13 @@ impl Segment {
     /// Renames the files to `.deleted` and removes them; open readers keep
     /// their descriptors, so in-flight reads of this segment still succeed.
     pub fn delete_files(&self) -> Result<(), StorageError> {
+        // After the rename a reopen by path would find nothing, or the
+        // cleaner's replacement under the same name: every file stays open
+        // for the readers (and a pending flush) that still hold this segment.
+        self.log.keep_open().map_err(|e| StorageError::io(&self.log_path, e))?;
+        self.offset_index.keep_open()?;
+        self.time_index.keep_open()?;
+        self.txn_index.keep_open()?;
         let paths = [
             self.log_path.clone(),
             self.offset_index.path().to_path_buf(),

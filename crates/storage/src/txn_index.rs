@@ -144,6 +144,15 @@ impl TxnIndex {
         Ok(())
     }
 
+    /// Keeps the file, when there is one, open until the index is dropped
+    /// (see [`DataFile::keep_open`]).
+    pub fn keep_open(&self) -> Result<(), StorageError> {
+        match self.lock_file().as_ref() {
+            Some(f) => f.keep_open().map_err(|e| StorageError::io(&self.path, e)),
+            None => Ok(()),
+        }
+    }
+
     /// fsyncs the file when there is one.
     pub fn flush(&self) -> Result<(), StorageError> {
         let file = self.lock_file().clone();

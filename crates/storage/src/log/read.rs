@@ -125,7 +125,7 @@ impl Log {
             return Ok(result(None, fetch_offset));
         }
         let len = usize::try_from(end - first.position).unwrap_or(usize::MAX);
-        Ok(result(Some(segment.region(first.position, len)), next_offset))
+        Ok(result(Some(segment.region(first.position, len)?), next_offset))
     }
 
     /// ListOffsets by timestamp: the first record at or after `timestamp_ms`.
