@@ -22,7 +22,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from conftest import Broker
+from conftest import Broker, wait_for
 
 TIMEOUT_S = 30
 OFFSETS_TOPIC = "__consumer_offsets"
@@ -241,3 +241,35 @@ def tear_last_batch(path):
         segment.seek(last + 61 + 4)
         segment.write(b"\xde\xad\xbe\xef")
 
+
+
+def test_expired_records_leave_a_quiet_topic_as_in_kafka(topic_name):
+    """retention.ms applies to the active segment too: a topic nobody writes to any
+    more loses its expired records without waiting for segment.ms to roll it."""
+    b = Broker({"num.partitions": "1", "log.retention.check.interval.ms": "300"})
+    try:
+        admin = admin_for(b)
+        topic = NewTopic(topic_name, num_partitions=1, replication_factor=1, config={"retention.ms": "1500"})
+        admin.create_topics([topic])[topic_name].result(timeout=TIMEOUT_S)
+        producer = Producer({"bootstrap.servers": b.bootstrap})
+        for i in range(10):
+            producer.produce(topic_name, f"old-{i}".encode())
+        assert producer.flush(TIMEOUT_S) == 0
+        consumer = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "watermarks"})
+        try:
+            assert consumer.get_watermark_offsets(TopicPartition(topic_name, 0), timeout=TIMEOUT_S) == (0, 10)
+            wait_for(
+                lambda: consumer.get_watermark_offsets(TopicPartition(topic_name, 0), timeout=TIMEOUT_S) == (10, 10),
+                timeout=20,
+                what="the expired active segment to be deleted",
+            )
+        finally:
+            consumer.close()
+        # Offsets go on from where they were (the record itself expires 1.5 s later).
+        delivered = []
+        producer.produce(topic_name, b"new", on_delivery=lambda error, message: delivered.append((error, message)))
+        assert producer.flush(TIMEOUT_S) == 0
+        ((error, message),) = delivered
+        assert error is None and message.offset() == 10
+    finally:
+        b.close()

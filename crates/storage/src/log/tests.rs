@@ -262,7 +262,7 @@ fn producer_state_survives_reopen_clean_and_unclean() {
 }
 
 #[test]
-fn retention_by_time_and_size_never_deletes_the_active_segment() {
+fn retention_by_time_and_size_deletes_the_active_segment_only_when_it_expired() {
     let dir = tempfile::tempdir().unwrap();
     let config = LogConfig { retention_ms: 10_000, ..small_segments() };
     let log = open(dir.path(), config);
@@ -276,10 +276,18 @@ fn retention_by_time_and_size_never_deletes_the_active_segment() {
     assert!(log.log_start_offset() > 0 && log.log_start_offset() <= 30);
     assert_eq!(log.segment_count(), segments - deleted as usize);
     assert!(log.read(0, 100, true, i64::MAX).is_err());
-    // Everything expired: the active segment still stays.
+    // Everything expired: as in Kafka, a new empty segment is rolled at the log end
+    // and the expired active segment goes too; offsets continue where they were.
+    let active_before = log.segment_base_offsets().last().copied();
     assert!(log.enforce_retention(NOW + 1_000_000).unwrap() > 0);
-    assert_eq!(log.segment_count(), 1);
-    assert_eq!(log.log_end_offset(), 60);
+    assert_eq!(log.segment_base_offsets(), vec![60]);
+    assert_ne!(active_before, Some(60));
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (60, 60));
+    assert_eq!(log.size_bytes(), 0);
+    // An empty active segment is never deleted, however old the clock says it is.
+    assert_eq!(log.enforce_retention(NOW + 100_000_000).unwrap(), 0);
+    assert_eq!(log.append_as_leader(batch(2, NOW), 0, NOW).unwrap().base_offset, 60);
+    assert_eq!(read_all(&log, 60).len(), 1);
 
     let dir = tempfile::tempdir().unwrap();
     let config = LogConfig { retention_bytes: 3000, retention_ms: -1, ..small_segments() };
