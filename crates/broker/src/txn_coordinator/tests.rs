@@ -558,11 +558,11 @@ fn transaction_requests_answer_load_in_progress_while_a_shard_loads() {
         })
     };
     read_started.recv_timeout(Duration::from_secs(10)).expect("the load started");
-    let started = std::time::Instant::now();
+    // The load is paused until `resume`: a read that waited for it would never be
+    // answered within the timeout, so no wall-clock bound is needed here.
     let (described, (listed, list_error)) = txn_reads_within(&coordinator, &shard);
     assert_eq!(described, Err(ErrorCode::CoordinatorLoadInProgress));
     assert_eq!((listed, list_error), (Vec::new(), Some(ErrorCode::CoordinatorLoadInProgress)));
-    assert!(started.elapsed() < Duration::from_secs(1), "answered in {:?}", started.elapsed());
 
     resume.send(()).expect("loader waits");
     let (replayed, markers) = loader.join().expect("load thread").expect("loads");
