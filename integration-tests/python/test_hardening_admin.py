@@ -273,3 +273,28 @@ def test_expired_records_leave_a_quiet_topic_as_in_kafka(topic_name):
         assert error is None and message.offset() == 10
     finally:
         b.close()
+
+
+def test_a_damaged_metadata_log_refuses_the_start_and_keeps_every_byte(fresh_broker, topic_name):
+    """After a clean stop no recovery scans the metadata log; a damaged batch in it must
+    stop the start with a message that names it, and must not cost any data."""
+    admin = admin_for(fresh_broker)
+    for suffix in ("a", "b", "c"):
+        name = f"{topic_name}-{suffix}"
+        admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])[name].result(timeout=TIMEOUT_S)
+    fresh_broker.stop()
+    data = os.path.join(fresh_broker.dir, "data")
+    metadata_log = os.path.join(data, "__cluster_metadata-0", "00000000000000000000.log")
+    before = open(metadata_log, "rb").read()
+    with open(metadata_log, "r+b") as segment:
+        (first_length,) = struct.unpack(">i", before[8:12])
+        segment.seek(12 + first_length + 70)
+        segment.write(b"\xde\xad\xbe\xef")
+    damaged = open(metadata_log, "rb").read()
+    with pytest.raises(RuntimeError):
+        fresh_broker.start_again()
+    stderr = fresh_broker.stderr_tail(400)
+    assert "the metadata log" in stderr and "is damaged at offset" in stderr, stderr
+    assert open(metadata_log, "rb").read() == damaged
+    for suffix in ("a", "b", "c"):
+        assert os.path.isdir(os.path.join(data, f"{topic_name}-{suffix}-0"))

@@ -52,10 +52,17 @@ impl Controller {
             }
             let mut next = offset;
             for batch in split_record_set(read.records) {
-                let batch = RecordBatch::new(batch.map_err(gregor_metadata::MetadataError::from)?)
-                    .map_err(gregor_metadata::MetadataError::from)?;
+                let at = next;
+                let corrupt = |reason: String| BrokerError::MetadataLogCorrupt {
+                    path: self.log.dir().to_path_buf(),
+                    offset: at,
+                    reason,
+                };
+                let batch = batch
+                    .map_err(|error| corrupt(error.to_string()))
+                    .and_then(|batch| RecordBatch::new(batch).map_err(|error| corrupt(error.to_string())))?;
                 next = batch.header().last_offset() + 1;
-                records.extend(decode_batch(&batch)?);
+                records.extend(decode_batch(&batch).map_err(|error| corrupt(error.to_string()))?);
             }
             if next <= offset {
                 break;

@@ -26,6 +26,12 @@ pub enum BrokerError {
     MetaProperties { path: PathBuf, reason: String },
     #[error("the metadata log is offline")]
     MetadataLogOffline,
+    #[error(
+        "the metadata log {path} is damaged at offset {offset} ({reason}); it is the only record of the \
+         cluster's topics, so it is neither truncated nor rebuilt: restore the directory from a copy, or move it \
+         aside to start with no topics (their partition directories are then kept aside as -stray)"
+    )]
+    MetadataLogCorrupt { path: PathBuf, offset: i64, reason: String },
     #[error("{}", message.clone().unwrap_or_else(|| code.message().to_string()))]
     Controller { code: ErrorCode, message: Option<String> },
     #[error("a background task failed: {0}")]
@@ -39,9 +45,10 @@ impl BrokerError {
             BrokerError::Storage(error) => error.error_code(),
             BrokerError::Append(error) => error.error_code(),
             BrokerError::Read(error) => error.error_code(),
-            BrokerError::Metadata(_) | BrokerError::Replay(_) | BrokerError::MetadataLogOffline => {
-                ErrorCode::KafkaStorageError
-            }
+            BrokerError::Metadata(_)
+            | BrokerError::Replay(_)
+            | BrokerError::MetadataLogOffline
+            | BrokerError::MetadataLogCorrupt { .. } => ErrorCode::KafkaStorageError,
             BrokerError::Config(_) => ErrorCode::InvalidConfig,
             BrokerError::Io { .. } | BrokerError::Bind { .. } | BrokerError::MetaProperties { .. } => {
                 ErrorCode::UnknownServerError
