@@ -8,8 +8,9 @@ use bytes::Bytes;
 use gregor_integration_tests::raw::{RawConn, ReadOutcome};
 use gregor_integration_tests::{gregor_binary, peak_rss_bytes, rdk, BrokerProcess};
 use gregor_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use gregor_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
 use gregor_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use gregor_protocol::messages::{ApiVersionsRequest, FetchRequest, ProduceRequest};
+use gregor_protocol::messages::{ApiVersionsRequest, FetchRequest, IncrementalAlterConfigsRequest, ProduceRequest};
 use gregor_protocol::records::RecordBatchBuilder;
 use gregor_protocol::{ApiKey, ResponseBody};
 use std::io::Write;
@@ -276,6 +277,50 @@ fn connections_beyond_the_per_address_limit_are_closed() -> Result<()> {
     });
     ensure!(admitted, "no place freed after a connection closed{}", broker.diag());
     ensure!(broker.stderr_tail(200).contains("maximum of 3 connections"), "no log line for the rejections");
+    Ok(())
+}
+
+/// `max.connections` is dynamic, as in Kafka: a connection waiting for a slot is
+/// served once the limit is raised through IncrementalAlterConfigs.
+#[test]
+fn max_connections_follows_its_dynamic_config() -> Result<()> {
+    let broker = BrokerProcess::start(&[("max.connections", "1")])?;
+    let mut first = RawConn::connect(&broker.bootstrap())?;
+    ensure!(answers(&mut first, 1)?, "the first connection");
+    // The kernel completes the handshake; the broker does not accept it yet.
+    let mut waiting = RawConn::connect(&broker.bootstrap())?;
+    waiting.send(api_versions(), 3, 2)?;
+    ensure!(
+        matches!(waiting.read_frame(Duration::from_millis(1_500))?, ReadOutcome::TimedOut),
+        "a second connection was served at max.connections=1{}",
+        broker.diag()
+    );
+    let raise = IncrementalAlterConfigsRequest {
+        resources: vec![AlterConfigsResource {
+            resource_type: 4,
+            resource_name: String::new(),
+            configs: vec![AlterableConfig {
+                name: "max.connections".into(),
+                config_operation: 0,
+                value: Some("2".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    match first.round_trip(raise, 1, 3)? {
+        ResponseBody::IncrementalAlterConfigs(response) => {
+            ensure!(response.responses.iter().all(|r| r.error_code == 0), "{response:?}")
+        }
+        other => bail!("expected IncrementalAlterConfigs, got {other:?}"),
+    }
+    match waiting.read_frame(WAIT)? {
+        ReadOutcome::Frame(frame) => {
+            ensure!(frame.get(..4) == Some(&2_i32.to_be_bytes()[..]), "an answer to another request")
+        }
+        other => bail!("the waiting connection was not served after the limit was raised: {other:?}{}", broker.diag()),
+    }
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use crate::controller::Controller;
 use crate::coordinator::GroupCoordinator;
 use crate::error::BrokerError;
 use crate::fetch_session::FetchSessionCache;
-use crate::partition_dirs::{record_topic_id, PARTITION_METADATA_FILE};
+use crate::partition_dirs::try_record_topic_id;
 use crate::partitions::{Partition, ReplicaManager};
 use crate::time::now_ms;
 use crate::txn_coordinator::TxnCoordinator;
@@ -169,10 +169,6 @@ impl Broker {
                     None => {
                         let tp = TopicPartition { topic: topic.name.clone(), partition: index };
                         let log = self.logs.get_or_create(&tp, log_config.clone(), now)?;
-                        if let Err(error) = record_topic_id(log.dir(), topic.id) {
-                            // Only start-up reads it, and without it judges the directory by name.
-                            tracing::warn!("{tp}: cannot write {PARTITION_METADATA_FILE}: {error}");
-                        }
                         if leads {
                             assign_leader_epoch(&log, state.leader_epoch);
                         }
@@ -213,7 +209,10 @@ impl Broker {
                 let log_config =
                     log_config_of_topic.get_or_insert_with(|| log_config(&config, &next.topic_configs(&topic.name)));
                 match self.logs.get_or_create(&tp, log_config.clone(), now) {
-                    Ok(_) => created.push(tp),
+                    Ok(log) => {
+                        try_record_topic_id(log.dir(), &tp, topic.id);
+                        created.push(tp);
+                    }
                     Err(error) => {
                         tracing::error!("cannot create the log of {tp}, so its topic is not created: {error}");
                         self.discard_logs(&created);

@@ -1,5 +1,6 @@
 //! What the listeners enforce when they accept, as Kafka's connection quotas do:
-//! `max.connections.per.ip` with its per-host overrides (a connection beyond the
+//! `max.connections` (accepting waits for a free slot, against the limit the
+//! dynamic config has now), `max.connections.per.ip` with its per-host overrides (a connection beyond the
 //! limit is accepted, then closed at once), `max.connection.creation.rate` (accepting
 //! waits), and a backoff when accept itself fails (out of file descriptors).
 //!
@@ -8,8 +9,58 @@
 use gregor_config::BrokerConfig;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// How often a listener waiting at `max.connections` looks again: a raised limit
+/// frees no slot, so nothing else would wake it.
+const CONNECTION_LIMIT_RECHECK: Duration = Duration::from_secs(1);
+
+/// The open client connections, counted against `max.connections`.
+#[derive(Debug, Default)]
+pub struct ConnectionSlots {
+    open: AtomicUsize,
+    freed: Notify,
+}
+
+/// One open connection's slot; dropping it frees the slot.
+pub struct ConnectionSlot(Arc<ConnectionSlots>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+        self.0.freed.notify_waiters();
+    }
+}
+
+impl ConnectionSlots {
+    fn try_take(self: &Arc<Self>, limit: usize) -> Option<ConnectionSlot> {
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| (open < limit).then_some(open + 1))
+            .ok()
+            .map(|_| ConnectionSlot(Arc::clone(self)))
+    }
+
+    /// Waits for a slot under `limit()`, read again on every try because
+    /// `max.connections` may change while the broker runs.
+    pub async fn take(self: &Arc<Self>, limit: impl Fn() -> usize) -> ConnectionSlot {
+        loop {
+            // Registered before the check, so a slot freed in between is not missed.
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if let Some(slot) = self.try_take(limit()) {
+                return slot;
+            }
+            tokio::select! {
+                () = freed => {}
+                () = tokio::time::sleep(CONNECTION_LIMIT_RECHECK) => {}
+            }
+        }
+    }
+}
 
 /// The broker's connection counts and creation-rate bucket, shared by every listener.
 #[derive(Default)]

@@ -38,17 +38,21 @@ pub fn stored_topic_id(dir: &Path) -> Option<String> {
     topic_id.filter(|id| !id.is_empty()).map(str::to_owned)
 }
 
-/// Writes `partition.metadata` unless it already names `topic_id`. It is written
-/// through a temporary file and a rename, so it is whole or absent; not fsynced,
-/// because a missing file only makes start-up judge the directory by its name.
+/// Writes `partition.metadata`: when a partition's log is created, and when start-up
+/// adopts a directory that has none. It is written through a temporary file and a
+/// rename, so it is whole or absent; not fsynced, because a missing file only makes
+/// start-up judge the directory by its name.
 pub fn record_topic_id(dir: &Path, topic_id: Uuid) -> std::io::Result<()> {
-    let id = topic_id.to_string();
-    if stored_topic_id(dir).as_deref() == Some(id.as_str()) {
-        return Ok(());
-    }
     let temporary = dir.join(format!("{PARTITION_METADATA_FILE}.tmp"));
-    std::fs::write(&temporary, format!("version: {PARTITION_METADATA_VERSION}\ntopic_id: {id}\n"))?;
+    std::fs::write(&temporary, format!("version: {PARTITION_METADATA_VERSION}\ntopic_id: {topic_id}\n"))?;
     std::fs::rename(&temporary, dir.join(PARTITION_METADATA_FILE))
+}
+
+/// [`record_topic_id`], where failing only costs the next start a judgement by name.
+pub fn try_record_topic_id(dir: &Path, tp: &TopicPartition, topic_id: Uuid) {
+    if let Err(error) = record_topic_id(dir, topic_id) {
+        tracing::warn!("{tp}: cannot write {PARTITION_METADATA_FILE}: {error}");
+    }
 }
 
 /// The topics the metadata log removed, gathered while it is replayed at start.
@@ -124,7 +128,12 @@ pub fn sort_found_partitions(
         let Some(dir) = logs.partition_dir(&tp) else { continue };
         let stored_id = stored_topic_id(&dir);
         match placement(image, removed, &tp, stored_id.as_deref()) {
-            Placement::Keep => {}
+            Placement::Keep => {
+                // A directory older than the file is adopted by the topic of its name.
+                if let (None, Some(topic)) = (&stored_id, image.topic(&tp.topic)) {
+                    try_record_topic_id(&dir, &tp, topic.id);
+                }
+            }
             Placement::Delete => {
                 tracing::info!("deleting {tp}: its topic was deleted");
                 logs.delete(&tp)?;

@@ -7,7 +7,7 @@
 
 use crate::broker::{Broker, Endpoint};
 use crate::connection::{self, RequestBudget};
-use crate::connection_quotas::{AcceptBackoff, ConnectionQuotas};
+use crate::connection_quotas::{AcceptBackoff, ConnectionQuotas, ConnectionSlots};
 use crate::controller::Controller;
 use crate::error::BrokerError;
 use crate::meta_properties::MetaProperties;
@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 /// A started broker: its bound addresses and the handle to stop it.
@@ -115,7 +115,7 @@ pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     let limits = Arc::new(Limits {
-        connections: Arc::new(Semaphore::new(connection_limit(&broker.config()))),
+        connections: Arc::new(ConnectionSlots::default()),
         quotas: Arc::new(ConnectionQuotas::default()),
         budget: Arc::new(RequestBudget::new(&broker.config())),
     });
@@ -146,13 +146,13 @@ fn advertised_host_for(local: &SocketAddr) -> String {
 }
 
 fn connection_limit(config: &BrokerConfig) -> usize {
-    usize::try_from(config.max_connections).unwrap_or(0).min(Semaphore::MAX_PERMITS)
+    usize::try_from(config.max_connections).unwrap_or(0)
 }
 
 /// What every listener shares: `max.connections`, the per-address counts and the
 /// creation rate, and the budget of queued requests.
 struct Limits {
-    connections: Arc<Semaphore>,
+    connections: Arc<ConnectionSlots>,
     quotas: Arc<ConnectionQuotas>,
     budget: Arc<RequestBudget>,
 }
@@ -170,10 +170,9 @@ async fn accept_loop(
         // Like Kafka, wait for a free slot before accepting when max.connections
         // is reached, rather than accepting and dropping.
         let permit = tokio::select! {
-            permit = Arc::clone(&limits.connections).acquire_owned() => permit,
+            slot = limits.connections.take(|| connection_limit(&broker.config())) => slot,
             _ = shutdown.changed() => break,
         };
-        let Ok(permit) = permit else { break };
         // The connection is not accepted before max.connection.creation.rate allows it.
         let delay = limits.quotas.creation_delay(&broker.config());
         if !delay.is_zero() {

@@ -49,13 +49,26 @@ const LOAD_BATCH_BYTES_MAX: usize = 64 << 20;
 /// Why a group request could not be served by a shard: the codes clients retry on.
 pub type CoordinatorUnavailable = ErrorCode;
 
-enum LoadState {
+/// Where a coordinator shard (group or transaction) is in loading its partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LoadState {
     /// The log is being replayed into a shard of its own; `ShardState::shard` is an
     /// empty placeholder holding the current config.
     Loading,
     Loaded,
     /// The partition's log could not be read; the shard serves nothing.
     Failed,
+}
+
+impl LoadState {
+    /// Whether the shard may serve a request, or the code its clients retry on.
+    pub(crate) fn ready(self) -> Result<(), ErrorCode> {
+        match self {
+            LoadState::Loading => Err(ErrorCode::CoordinatorLoadInProgress),
+            LoadState::Failed => Err(ErrorCode::NotCoordinator),
+            LoadState::Loaded => Ok(()),
+        }
+    }
 }
 
 struct ShardState {
@@ -294,11 +307,7 @@ impl GroupCoordinator {
             let shard = Arc::clone(&shard);
             move || -> Result<(), CoordinatorUnavailable> {
                 let mut state = shard.lock();
-                match state.load {
-                    LoadState::Loading => return Err(ErrorCode::CoordinatorLoadInProgress),
-                    LoadState::Failed => return Err(ErrorCode::NotCoordinator),
-                    LoadState::Loaded => {}
-                }
+                state.load.ready()?;
                 state.waiting.insert(reply, sender);
                 let effects = decide(&mut state.shard, &context, &topics);
                 apply(&mut state, &shard.partition, effects)
@@ -348,11 +357,7 @@ impl GroupCoordinator {
             let shard = Arc::clone(&shard);
             move || -> Result<T, CoordinatorUnavailable> {
                 let mut state = shard.lock();
-                match state.load {
-                    LoadState::Loading => return Err(ErrorCode::CoordinatorLoadInProgress),
-                    LoadState::Failed => return Err(ErrorCode::NotCoordinator),
-                    LoadState::Loaded => {}
-                }
+                state.load.ready()?;
                 let (records, value) = decide(&mut state.shard, &context);
                 // A failed append answers the error, not a success that was not written.
                 apply(&mut state, &shard.partition, Effects { records, ..Effects::default() })?;
@@ -511,11 +516,7 @@ async fn run_shard(shard: Arc<Shard>, mut shutdown: watch::Receiver<bool>) {
 /// by a decision and its append (never by a load).
 fn read_loaded<T>(shard: &Shard, read: impl FnOnce(&GroupCoordinatorShard) -> T) -> Result<T, CoordinatorUnavailable> {
     let state = shard.lock();
-    match state.load {
-        LoadState::Loading => Err(ErrorCode::CoordinatorLoadInProgress),
-        LoadState::Failed => Err(ErrorCode::NotCoordinator),
-        LoadState::Loaded => Ok(read(&state.shard)),
-    }
+    state.load.ready().map(|()| read(&state.shard))
 }
 
 /// [`GroupCoordinator::visit_all`]'s work. Blocking.

@@ -23,7 +23,7 @@
 //! exists in the metadata is skipped, as Kafka's marker channel drops it.
 
 use crate::broker::Broker;
-use crate::coordinator::OFFSETS_TOPIC;
+use crate::coordinator::{LoadState, OFFSETS_TOPIC};
 use crate::internal_topic::ensure_internal_topic;
 use crate::partitions::Partition;
 use crate::time::now_ms;
@@ -60,15 +60,6 @@ const IMPLICIT_ADD_VERSION: i16 = 5;
 /// First and largest wait before writing a transaction's markers again.
 const MARKER_RETRY_MIN: Duration = Duration::from_millis(100);
 const MARKER_RETRY_MAX: Duration = Duration::from_secs(5);
-
-enum LoadState {
-    /// The log is being replayed into a shard of its own; `ShardState::shard` is an
-    /// empty placeholder holding the current config.
-    Loading,
-    Loaded,
-    /// The partition's log could not be read; the shard serves nothing.
-    Failed,
-}
 
 struct ShardState {
     shard: TxnCoordinatorShard,
@@ -264,11 +255,7 @@ impl TxnCoordinator {
             let shard = Arc::clone(&shard);
             move || -> Result<Vec<MarkerRequest>, ErrorCode> {
                 let mut state = shard.lock();
-                match state.load {
-                    LoadState::Loading => return Err(ErrorCode::CoordinatorLoadInProgress),
-                    LoadState::Failed => return Err(ErrorCode::NotCoordinator),
-                    LoadState::Loaded => {}
-                }
+                state.load.ready()?;
                 state.waiting.insert(reply, sender);
                 let effects = decide(&mut state.shard, &context);
                 apply(&mut state, &shard.partition, effects)
@@ -491,11 +478,7 @@ async fn run_shard(shard: Arc<Shard>, broker: Weak<Broker>, mut shutdown: watch:
 /// by a decision and its append (never by a load).
 fn read_loaded<T>(shard: &Shard, read: impl FnOnce(&TxnCoordinatorShard) -> T) -> Result<T, ErrorCode> {
     let state = shard.lock();
-    match state.load {
-        LoadState::Loading => Err(ErrorCode::CoordinatorLoadInProgress),
-        LoadState::Failed => Err(ErrorCode::NotCoordinator),
-        LoadState::Loaded => Ok(read(&state.shard)),
-    }
+    state.load.ready().map(|()| read(&state.shard))
 }
 
 /// [`TxnCoordinator::visit_all`]'s work. Blocking.
