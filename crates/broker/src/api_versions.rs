@@ -73,6 +73,18 @@ pub const SUPPORTED_APIS: &[Supported] = &[
     supported(ApiKey::WriteTxnMarkers, 1, 2),
     supported(ApiKey::DescribeTransactions, 0, 0),
     supported(ApiKey::ListTransactions, 0, 2),
+    // The metadata quorum, for kafka-metadata-quorum.sh.
+    supported(ApiKey::DescribeQuorum, 0, 2),
+];
+
+/// APIs served on the controller listener only, between the nodes of a cluster:
+/// brokers register and heartbeat, and forward controller requests in envelopes.
+pub const CONTROLLER_LISTENER_APIS: &[Supported] = &[
+    supported(ApiKey::Envelope, 0, 0),
+    supported(ApiKey::BrokerRegistration, 0, 4),
+    supported(ApiKey::BrokerHeartbeat, 0, 1),
+    supported(ApiKey::ApiVersions, 0, 4),
+    supported(ApiKey::DescribeQuorum, 0, 2),
 ];
 
 /// The range we serve for `api_key`, if we serve it at all.
@@ -83,6 +95,23 @@ pub fn supported_range(api_key: ApiKey) -> Option<Supported> {
 /// Whether a request at `api_version` of `api_key` is one we serve.
 pub fn is_supported(api_key: ApiKey, api_version: i16) -> bool {
     supported_range(api_key).is_some_and(|entry| (entry.min_version..=entry.max_version).contains(&api_version))
+}
+
+/// The table of a listener: the client APIs, or those between the nodes.
+pub fn table(controller_listener: bool) -> &'static [Supported] {
+    if controller_listener {
+        CONTROLLER_LISTENER_APIS
+    } else {
+        SUPPORTED_APIS
+    }
+}
+
+/// Whether a listener serves a request at `api_version` of `api_key`. The controller
+/// listener serves only what is between the nodes.
+pub fn is_supported_on(controller_listener: bool, api_key: ApiKey, api_version: i16) -> bool {
+    table(controller_listener)
+        .iter()
+        .any(|entry| entry.api_key == api_key && (entry.min_version..=entry.max_version).contains(&api_version))
 }
 
 #[cfg(test)]
@@ -108,7 +137,7 @@ mod tests {
 
     #[test]
     fn every_entry_has_a_handler() {
-        for entry in SUPPORTED_APIS {
+        for entry in SUPPORTED_APIS.iter().chain(CONTROLLER_LISTENER_APIS) {
             assert!(
                 crate::dispatch::has_handler(entry.api_key),
                 "{:?} is advertised but has no handler",

@@ -58,6 +58,10 @@ pub struct Broker {
     pub broker_epoch: i64,
     /// The offset of the last record applied to the published image.
     pub metadata_offset: AtomicI64,
+    /// Requests to the active controller (a cluster's registration, heartbeats, forwarding).
+    pub controller_client: crate::controller_client::ControllerClient,
+    /// On the active controller: when each broker was last heard from.
+    pub broker_sessions: crate::cluster::BrokerSessions,
 }
 
 impl std::fmt::Debug for Broker {
@@ -92,7 +96,40 @@ impl Broker {
             producer_ids: tokio::sync::Mutex::new(ProducerIdRange::default()),
             broker_epoch: now_ms(),
             metadata_offset: AtomicI64::new(-1),
+            controller_client: crate::controller_client::ControllerClient::default(),
+            broker_sessions: crate::cluster::BrokerSessions::default(),
         }
+    }
+
+    /// The active controller's id, as this node knows it.
+    pub fn active_controller_id(&self) -> Option<i32> {
+        self.controller.leadership().active_controller
+    }
+
+    /// Where controller `node_id` listens for the other nodes (`controller.quorum.voters`).
+    pub fn controller_address(&self, node_id: i32) -> Option<String> {
+        self.static_config
+            .controller_quorum_voters
+            .iter()
+            .find(|voter| voter.id == node_id)
+            .map(|voter| format!("{}:{}", voter.host, voter.port))
+    }
+
+    /// Every controller with its listener: (node id, listener name, host, port).
+    pub fn controller_endpoints(&self) -> Vec<(i32, String, String, u16)> {
+        let name = self.static_config.controller_listener_names.first().cloned().unwrap_or_else(|| "CONTROLLER".into());
+        if self.static_config.controller_quorum_voters.is_empty() {
+            return self
+                .endpoints
+                .first()
+                .map(|endpoint| vec![(self.node_id, endpoint.listener_name.clone(), endpoint.host.clone(), endpoint.port)])
+                .unwrap_or_default();
+        }
+        self.static_config
+            .controller_quorum_voters
+            .iter()
+            .map(|voter| (voter.id, name.clone(), voter.host.clone(), voter.port))
+            .collect()
     }
 
     /// The configuration in effect now (static plus dynamic broker configs).

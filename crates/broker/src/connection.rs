@@ -15,7 +15,7 @@
 //! connection while its request is handled. A connection with nothing in flight and no
 //! bytes for `connections.max.idle.ms` is closed.
 
-use crate::api_versions::{is_supported, supported_range};
+use crate::api_versions::{is_supported_on, supported_range};
 use crate::broker::Broker;
 use crate::dispatch::{dispatch, Outcome};
 use crate::zero_copy;
@@ -125,6 +125,7 @@ pub async fn serve(
     peer: SocketAddr,
     budget: Arc<RequestBudget>,
     mut shutdown: watch::Receiver<bool>,
+    controller_listener: bool,
 ) {
     let _ = stream.set_nodelay(true);
     let (read_half, write_half) = stream.into_split();
@@ -157,7 +158,7 @@ pub async fn serve(
         };
         let Some(Frame { body, charge, queued }) = frame else { break };
         drop(queued);
-        let reply = match handle_frame(&broker, body, peer).await {
+        let reply = match handle_frame(&broker, body, peer, controller_listener).await {
             // A deferred request is handled when its task ends: it keeps its bytes till then.
             Reply::Later { correlation_id, version, task, .. } => {
                 Reply::Later { correlation_id, version, task, charge: Some(charge) }
@@ -167,7 +168,7 @@ pub async fn serve(
                 reply
             }
         };
-        let close = matches!(reply, Reply::Close(_));
+        let close = matches!(reply, Reply::Close(_) | Reply::SendThenClose(..));
         // A failed send means the writer stopped (a write error or a close).
         if answers_tx.send(reply).await.is_err() || close {
             break;
@@ -184,6 +185,8 @@ enum Reply {
     Send(WriteBuf, Vec<FileRegion>),
     Nothing,
     Close(String),
+    /// Send this, then close (a refusal).
+    SendThenClose(WriteBuf, String),
     /// An answer a task will produce (`Outcome::Deferred`), sent in its turn.
     Later {
         correlation_id: i32,
@@ -223,6 +226,11 @@ async fn write_answers(
                 }
             }
             Reply::Nothing | Reply::Later { .. } => {}
+            Reply::SendThenClose(encoded, reason) => {
+                let _ = write_chunks(&mut writer, encoded, Vec::new()).await;
+                tracing::info!(%peer, "closing connection: {reason}");
+                break;
+            }
             Reply::Close(reason) => {
                 tracing::info!(%peer, "closing connection: {reason}");
                 break;
@@ -402,7 +410,20 @@ async fn write_chunks(
     Ok(())
 }
 
-async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> Reply {
+async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr, controller_listener: bool) -> Reply {
+    if controller_listener && gregor_quorum::wire::is_raft_frame(&frame) {
+        return match &broker.controller.quorum {
+            Some(quorum) => match quorum.receive(frame) {
+                Ok(()) => Reply::Nothing,
+                Err(refusal) => {
+                    let mut encoded = WriteBuf::new();
+                    encoded.put_shared(&refusal);
+                    Reply::SendThenClose(encoded, "a Raft frame from another cluster".into())
+                }
+            },
+            None => Reply::Close("Raft messages to a node that is not a voter".into()),
+        };
+    }
     let prefix = match peek_request_prefix(&frame) {
         Ok(prefix) => prefix,
         Err(error) => return Reply::Close(format!("unreadable request header: {error}")),
@@ -410,12 +431,34 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
     let Some(api_key) = ApiKey::from_i16(prefix.api_key) else {
         return Reply::Close(format!("unknown API key {}", prefix.api_key));
     };
-    if !is_supported(api_key, prefix.api_version) {
+    if !is_supported_on(controller_listener, api_key, prefix.api_version) {
         if api_key == ApiKey::ApiVersions {
             // A client newer than us learns our range from this answer and retries.
             return encode(prefix.correlation_id, 0, ResponseBody::ApiVersions(unsupported_api_versions()), Vec::new());
         }
         return Reply::Close(format!("{} v{} is not supported", api_key.name(), prefix.api_version));
+    }
+    // A controller request reaching a node that is not the active controller goes
+    // to the one that is, in an Envelope, as Kafka's brokers forward it.
+    if !controller_listener
+        && crate::dispatch::is_forwarded_to_controller(api_key)
+        && broker.controller.quorum.is_some()
+        && !broker.controller.leadership().may_decide
+    {
+        let broker = Arc::clone(broker);
+        let task = tokio::spawn(async move {
+            match broker.controller_client.forward(&broker, frame, peer).await {
+                Ok(response) => {
+                    let mut encoded = WriteBuf::with_capacity(4);
+                    let size = i32::try_from(response.len()).unwrap_or(i32::MAX);
+                    encoded.put_slice(&size.to_be_bytes());
+                    encoded.put_shared(&response);
+                    Outcome::RespondEncoded(encoded)
+                }
+                Err(error) => Outcome::Close(format!("cannot forward the request to the active controller: {error}")),
+            }
+        });
+        return Reply::Later { correlation_id: prefix.correlation_id, version: prefix.api_version, task, charge: None };
     }
     let request = match decode_request(frame) {
         Ok(request) => request,
@@ -446,6 +489,7 @@ fn reply_for(correlation_id: i32, version: i16, outcome: Outcome) -> Reply {
         Outcome::Respond(response) => encode(correlation_id, version, response, Vec::new()),
         Outcome::RespondWithRegions(response, regions) => encode(correlation_id, version, response, regions),
         Outcome::NoResponse => Reply::Nothing,
+        Outcome::RespondEncoded(encoded) => Reply::Send(encoded, Vec::new()),
         Outcome::Close(reason) => Reply::Close(reason),
         Outcome::Deferred(task) => Reply::Later { correlation_id, version, task, charge: None },
     }

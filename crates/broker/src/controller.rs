@@ -1,10 +1,8 @@
-//! The controller role of a single node: decisions from `gregor-metadata` become
-//! records, the records are appended to the `__cluster_metadata` log and fsynced,
-//! and only then replayed into a new image that is published. One decision at a
-//! time, so each one reads the image the previous one left.
-//!
-//! A later issue replicates this log through a quorum; only [`Controller::append`]
-//! changes then.
+//! The controller role: decisions from `gregor-metadata` become records, the
+//! records are appended to the metadata log ([`MetadataLog`]: this node's own on a
+//! single node, the replicated quorum in a cluster) and only once committed are
+//! they applied to the image, by one loader, on every node alike. One decision at
+//! a time, so each one reads the image the previous one left.
 
 use crate::broker::Broker;
 use crate::error::BrokerError;
@@ -14,6 +12,7 @@ use crate::time::now_ms;
 use gregor_metadata::controller::{ControllerContext, EXCESSIVE_BATCH_MESSAGE, RECORDS_PER_OPERATION_MAX};
 use gregor_metadata::{decode_batch, encode_batch, MetadataImage, MetadataRecord};
 use gregor_protocol::records::{split_record_set, RecordBatch};
+use crate::quorum::RaftMetadataLog;
 use gregor_storage::{Log, LogConfig, LogManager, TopicPartition};
 use std::sync::Arc;
 
@@ -22,22 +21,51 @@ pub const METADATA_TOPIC: &str = "__cluster_metadata";
 /// How much of the metadata log one read brings in at start-up.
 const REPLAY_READ_BYTES: usize = 8 * 1024 * 1024;
 
-pub struct Controller {
-    pub(crate) log: Arc<Log>,
-    /// Serialises decisions: held from reading the image to publishing the next.
-    lock: tokio::sync::Mutex<()>,
+/// Where a node's decisions go and where committed metadata comes from: a local
+/// log on a single node, the replicated quorum in a cluster. Either way the records
+/// reach the image only through [`Broker::apply_committed`] (and a snapshot
+/// through [`Broker::load_snapshot`]), in log order.
+pub(crate) trait MetadataLog: Send + Sync {
+    /// Appends one decision's records as one batch at the current epoch and
+    /// returns once they are committed and applied to the image. Blocking.
+    fn append(&self, broker: &Broker, records: &[MetadataRecord]) -> Result<(), AppendFailure>;
+    /// Who decides now.
+    fn leadership(&self) -> Leadership;
 }
 
-impl Controller {
+/// Who the active controller is, as this node knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leadership {
+    pub active_controller: Option<i32>,
+    /// This node is the active controller and has applied every earlier commit.
+    pub may_decide: bool,
+}
+
+/// A failed append, and whether its records may still have been written (and so
+/// may still take effect): a decision's side effects are undone only when not.
+#[derive(Debug)]
+pub(crate) struct AppendFailure {
+    pub error: BrokerError,
+    pub maybe_written: bool,
+}
+
+/// The metadata log of a single node: the `__cluster_metadata` partition,
+/// appended and fsynced by this node alone, which is its own quorum.
+pub struct LocalMetadataLog {
+    pub(crate) log: Arc<Log>,
+    node_id: i32,
+}
+
+impl LocalMetadataLog {
     /// Opens the metadata log. It is never trimmed by retention (there are no
-    /// snapshots yet) and is fsynced on every append: an acknowledged topic
-    /// creation must survive a crash.
-    pub fn open(logs: &LogManager) -> Result<Self, BrokerError> {
+    /// snapshots on a single node) and is fsynced on every append: an acknowledged
+    /// topic creation must survive a crash.
+    pub fn open(logs: &LogManager, node_id: i32) -> Result<Self, BrokerError> {
         let config =
             LogConfig { retention_ms: -1, retention_bytes: -1, flush_interval_messages: 1, ..LogConfig::default() };
         let tp = TopicPartition { topic: METADATA_TOPIC.to_owned(), partition: 0 };
         let log = logs.get_or_create(&tp, config, now_ms())?;
-        Ok(Controller { log, lock: tokio::sync::Mutex::new(()) })
+        Ok(LocalMetadataLog { log, node_id })
     }
 
     /// Every record in the log, in order. Blocking.
@@ -72,12 +100,82 @@ impl Controller {
         Ok(records)
     }
 
-    /// Appends one decision's records as one batch and makes them durable. Blocking.
-    fn append(&self, records: &[MetadataRecord]) -> Result<(), BrokerError> {
+    /// Writes one batch and makes it durable, without applying it. Blocking.
+    fn write(&self, records: &[MetadataRecord]) -> Result<(), BrokerError> {
         let batch = encode_batch(records, now_ms())?;
         self.log.append_as_leader(batch, 0, now_ms())?;
         self.log.flush()?;
         Ok(())
+    }
+}
+
+impl MetadataLog for LocalMetadataLog {
+    fn append(&self, broker: &Broker, records: &[MetadataRecord]) -> Result<(), AppendFailure> {
+        let end_before = self.log.log_end_offset();
+        let written = self.write(records);
+        let end_after = self.log.log_end_offset();
+        if let Err(error) = written {
+            if end_after == end_before {
+                return Err(AppendFailure { error, maybe_written: false });
+            }
+            // Written but not made durable (a failed sync): the image must still
+            // follow the log, or a restart would replay records it never saw.
+            tracing::error!("metadata records written but not synced: {error}");
+            if let Err(apply_error) = broker.apply_committed(end_after - 1, records) {
+                tracing::error!("cannot apply them: {apply_error}");
+            }
+            return Err(AppendFailure { error, maybe_written: true });
+        }
+        broker.apply_committed(end_after - 1, records).map_err(|error| AppendFailure { error, maybe_written: true })
+    }
+
+    fn leadership(&self) -> Leadership {
+        Leadership { active_controller: Some(self.node_id), may_decide: true }
+    }
+}
+
+impl MetadataLog for RaftMetadataLog {
+    fn append(&self, _broker: &Broker, records: &[MetadataRecord]) -> Result<(), AppendFailure> {
+        self.append_blocking(records).map_err(|error| {
+            let maybe_written = !matches!(error, BrokerError::NotController { .. });
+            AppendFailure { error, maybe_written }
+        })
+    }
+
+    fn leadership(&self) -> Leadership {
+        let view = self.view();
+        Leadership { active_controller: view.leader_id, may_decide: view.may_decide }
+    }
+}
+
+/// The controller role: one decision at a time over the metadata log.
+pub struct Controller {
+    /// Set on a single node: its own log, also read at start.
+    pub(crate) local: Option<Arc<LocalMetadataLog>>,
+    /// Set in a cluster: the replicated quorum.
+    pub(crate) quorum: Option<Arc<RaftMetadataLog>>,
+    log: Arc<dyn MetadataLog>,
+    /// Serialises decisions: held from reading the image to publishing the next.
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl Controller {
+    pub fn local(log: LocalMetadataLog) -> Self {
+        let log = Arc::new(log);
+        Controller { local: Some(Arc::clone(&log)), quorum: None, log, lock: tokio::sync::Mutex::new(()) }
+    }
+
+    pub fn replicated(quorum: RaftMetadataLog) -> Self {
+        let quorum = Arc::new(quorum);
+        Controller { local: None, quorum: Some(Arc::clone(&quorum)), log: quorum, lock: tokio::sync::Mutex::new(()) }
+    }
+
+    pub fn leadership(&self) -> Leadership {
+        self.log.leadership()
+    }
+
+    fn local_log(&self) -> Result<&LocalMetadataLog, BrokerError> {
+        self.local.as_deref().ok_or(BrokerError::MetadataLogOffline)
     }
 }
 
@@ -99,9 +197,14 @@ impl Broker {
     where
         F: FnOnce(&MetadataImage, &mut ControllerContext<'_>) -> (Vec<MetadataRecord>, T),
     {
+        let leadership = self.controller.leadership();
+        if !leadership.may_decide {
+            return Err(BrokerError::NotController { leader: leadership.active_controller });
+        }
         let image = self.image();
         let config = self.config();
-        let alive_brokers = [self.node_id];
+        let alive_brokers: Vec<i32> =
+            image.brokers().filter(|broker| broker.is_active()).map(|broker| broker.id).collect();
         let validate_topic_config = |name: &str, value: &str| {
             gregor_config::validate_topic_config(name, value).map_err(|error| error.to_string())
         };
@@ -156,27 +259,39 @@ impl Broker {
         // All or nothing: the new partitions' logs exist before their records
         // are committed, and are gone again when the records are not written.
         let created = self.create_new_logs(&next)?;
-        let end_before = self.controller.log.log_end_offset();
-        if let Err(error) = self.controller.append(&records) {
-            if self.controller.log.log_end_offset() == end_before {
+        if let Err(failure) = self.controller.log.append(self, &records) {
+            if !failure.maybe_written {
                 self.discard_logs(&created);
-                return Err(error);
             }
-            // Written but not made durable (a failed sync): the image must still
-            // follow the log, or a restart would replay records it never saw.
-            tracing::error!("metadata records written but not synced: {error}");
-            self.publish_decision(next)?;
-            return Err(error);
+            return Err(failure.error);
         }
-        self.publish_decision(next)?;
         Ok(answer)
     }
 
-    /// Publishes the image a decision's records (in the metadata log now) made.
-    fn publish_decision(&self, next: MetadataImage) -> Result<(), BrokerError> {
-        self.metadata_offset.store(self.controller.log.log_end_offset() - 1, std::sync::atomic::Ordering::Release);
+    /// The metadata loader: applies records the log committed (at `offset`, the
+    /// last one's) to the image, publishes it and makes the hosted partitions
+    /// follow. The only way committed records reach the image. Blocking.
+    pub(crate) fn apply_committed(&self, offset: i64, records: &[MetadataRecord]) -> Result<(), BrokerError> {
+        let mut next = (*self.image()).clone();
+        for record in records {
+            next.replay(record)?;
+        }
+        self.metadata_offset.store(offset, std::sync::atomic::Ordering::Release);
         self.publish(next.clone())?;
         self.reconcile_partitions(&next)?;
+        Ok(())
+    }
+
+    /// The loader's other input: a snapshot replaces the image whole. Blocking.
+    pub(crate) fn load_snapshot(&self, offset: i64, records: Vec<MetadataRecord>) -> Result<(), BrokerError> {
+        let mut image = MetadataImage::empty();
+        image.set_cluster_id(&self.cluster_id);
+        for record in &records {
+            image.replay(record)?;
+        }
+        self.metadata_offset.store(offset, std::sync::atomic::Ordering::Release);
+        self.publish(image.clone())?;
+        self.reconcile_partitions(&image)?;
         Ok(())
     }
 
@@ -185,7 +300,8 @@ impl Broker {
     pub(crate) fn load_metadata(&self) -> Result<(), BrokerError> {
         let mut image = MetadataImage::empty();
         let mut removed = RemovedTopics::default();
-        for record in self.controller.read_all()? {
+        let local = self.controller.local_log()?;
+        for record in local.read_all()? {
             removed.note(&image, &record);
             image.replay(&record)?;
         }
@@ -215,7 +331,7 @@ impl Broker {
                 image.replay(record)?;
             }
         }
-        self.metadata_offset.store(self.controller.log.log_end_offset() - 1, std::sync::atomic::Ordering::Release);
+        self.metadata_offset.store(local.log.log_end_offset() - 1, std::sync::atomic::Ordering::Release);
         self.publish(image.clone())?;
         sort_found_partitions(&self.logs, &image, &removed)?;
         self.reconcile_partitions(&image)?;
@@ -227,7 +343,7 @@ impl Broker {
     /// every start writes them again, and decisions fail with
     /// KAFKA_STORAGE_ERROR until space is freed.
     fn append_at_start(&self, records: &[MetadataRecord]) -> Result<(), BrokerError> {
-        match self.controller.append(records) {
+        match self.controller.local_log()?.write(records) {
             Err(error) if error.is_no_space() => {
                 tracing::warn!("disk full: starting with this start's metadata records in memory only ({error})");
                 Ok(())

@@ -19,6 +19,9 @@ pub enum Outcome {
     /// Send this response, with these file regions in place of its placeholder
     /// chunks, in order (see [`crate::zero_copy`]).
     RespondWithRegions(ResponseBody, Vec<gregor_storage::FileRegion>),
+    /// Send this response frame, encoded elsewhere (by the active controller, for
+    /// a forwarded request), size prefix included.
+    RespondEncoded(gregor_protocol::codec::WriteBuf),
     /// Send nothing (a Produce with acks=0 that succeeded).
     NoResponse,
     /// Close the connection, for this reason (logged by the connection).
@@ -154,6 +157,16 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, peer: Socke
         RequestBody::AlterUserScramCredentials(body) => respond(ResponseBody::AlterUserScramCredentials(
             handlers::alter_user_scram_credentials::handle(broker, &header, &Session::from_peer(peer), body).await,
         )),
+        RequestBody::DescribeQuorum(body) => {
+            respond(ResponseBody::DescribeQuorum(handlers::describe_quorum::handle(broker, &header, body).await))
+        }
+        RequestBody::Envelope(body) => respond(ResponseBody::Envelope(handlers::envelope::handle(broker, body).await)),
+        RequestBody::BrokerRegistration(body) => {
+            respond(ResponseBody::BrokerRegistration(handlers::broker_registration::handle(broker, body).await))
+        }
+        RequestBody::BrokerHeartbeat(body) => {
+            respond(ResponseBody::BrokerHeartbeat(handlers::broker_heartbeat::handle(broker, body).await))
+        }
         RequestBody::SaslHandshake(_)
         | RequestBody::AlterReplicaLogDirs(_)
         | RequestBody::SaslAuthenticate(_)
@@ -168,13 +181,9 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, peer: Socke
         | RequestBody::Vote(_)
         | RequestBody::BeginQuorumEpoch(_)
         | RequestBody::EndQuorumEpoch(_)
-        | RequestBody::DescribeQuorum(_)
         | RequestBody::AlterPartition(_)
         | RequestBody::UpdateFeatures(_)
-        | RequestBody::Envelope(_)
         | RequestBody::FetchSnapshot(_)
-        | RequestBody::BrokerRegistration(_)
-        | RequestBody::BrokerHeartbeat(_)
         | RequestBody::UnregisterBroker(_)
         | RequestBody::AllocateProducerIds(_)
         | RequestBody::ControllerRegistration(_)
@@ -250,7 +259,11 @@ pub fn has_handler(api_key: ApiKey) -> bool {
         | ApiKey::CreateAcls
         | ApiKey::DeleteAcls
         | ApiKey::DescribeUserScramCredentials
-        | ApiKey::AlterUserScramCredentials => true,
+        | ApiKey::AlterUserScramCredentials
+        | ApiKey::DescribeQuorum
+        | ApiKey::Envelope
+        | ApiKey::BrokerRegistration
+        | ApiKey::BrokerHeartbeat => true,
         ApiKey::SaslHandshake
         | ApiKey::AlterReplicaLogDirs
         | ApiKey::SaslAuthenticate
@@ -265,13 +278,9 @@ pub fn has_handler(api_key: ApiKey) -> bool {
         | ApiKey::Vote
         | ApiKey::BeginQuorumEpoch
         | ApiKey::EndQuorumEpoch
-        | ApiKey::DescribeQuorum
         | ApiKey::AlterPartition
         | ApiKey::UpdateFeatures
-        | ApiKey::Envelope
         | ApiKey::FetchSnapshot
-        | ApiKey::BrokerRegistration
-        | ApiKey::BrokerHeartbeat
         | ApiKey::UnregisterBroker
         | ApiKey::AllocateProducerIds
         | ApiKey::ControllerRegistration
@@ -297,4 +306,25 @@ pub fn has_handler(api_key: ApiKey) -> bool {
         | ApiKey::AlterShareGroupOffsets
         | ApiKey::DeleteShareGroupOffsets => false,
     }
+}
+
+/// The requests only the active controller decides: a broker that is not the
+/// active controller forwards them to it in an Envelope, as Kafka's brokers do.
+pub fn is_forwarded_to_controller(api_key: ApiKey) -> bool {
+    matches!(
+        api_key,
+        ApiKey::CreateTopics
+            | ApiKey::DeleteTopics
+            | ApiKey::CreatePartitions
+            | ApiKey::AlterConfigs
+            | ApiKey::IncrementalAlterConfigs
+            | ApiKey::CreateAcls
+            | ApiKey::DeleteAcls
+            | ApiKey::AlterUserScramCredentials
+            | ApiKey::ElectLeaders
+            | ApiKey::AlterPartitionReassignments
+            | ApiKey::ListPartitionReassignments
+            | ApiKey::UpdateFeatures
+            | ApiKey::UnregisterBroker
+    )
 }

@@ -36,6 +36,13 @@ pub enum BrokerError {
     Controller { code: ErrorCode, message: Option<String> },
     #[error("a background task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    /// A decision reached a node that is not the active controller.
+    #[error("this node is not the active controller (the active controller is {leader:?})")]
+    NotController { leader: Option<i32> },
+    #[error("metadata quorum: {0}")]
+    Quorum(String),
+    #[error("{0}")]
+    Cluster(String),
 }
 
 impl BrokerError {
@@ -55,6 +62,9 @@ impl BrokerError {
             }
             BrokerError::Join(_) => ErrorCode::UnknownServerError,
             BrokerError::Controller { code, .. } => *code,
+            BrokerError::NotController { .. } => ErrorCode::NotController,
+            BrokerError::Quorum(_) => ErrorCode::RequestTimedOut,
+            BrokerError::Cluster(_) => ErrorCode::UnknownServerError,
         }
     }
 

@@ -8,7 +8,8 @@
 use crate::broker::{Broker, Endpoint};
 use crate::connection::{self, RequestBudget};
 use crate::connection_quotas::{AcceptBackoff, ConnectionQuotas, ConnectionSlots};
-use crate::controller::Controller;
+use crate::controller::{Controller, LocalMetadataLog, METADATA_TOPIC};
+use crate::quorum::{RaftMetadataLog, SegmentDisk};
 use crate::error::BrokerError;
 use crate::meta_properties::MetaProperties;
 use crate::time::now_ms;
@@ -58,7 +59,12 @@ pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
 
     let first_dir = config.log_dirs.first().cloned().unwrap_or_else(|| "gregor-data".into());
     let node_id = config.node_id;
-    let meta = tokio::task::spawn_blocking(move || MetaProperties::load_or_format(&first_dir, node_id, None)).await??;
+    // The apache/kafka image's CLUSTER_ID gives every node of a cluster one id.
+    let cluster_id = std::env::var("CLUSTER_ID").ok().filter(|id| !id.is_empty());
+    let meta = tokio::task::spawn_blocking(move || {
+        MetaProperties::load_or_format(&first_dir, node_id, cluster_id.as_deref())
+    })
+    .await??;
     let (meta, formatted) = meta;
     if formatted {
         tracing::info!(cluster_id = %meta.cluster_id, "formatted new storage");
@@ -67,6 +73,7 @@ pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
     let mut listeners = Vec::new();
     let mut endpoints = Vec::new();
     for listener in &config.listeners {
+        let is_controller_listener = config.controller_listener_names.contains(&listener.name);
         let address = format!("{}:{}", bind_host(&listener.host), listener.port);
         let bound = TcpListener::bind(&address)
             .await
@@ -77,7 +84,7 @@ pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
         if config.bind_ipv6_loopback && local.ip().is_loopback() {
             if let Ok(v6) = TcpListener::bind(("::1", local.port())).await {
                 if let Ok(local_v6) = v6.local_addr() {
-                    listeners.push((v6, local_v6));
+                    listeners.push((v6, local_v6, is_controller_listener));
                 }
             }
         }
@@ -93,37 +100,65 @@ pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
             advertised.0
         };
         let port = if advertised.1 == 0 { local.port() } else { advertised.1 };
-        endpoints.push(Endpoint { listener_name: listener.name.clone(), host, port });
-        listeners.push((bound, local));
+        // Controller listeners are for the nodes of the cluster, never advertised to clients.
+        if !is_controller_listener {
+            endpoints.push(Endpoint { listener_name: listener.name.clone(), host, port });
+        }
+        listeners.push((bound, local, is_controller_listener));
     }
-    listeners.sort_by_key(|(_, address)| address.is_ipv6());
+    listeners.sort_by_key(|(_, address, _)| address.is_ipv6());
 
-    let controller = {
+    let clustered = !config.controller_quorum_voters.is_empty();
+    let controller = if clustered {
+        Controller::replicated(RaftMetadataLog::new(&config, &meta.cluster_id))
+    } else {
         let logs = Arc::clone(&logs);
-        tokio::task::spawn_blocking(move || Controller::open(&logs)).await??
+        let node_id = config.node_id;
+        Controller::local(tokio::task::spawn_blocking(move || LocalMetadataLog::open(&logs, node_id)).await??)
     };
     let broker = Arc::new(Broker::new(config, meta.cluster_id.clone(), endpoints, logs, controller));
-    {
-        let broker = Arc::clone(&broker);
-        tokio::task::spawn_blocking(move || broker.load_metadata()).await??;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    match broker.controller.quorum.clone() {
+        Some(quorum) => {
+            let broker = Arc::clone(&broker);
+            let shutdown = shutdown_rx.clone();
+            tokio::task::spawn_blocking(move || {
+                let disk = open_quorum_disk(&broker)?;
+                quorum.start(&broker, disk, shutdown)
+            })
+            .await??;
+        }
+        None => {
+            let broker = Arc::clone(&broker);
+            tokio::task::spawn_blocking(move || broker.load_metadata()).await??;
+        }
     }
     // Group coordinator shards load in the background; their groups answer
     // COORDINATOR_LOAD_IN_PROGRESS until then.
     broker.groups.sync_with(&broker);
     broker.txns.sync_with(&broker);
 
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     let limits = Arc::new(Limits {
         connections: Arc::new(ConnectionSlots::default()),
         quotas: Arc::new(ConnectionQuotas::default()),
         budget: Arc::new(RequestBudget::new(&broker.config())),
     });
-    let addresses: Vec<SocketAddr> = listeners.iter().map(|(_, address)| *address).collect();
-    for (listener, _) in listeners {
-        tasks.spawn(accept_loop(Arc::clone(&broker), listener, Arc::clone(&limits), shutdown_rx.clone()));
+    let addresses: Vec<SocketAddr> = listeners.iter().map(|(_, address, _)| *address).collect();
+    for (listener, _, is_controller_listener) in listeners {
+        tasks.spawn(accept_loop(
+            Arc::clone(&broker),
+            listener,
+            Arc::clone(&limits),
+            shutdown_rx.clone(),
+            is_controller_listener,
+        ));
     }
     tasks.spawn(background(Arc::clone(&broker), shutdown_rx.clone()));
+    if broker.controller.quorum.is_some() {
+        tasks.spawn(crate::cluster::broker_lifecycle(Arc::clone(&broker), shutdown_rx.clone()));
+        tasks.spawn(crate::cluster::controller_duties(Arc::clone(&broker), shutdown_rx.clone()));
+    }
     Ok(RunningServer { broker, addresses, started_in: started.elapsed(), shutdown: shutdown_tx, tasks })
 }
 
@@ -162,6 +197,7 @@ async fn accept_loop(
     listener: TcpListener,
     limits: Arc<Limits>,
     mut shutdown: watch::Receiver<bool>,
+    controller_listener: bool,
 ) {
     let mut served = JoinSet::new();
     let mut backoff = AcceptBackoff::default();
@@ -203,7 +239,7 @@ async fn accept_loop(
                 let shutdown = shutdown.clone();
                 let budget = Arc::clone(&limits.budget);
                 served.spawn(async move {
-                    connection::serve(broker, stream, peer, budget, shutdown).await;
+                    connection::serve(broker, stream, peer, budget, shutdown, controller_listener).await;
                     drop(slot);
                     drop(permit);
                 });
@@ -295,4 +331,22 @@ async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
             tracing::warn!("background task failed: {error}");
         }
     }
+}
+
+/// Opens the Raft log of a cluster node in the metadata log's folder. A folder
+/// holding a single node's metadata log is refused: its records were never
+/// replicated, and a cluster node must not start from them or over them.
+fn open_quorum_disk(broker: &Broker) -> Result<SegmentDisk, BrokerError> {
+    let tp = gregor_storage::TopicPartition { topic: METADATA_TOPIC.to_owned(), partition: 0 };
+    let config = gregor_storage::LogConfig { retention_ms: -1, retention_bytes: -1, ..gregor_storage::LogConfig::default() };
+    let log = broker.logs.get_or_create(&tp, config, now_ms())?;
+    if !SegmentDisk::is_quorum_folder(log.dir()) && log.log_end_offset() > 0 {
+        return Err(BrokerError::Cluster(format!(
+            "{} holds the metadata log of a single node, not of a cluster member; a cluster node needs its own \
+             data folder (log.dirs), formatted with the cluster's id (gregor storage format --cluster-id, or CLUSTER_ID); \
+             nothing was changed",
+            log.dir().display()
+        )));
+    }
+    Ok(SegmentDisk::new(log))
 }

@@ -20,3 +20,13 @@ pub use error::QuorumError;
 pub use memory_log::MemoryLog;
 pub use node::{Applied, CommittedEntry, Output, QuorumNode, QuorumSettings, VoterProgress};
 pub use raft::prelude::{Entry, EntryType, HardState, Message, MessageType, Snapshot};
+
+/// An entry's bytes as the disk keeps them (raft-rs's protobuf form).
+pub fn encode_entry(entry: &Entry) -> Result<Vec<u8>, QuorumError> {
+    protobuf::Message::write_to_bytes(entry).map_err(|error| QuorumError::Malformed(error.to_string()))
+}
+
+/// The entry [`encode_entry`] wrote.
+pub fn decode_entry(bytes: &[u8]) -> Result<Entry, QuorumError> {
+    protobuf::Message::parse_from_bytes(bytes).map_err(|error| QuorumError::Malformed(error.to_string()))
+}

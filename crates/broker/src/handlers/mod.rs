@@ -1,6 +1,5 @@
 //! One file per API. Each opens with what it serves and how it behaves per version,
 //! takes the decoded request, and returns the response; none touches the socket.
-
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_configs;
@@ -45,3 +44,7 @@ pub mod produce;
 pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod write_txn_markers;
+pub mod broker_heartbeat;
+pub mod broker_registration;
+pub mod describe_quorum;
+pub mod envelope;

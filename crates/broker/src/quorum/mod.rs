@@ -1,0 +1,352 @@
+//! The replicated metadata log: a [`gregor_quorum::QuorumNode`] driven by one
+//! thread of its own ("gregor-quorum") with the real clock, disk and network.
+//! The thread owns the node; everything else talks to it through a bounded
+//! channel of [`Command`]s and reads the [`QuorumView`] it publishes. Committed
+//! entries are handed to the broker's metadata loader on that thread, in order,
+//! so the image follows the log exactly; a proposal is answered once its entry
+//! has been applied, so a decision's caller sees its own effect.
+
+mod disk;
+mod transport;
+
+pub use disk::SegmentDisk;
+use transport::PeerLinks;
+
+use crate::broker::Broker;
+use crate::error::BrokerError;
+use bytes::Bytes;
+use gregor_config::{BrokerConfig, QuorumVoter};
+use gregor_metadata::{decode_batch, MetadataRecord};
+use gregor_protocol::records::RecordBatch;
+use gregor_quorum::wire::{decode_frame, encode_refusal, RaftFrame};
+use gregor_quorum::{Applied, Message, MessageType, QuorumNode, QuorumSettings, VoterProgress};
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+/// Commands queued for the driver; a full queue drops peer messages (Raft resends).
+const COMMANDS_QUEUED_MAX: usize = 4096;
+const ELECTION_TICKS: usize = 10;
+/// raft-rs randomises the election timeout over [timeout, 2 x timeout), as KRaft
+/// adds up to `controller.quorum.election.timeout.ms` of jitter.
+const ELECTION_TICKS_MAX: usize = 2 * ELECTION_TICKS;
+const MESSAGE_BYTES_MAX: u64 = 1024 * 1024;
+const INFLIGHT_MESSAGES_MAX: usize = 256;
+
+pub enum Command {
+    Step(Vec<Message>),
+    Propose { data: Bytes, reply: SyncSender<Result<(), BrokerError>> },
+    Unreachable(u64),
+    Shutdown,
+}
+
+/// What the driver last published about the quorum.
+#[derive(Debug, Clone, Default)]
+pub struct QuorumView {
+    pub leader_id: Option<i32>,
+    pub term: u64,
+    /// This node leads and has applied every earlier commit: it may decide.
+    pub may_decide: bool,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    pub last_index: u64,
+    pub voted_for: Option<i32>,
+    pub voters: Vec<VoterProgress>,
+    /// When the driver heard from each voter last (leader's view), for DescribeQuorum.
+    pub last_contact_ms: HashMap<u64, i64>,
+    /// The driver stopped (a disk error): this node takes no part any more.
+    pub failed: Option<String>,
+}
+
+pub struct RaftMetadataLog {
+    node_id: i32,
+    cluster_id: String,
+    pub voters: Vec<QuorumVoter>,
+    commands: SyncSender<Command>,
+    receiver: Mutex<Option<Receiver<Command>>>,
+    view: Arc<RwLock<QuorumView>>,
+    request_timeout: Duration,
+}
+
+impl RaftMetadataLog {
+    pub fn new(config: &BrokerConfig, cluster_id: &str) -> Self {
+        let (commands, receiver) = std::sync::mpsc::sync_channel(COMMANDS_QUEUED_MAX);
+        RaftMetadataLog {
+            node_id: config.node_id,
+            cluster_id: cluster_id.to_owned(),
+            voters: config.controller_quorum_voters.clone(),
+            commands,
+            receiver: Mutex::new(Some(receiver)),
+            view: Arc::new(RwLock::new(QuorumView::default())),
+            request_timeout: Duration::from_millis(u64::try_from(config.controller_quorum_request_timeout_ms.max(1)).unwrap_or(2000) * 15),
+        }
+    }
+
+    pub fn view(&self) -> QuorumView {
+        match self.view.read() {
+            Ok(view) => view.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Starts the driver thread and the links to the other voters. Returns once
+    /// the state on disk is loaded (snapshot and committed entries applied).
+    pub fn start(
+        &self,
+        broker: &Arc<Broker>,
+        disk: SegmentDisk,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), BrokerError> {
+        let receiver = match self.receiver.lock() {
+            Ok(mut receiver) => receiver.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        }
+        .ok_or_else(|| BrokerError::Quorum("the quorum was started twice".into()))?;
+        let config = broker.config();
+        let tick = Duration::from_millis(
+            u64::try_from(config.controller_quorum_election_timeout_ms / ELECTION_TICKS as i32).unwrap_or(100).max(5),
+        );
+        let node_id = u64::try_from(self.node_id).map_err(|_| BrokerError::Quorum("node.id must not be negative".into()))?;
+        let settings = QuorumSettings {
+            node_id,
+            voters: self.voters.iter().filter_map(|voter| u64::try_from(voter.id).ok()).collect(),
+            election_ticks_min: ELECTION_TICKS,
+            election_ticks_max: ELECTION_TICKS_MAX,
+            heartbeat_ticks: 1,
+            message_bytes_max: MESSAGE_BYTES_MAX,
+            inflight_messages_max: INFLIGHT_MESSAGES_MAX,
+            incarnation: u64::try_from(broker.broker_epoch).unwrap_or(0),
+        };
+        let (node, start) = QuorumNode::open(&settings, disk).map_err(|error| BrokerError::Quorum(error.to_string()))?;
+        let links = PeerLinks::start(self.node_id, &self.cluster_id, &self.voters, self.commands.clone(), shutdown);
+        let mut driver = Driver {
+            node,
+            links,
+            loader: Arc::downgrade(broker),
+            view: Arc::clone(&self.view),
+            pending: HashMap::new(),
+            single_voter: self.voters.len() == 1,
+        };
+        if let Some(Applied::Snapshot { index, data, .. }) = start {
+            driver.load_snapshot(index, data)?;
+        }
+        // Entries committed before the stop are applied before the node serves.
+        driver.step_once()?;
+        driver.publish_view();
+        std::thread::Builder::new()
+            .name("gregor-quorum".into())
+            .spawn(move || driver.run(receiver, tick))
+            .map_err(|error| BrokerError::Quorum(format!("cannot start the quorum thread: {error}")))?;
+        Ok(())
+    }
+
+    /// Hands a frame from the controller listener to the driver. Returns a refusal
+    /// to send back when the frame is from another cluster.
+    pub fn receive(&self, frame: Bytes) -> Result<(), Bytes> {
+        let (correlation_id, RaftFrame { cluster_id, from_node, messages }) = match decode_frame(frame) {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                tracing::warn!("dropping a malformed Raft frame: {error}");
+                return Ok(());
+            }
+        };
+        if cluster_id != self.cluster_id {
+            let message = format!(
+                "node {from_node} belongs to cluster {cluster_id}, node {} to cluster {}: every node of a cluster must be formatted with the same cluster id (gregor storage format --cluster-id, or CLUSTER_ID)",
+                self.node_id, self.cluster_id
+            );
+            tracing::error!("refusing Raft messages: {message}");
+            return Err(encode_refusal(correlation_id, gregor_protocol::ErrorCode::InconsistentClusterId.code(), &message)
+                .unwrap_or_default());
+        }
+        match self.commands.try_send(Command::Step(messages)) {
+            Ok(()) | Err(TrySendError::Full(_)) => Ok(()),
+            Err(TrySendError::Disconnected(_)) => Ok(()),
+        }
+    }
+
+    /// Proposes one decision's records and waits until they are committed and
+    /// applied. Blocking: call from a blocking thread.
+    pub fn append_blocking(&self, records: &[MetadataRecord]) -> Result<(), BrokerError> {
+        let view = self.view();
+        if !view.may_decide {
+            return Err(BrokerError::NotController { leader: view.leader_id });
+        }
+        let data = gregor_metadata::encode_batch(records, crate::time::now_ms())?.freeze();
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        self.commands
+            .send(Command::Propose { data, reply })
+            .map_err(|_| BrokerError::Quorum("the quorum thread stopped".into()))?;
+        match answer.recv_timeout(self.request_timeout) {
+            Ok(result) => result,
+            Err(_) => Err(BrokerError::Quorum("the metadata quorum did not commit the change in time".into())),
+        }
+    }
+
+    pub fn shutdown(&self) {
+        let _ = self.commands.try_send(Command::Shutdown);
+    }
+}
+
+struct Driver {
+    node: QuorumNode<SegmentDisk>,
+    links: PeerLinks,
+    loader: Weak<Broker>,
+    view: Arc<RwLock<QuorumView>>,
+    pending: HashMap<u64, (u64, SyncSender<Result<(), BrokerError>>)>,
+    single_voter: bool,
+}
+
+impl Driver {
+    fn run(mut self, commands: Receiver<Command>, tick: Duration) {
+        let mut next_tick = Instant::now() + tick;
+        if self.single_voter {
+            // A quorum of one need not wait an election timeout.
+            let _ = self.node.campaign();
+        }
+        loop {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            match commands.recv_timeout(wait) {
+                Ok(Command::Step(messages)) => {
+                    for message in messages {
+                        if let Err(error) = self.node.step(message) {
+                            tracing::debug!("Raft message refused: {error}");
+                        }
+                    }
+                }
+                Ok(Command::Propose { data, reply }) => match self.node.propose(data) {
+                    Ok(id) => {
+                        self.pending.insert(id, (self.node.term(), reply));
+                    }
+                    Err(error) => {
+                        let leader = self.node.leader_id().and_then(|id| i32::try_from(id).ok());
+                        tracing::debug!("proposal refused: {error}");
+                        let _ = reply.send(Err(BrokerError::NotController { leader }));
+                    }
+                },
+                Ok(Command::Unreachable(peer)) => self.node.report_unreachable(peer),
+                Ok(Command::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if Instant::now() >= next_tick {
+                self.node.tick();
+                next_tick += tick;
+                if next_tick < Instant::now() {
+                    next_tick = Instant::now() + tick;
+                }
+            }
+            if let Err(error) = self.step_once() {
+                tracing::error!("the metadata quorum stopped on this node: {error}");
+                self.fail_pending();
+                if let Ok(mut view) = self.view.write() {
+                    view.failed = Some(error.to_string());
+                    view.may_decide = false;
+                }
+                return;
+            }
+            if !self.node.is_leader() && !self.pending.is_empty() {
+                self.fail_pending();
+            }
+            self.publish_view();
+        }
+    }
+
+    fn fail_pending(&mut self) {
+        let leader = self.node.leader_id().and_then(|id| i32::try_from(id).ok());
+        for (_, (_, reply)) in self.pending.drain() {
+            let _ = reply.send(Err(BrokerError::NotController { leader }));
+        }
+    }
+
+    fn step_once(&mut self) -> Result<(), BrokerError> {
+        loop {
+            let output = self.node.advance().map_err(|error| BrokerError::Quorum(error.to_string()))?;
+            if output.messages.is_empty() && output.applied.is_empty() {
+                return Ok(());
+            }
+            self.send(output.messages);
+            for applied in output.applied {
+                match applied {
+                    Applied::Snapshot { index, data, .. } => self.load_snapshot(index, data)?,
+                    Applied::Entry(entry) => {
+                        if !entry.data.is_empty() {
+                            self.apply(entry.index, entry.data)?;
+                        }
+                        if let Some(id) = entry.proposal {
+                            if let Some((_, reply)) = self.pending.remove(&id) {
+                                let _ = reply.send(Ok(()));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, messages: Vec<Message>) {
+        let mut by_peer: HashMap<u64, Vec<Message>> = HashMap::new();
+        for message in messages {
+            if message.get_msg_type() == MessageType::MsgSnapshot {
+                let to = message.to;
+                let sent = self.links.send(to, vec![message]);
+                self.node.report_snapshot(to, sent);
+                continue;
+            }
+            by_peer.entry(message.to).or_default().push(message);
+        }
+        for (to, messages) in by_peer {
+            self.links.send(to, messages);
+        }
+    }
+
+    fn apply(&self, index: u64, data: Bytes) -> Result<(), BrokerError> {
+        let Some(broker) = self.loader.upgrade() else { return Ok(()) };
+        let batch = RecordBatch::new(data).map_err(|error| BrokerError::Quorum(format!("entry {index}: {error}")))?;
+        let records = decode_batch(&batch)?;
+        let offset = i64::try_from(index).unwrap_or(i64::MAX);
+        if let Err(error) = broker.apply_committed(offset, &records) {
+            // The image cannot follow the log past a record it cannot replay: a
+            // bug, or a record from a newer version. Say so loudly; keep serving.
+            tracing::error!("cannot apply committed metadata entry {index}: {error}");
+        }
+        Ok(())
+    }
+
+    fn load_snapshot(&self, index: u64, data: Bytes) -> Result<(), BrokerError> {
+        let Some(broker) = self.loader.upgrade() else { return Ok(()) };
+        let records = decode_snapshot_records(data)?;
+        broker.load_snapshot(i64::try_from(index).unwrap_or(i64::MAX), records)
+    }
+
+    fn publish_view(&self) {
+        let to_i32 = |id: u64| i32::try_from(id).ok();
+        let view = QuorumView {
+            leader_id: self.node.leader_id().and_then(to_i32),
+            term: self.node.term(),
+            may_decide: self.node.may_decide(),
+            commit_index: self.node.commit_index(),
+            applied_index: self.node.applied_index(),
+            last_index: self.node.last_index(),
+            voted_for: self.node.voted_for().and_then(to_i32),
+            voters: self.node.voters(),
+            last_contact_ms: HashMap::new(),
+            failed: None,
+        };
+        match self.view.write() {
+            Ok(mut published) => *published = view,
+            Err(poisoned) => *poisoned.into_inner() = view,
+        }
+    }
+}
+
+/// A snapshot's records: the metadata batches written one after another.
+fn decode_snapshot_records(data: Bytes) -> Result<Vec<MetadataRecord>, BrokerError> {
+    let mut records = Vec::new();
+    for batch in gregor_protocol::records::split_record_set(data) {
+        let batch = batch.map_err(|error| BrokerError::Quorum(format!("snapshot: {error}")))?;
+        let batch = RecordBatch::new(batch).map_err(|error| BrokerError::Quorum(format!("snapshot: {error}")))?;
+        records.extend(decode_batch(&batch)?);
+    }
+    Ok(records)
+}
