@@ -16,6 +16,7 @@ use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+pub mod cluster;
 pub mod group_wire;
 pub mod groups;
 pub mod raw;
@@ -46,6 +47,8 @@ pub struct BrokerProcess {
     starts: u32,
     /// RLIMIT_NOFILE (soft and hard) the broker runs under, on every start.
     open_files_limit: Option<u64>,
+    /// Environment variables set on every start (CLUSTER_ID, ...).
+    env: Vec<(String, String)>,
 }
 
 impl BrokerProcess {
@@ -53,17 +56,26 @@ impl BrokerProcess {
     /// `overrides` are passed as `--override key=value`; a `log.dirs` or
     /// `listeners` among them replaces the harness's own.
     pub fn start(overrides: &[(&str, &str)]) -> Result<BrokerProcess> {
-        Self::start_with_limit(overrides, None)
+        Self::start_with_limit(overrides, None, &[])
+    }
+
+    /// As [`BrokerProcess::start`], with environment variables set on every start.
+    pub fn start_with_env(overrides: &[(&str, &str)], env: &[(&str, &str)]) -> Result<BrokerProcess> {
+        Self::start_with_limit(overrides, None, env)
     }
 
     /// As [`BrokerProcess::start`], with both the soft and the hard
     /// `RLIMIT_NOFILE` of the broker (and of its restarts) set to
     /// `open_files_limit`, as `prlimit --nofile=N:N` would.
     pub fn start_with_open_files_limit(overrides: &[(&str, &str)], open_files_limit: u64) -> Result<BrokerProcess> {
-        Self::start_with_limit(overrides, Some(open_files_limit))
+        Self::start_with_limit(overrides, Some(open_files_limit), &[])
     }
 
-    fn start_with_limit(overrides: &[(&str, &str)], open_files_limit: Option<u64>) -> Result<BrokerProcess> {
+    fn start_with_limit(
+        overrides: &[(&str, &str)],
+        open_files_limit: Option<u64>,
+        env: &[(&str, &str)],
+    ) -> Result<BrokerProcess> {
         let temp_dir = tempfile::Builder::new().prefix("gregor-itest-").tempdir().context("creating a temp dir")?;
         let given_dir = overrides.iter().find(|(k, _)| *k == "log.dirs").map(|(_, v)| PathBuf::from(v));
         let data_dir = given_dir.unwrap_or_else(|| temp_dir.path().join("data"));
@@ -89,6 +101,7 @@ impl BrokerProcess {
             ready_line: String::new(),
             starts: 0,
             open_files_limit,
+            env: env.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect(),
         };
         broker.spawn_and_wait_ready()?;
         Ok(broker)
@@ -255,6 +268,7 @@ impl BrokerProcess {
             command.arg("--override").arg(format!("{key}={value}"));
         }
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(stderr)).env("RUST_BACKTRACE", "1");
+        command.envs(self.env.iter().map(|(key, value)| (key, value)));
         if let Some(limit) = self.open_files_limit {
             let limit = libc::rlimit { rlim_cur: limit as libc::rlim_t, rlim_max: limit as libc::rlim_t };
             // SAFETY: runs in the forked child before exec, and only calls

@@ -122,7 +122,9 @@ impl Broker {
             return self
                 .endpoints
                 .first()
-                .map(|endpoint| vec![(self.node_id, endpoint.listener_name.clone(), endpoint.host.clone(), endpoint.port)])
+                .map(|endpoint| {
+                    vec![(self.node_id, endpoint.listener_name.clone(), endpoint.host.clone(), endpoint.port)]
+                })
                 .unwrap_or_default();
         }
         self.static_config

@@ -42,11 +42,7 @@ impl BrokerSessions {
     fn expired(&self, alive: &[i32], timeout: Duration) -> Vec<i32> {
         let Ok(mut sessions) = self.last_heard.lock() else { return Vec::new() };
         let now = Instant::now();
-        alive
-            .iter()
-            .filter(|id| now.duration_since(*sessions.entry(**id).or_insert(now)) > timeout)
-            .copied()
-            .collect()
+        alive.iter().filter(|id| now.duration_since(*sessions.entry(**id).or_insert(now)) > timeout).copied().collect()
     }
 
     fn clear(&self) {
@@ -193,9 +189,8 @@ pub async fn controller_duties(broker: Arc<Broker>, mut shutdown: watch::Receive
             was_active = true;
         }
         if broker.image().features().is_empty() {
-            let bootstrapped = broker
-                .decide(|image, _context| (gregor_metadata::finalize_missing_features(image), ()))
-                .await;
+            let bootstrapped =
+                broker.decide(|image, _context| (gregor_metadata::finalize_missing_features(image), ())).await;
             if let Err(error) = bootstrapped {
                 tracing::warn!("cannot write the bootstrap records: {error}");
             }
@@ -210,7 +205,9 @@ pub async fn controller_duties(broker: Arc<Broker>, mut shutdown: watch::Receive
             let fenced = broker
                 .decide(move |image, _context| {
                     let records = match image.broker(broker_id) {
-                        Some(registration) if !registration.fenced => fence_records(image, broker_id, registration.epoch),
+                        Some(registration) if !registration.fenced => {
+                            fence_records(image, broker_id, registration.epoch)
+                        }
                         _ => Vec::new(),
                     };
                     (records, ())
@@ -265,12 +262,8 @@ pub(crate) fn move_leadership_away(image: &gregor_metadata::MetadataImage, broke
             }
             change.isr = Some(remaining.clone());
             if state.leader == broker_id || state.leader == -1 {
-                change.leader = state
-                    .replicas
-                    .iter()
-                    .copied()
-                    .find(|id| remaining.contains(id) && alive(*id))
-                    .unwrap_or(-1);
+                change.leader =
+                    state.replicas.iter().copied().find(|id| remaining.contains(id) && alive(*id)).unwrap_or(-1);
             }
             records.push(MetadataRecord::PartitionChange(change));
         }

@@ -8,11 +8,11 @@ use crate::broker::Broker;
 use crate::error::BrokerError;
 use crate::meta_properties::random_uuid;
 use crate::partition_dirs::{sort_found_partitions, RemovedTopics};
+use crate::quorum::RaftMetadataLog;
 use crate::time::now_ms;
 use gregor_metadata::controller::{ControllerContext, EXCESSIVE_BATCH_MESSAGE, RECORDS_PER_OPERATION_MAX};
 use gregor_metadata::{decode_batch, encode_batch, MetadataImage, MetadataRecord};
 use gregor_protocol::records::{split_record_set, RecordBatch};
-use crate::quorum::RaftMetadataLog;
 use gregor_storage::{Log, LogConfig, LogManager, TopicPartition};
 use std::sync::Arc;
 

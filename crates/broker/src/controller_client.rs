@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// How long to wait between attempts while no controller answers.
-const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+const RETRY_BACKOFF: Duration = Duration::from_millis(25);
 /// How long a forwarded request may wait for an active controller: Kafka clients'
 /// default request.timeout.ms.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(30);
@@ -47,7 +47,9 @@ impl ControllerClient {
                 continue;
             };
             let Some(address) = broker.controller_address(controller) else {
-                return Err(BrokerError::Cluster(format!("controller {controller} is not among controller.quorum.voters")));
+                return Err(BrokerError::Cluster(format!(
+                    "controller {controller} is not among controller.quorum.voters"
+                )));
             };
             let mut guard = self.connection.lock().await;
             if guard.as_ref().is_none_or(|(id, _)| *id != controller) {

@@ -106,6 +106,7 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        let stopped = stop_signals()?;
         let server = gregor_broker::run(config).await.context("cannot start")?;
         let broker = std::sync::Arc::clone(&server.broker);
         let addresses: Vec<String> = server.addresses.iter().map(ToString::to_string).collect();
@@ -116,7 +117,7 @@ fn main() -> anyhow::Result<()> {
             broker.cluster_id,
             addresses.join(", ")
         );
-        wait_for_signal().await?;
+        stopped.await;
         tracing::info!("shutting down");
         server.shutdown().await.context("shutdown")?;
         tracing::info!("stopped cleanly");
@@ -124,15 +125,19 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+/// Installs the SIGTERM and SIGINT handlers; awaiting the result waits for either.
+/// Installed before the ready line, so that a signal sent as soon as it is read
+/// stops the broker cleanly rather than killing it.
+fn stop_signals() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
-    }
-    Ok(())
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    })
 }
 
 /// Every partition's active segment and the sockets of every client count

@@ -9,9 +9,9 @@ use crate::broker::{Broker, Endpoint};
 use crate::connection::{self, RequestBudget};
 use crate::connection_quotas::{AcceptBackoff, ConnectionQuotas, ConnectionSlots};
 use crate::controller::{Controller, LocalMetadataLog, METADATA_TOPIC};
-use crate::quorum::{RaftMetadataLog, SegmentDisk};
 use crate::error::BrokerError;
 use crate::meta_properties::MetaProperties;
+use crate::quorum::{RaftMetadataLog, SegmentDisk};
 use crate::time::now_ms;
 use gregor_config::BrokerConfig;
 use gregor_storage::LogManager;
@@ -61,10 +61,9 @@ pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
     let node_id = config.node_id;
     // The apache/kafka image's CLUSTER_ID gives every node of a cluster one id.
     let cluster_id = std::env::var("CLUSTER_ID").ok().filter(|id| !id.is_empty());
-    let meta = tokio::task::spawn_blocking(move || {
-        MetaProperties::load_or_format(&first_dir, node_id, cluster_id.as_deref())
-    })
-    .await??;
+    let meta =
+        tokio::task::spawn_blocking(move || MetaProperties::load_or_format(&first_dir, node_id, cluster_id.as_deref()))
+            .await??;
     let (meta, formatted) = meta;
     if formatted {
         tracing::info!(cluster_id = %meta.cluster_id, "formatted new storage");
@@ -338,7 +337,8 @@ async fn background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
 /// replicated, and a cluster node must not start from them or over them.
 fn open_quorum_disk(broker: &Broker) -> Result<SegmentDisk, BrokerError> {
     let tp = gregor_storage::TopicPartition { topic: METADATA_TOPIC.to_owned(), partition: 0 };
-    let config = gregor_storage::LogConfig { retention_ms: -1, retention_bytes: -1, ..gregor_storage::LogConfig::default() };
+    let config =
+        gregor_storage::LogConfig { retention_ms: -1, retention_bytes: -1, ..gregor_storage::LogConfig::default() };
     let log = broker.logs.get_or_create(&tp, config, now_ms())?;
     if !SegmentDisk::is_quorum_folder(log.dir()) && log.log_end_offset() > 0 {
         return Err(BrokerError::Cluster(format!(

@@ -31,7 +31,8 @@ pub async fn handle(broker: &Arc<Broker>, request: BrokerHeartbeatRequest) -> Br
         return failed(ErrorCode::StaleBrokerEpoch);
     }
     broker.broker_sessions.touch(request.broker_id);
-    let caught_up = request.current_metadata_offset >= broker.metadata_offset.load(std::sync::atomic::Ordering::Acquire) - 1;
+    let caught_up =
+        request.current_metadata_offset >= broker.metadata_offset.load(std::sync::atomic::Ordering::Acquire) - 1;
     let broker_id = request.broker_id;
     let epoch = request.broker_epoch;
     let want_shut_down = request.want_shut_down;

@@ -13,7 +13,11 @@ use gregor_protocol::messages::{DescribeQuorumRequest, DescribeQuorumResponse, R
 use gregor_protocol::ErrorCode;
 use std::sync::Arc;
 
-pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: DescribeQuorumRequest) -> DescribeQuorumResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    header: &RequestHeader,
+    request: DescribeQuorumRequest,
+) -> DescribeQuorumResponse {
     let asks_for_metadata = request.topics.iter().any(|topic| {
         topic.topic_name == METADATA_TOPIC && topic.partitions.iter().any(|partition| partition.partition_index == 0)
     });
@@ -99,7 +103,11 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Descr
         Vec::new()
     };
     DescribeQuorumResponse {
-        topics: vec![TopicData { topic_name: METADATA_TOPIC.to_owned(), partitions: vec![partition], ..Default::default() }],
+        topics: vec![TopicData {
+            topic_name: METADATA_TOPIC.to_owned(),
+            partitions: vec![partition],
+            ..Default::default()
+        }],
         nodes,
         ..DescribeQuorumResponse::default()
     }

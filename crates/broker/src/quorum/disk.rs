@@ -58,7 +58,8 @@ impl SegmentDisk {
         let mut offset = self.log.log_start_offset();
         let end = self.log.log_end_offset();
         while offset < end {
-            let read = self.log.read(offset, READ_BYTES, true, end).map_err(|e| disk_error("reading the Raft log", e))?;
+            let read =
+                self.log.read(offset, READ_BYTES, true, end).map_err(|e| disk_error("reading the Raft log", e))?;
             if read.records.is_empty() {
                 break;
             }
@@ -121,10 +122,7 @@ fn encode_hard_state(hard_state: &HardState) -> Vec<u8> {
 
 fn decode_hard_state(bytes: &[u8]) -> Result<HardState, QuorumError> {
     let text = std::str::from_utf8(bytes).map_err(|e| disk_error(STATE_FILE, e))?;
-    let (body, crc_line) = text
-        .trim_end()
-        .rsplit_once('\n')
-        .ok_or_else(|| disk_error(STATE_FILE, "truncated"))?;
+    let (body, crc_line) = text.trim_end().rsplit_once('\n').ok_or_else(|| disk_error(STATE_FILE, "truncated"))?;
     let body = format!("{body}\n");
     let crc: u32 = crc_line
         .strip_prefix("crc=")
@@ -224,7 +222,8 @@ impl QuorumDisk for SegmentDisk {
             }
             let keep = entries.partition_point(|(_, held)| held.index < entry.index);
             entries.truncate(keep);
-            let contiguous = entries.last().map_or(entry.index == snapshot_index + 1, |(_, last)| last.index + 1 == entry.index);
+            let contiguous =
+                entries.last().map_or(entry.index == snapshot_index + 1, |(_, last)| last.index + 1 == entry.index);
             if !contiguous {
                 // A gap means an entry before it is missing (cannot happen with an
                 // append-only log; refuse rather than guess).

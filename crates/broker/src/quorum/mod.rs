@@ -28,9 +28,9 @@ use std::time::{Duration, Instant};
 /// Commands queued for the driver; a full queue drops peer messages (Raft resends).
 const COMMANDS_QUEUED_MAX: usize = 4096;
 const ELECTION_TICKS: usize = 10;
-/// raft-rs randomises the election timeout over [timeout, 2 x timeout), as KRaft
-/// adds up to `controller.quorum.election.timeout.ms` of jitter.
-const ELECTION_TICKS_MAX: usize = 2 * ELECTION_TICKS;
+/// raft-rs randomises the election timeout over [timeout, 1.3 x timeout): a new
+/// controller decides within the timeout and a second after the old one stops.
+const ELECTION_TICKS_MAX: usize = ELECTION_TICKS + 3;
 const MESSAGE_BYTES_MAX: u64 = 1024 * 1024;
 const INFLIGHT_MESSAGES_MAX: usize = 256;
 
@@ -79,7 +79,9 @@ impl RaftMetadataLog {
             commands,
             receiver: Mutex::new(Some(receiver)),
             view: Arc::new(RwLock::new(QuorumView::default())),
-            request_timeout: Duration::from_millis(u64::try_from(config.controller_quorum_request_timeout_ms.max(1)).unwrap_or(2000) * 15),
+            request_timeout: Duration::from_millis(
+                u64::try_from(config.controller_quorum_request_timeout_ms.max(1)).unwrap_or(2000) * 15,
+            ),
         }
     }
 
@@ -107,7 +109,8 @@ impl RaftMetadataLog {
         let tick = Duration::from_millis(
             u64::try_from(config.controller_quorum_election_timeout_ms / ELECTION_TICKS as i32).unwrap_or(100).max(5),
         );
-        let node_id = u64::try_from(self.node_id).map_err(|_| BrokerError::Quorum("node.id must not be negative".into()))?;
+        let node_id =
+            u64::try_from(self.node_id).map_err(|_| BrokerError::Quorum("node.id must not be negative".into()))?;
         let settings = QuorumSettings {
             node_id,
             voters: self.voters.iter().filter_map(|voter| u64::try_from(voter.id).ok()).collect(),
@@ -118,7 +121,8 @@ impl RaftMetadataLog {
             inflight_messages_max: INFLIGHT_MESSAGES_MAX,
             incarnation: u64::try_from(broker.broker_epoch).unwrap_or(0),
         };
-        let (node, start) = QuorumNode::open(&settings, disk).map_err(|error| BrokerError::Quorum(error.to_string()))?;
+        let (node, start) =
+            QuorumNode::open(&settings, disk).map_err(|error| BrokerError::Quorum(error.to_string()))?;
         let links = PeerLinks::start(self.node_id, &self.cluster_id, &self.voters, self.commands.clone(), shutdown);
         let mut driver = Driver {
             node,
@@ -157,8 +161,12 @@ impl RaftMetadataLog {
                 self.node_id, self.cluster_id
             );
             tracing::error!("refusing Raft messages: {message}");
-            return Err(encode_refusal(correlation_id, gregor_protocol::ErrorCode::InconsistentClusterId.code(), &message)
-                .unwrap_or_default());
+            return Err(encode_refusal(
+                correlation_id,
+                gregor_protocol::ErrorCode::InconsistentClusterId.code(),
+                &message,
+            )
+            .unwrap_or_default());
         }
         match self.commands.try_send(Command::Step(messages)) {
             Ok(()) | Err(TrySendError::Full(_)) => Ok(()),
@@ -321,6 +329,10 @@ impl Driver {
 
     fn publish_view(&self) {
         let to_i32 = |id: u64| i32::try_from(id).ok();
+        let previous = match self.view.read() {
+            Ok(view) => (view.leader_id, view.term),
+            Err(poisoned) => (poisoned.get_ref().leader_id, poisoned.get_ref().term),
+        };
         let view = QuorumView {
             leader_id: self.node.leader_id().and_then(to_i32),
             term: self.node.term(),
@@ -333,6 +345,14 @@ impl Driver {
             last_contact_ms: HashMap::new(),
             failed: None,
         };
+        if (view.leader_id, view.term) != previous && view.leader_id.is_some() {
+            tracing::info!(
+                "metadata quorum: node {} leads in epoch {} (this node: {})",
+                view.leader_id.unwrap_or(-1),
+                view.term,
+                self.node.node_id()
+            );
+        }
         match self.view.write() {
             Ok(mut published) => *published = view,
             Err(poisoned) => *poisoned.into_inner() = view,

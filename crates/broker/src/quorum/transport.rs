@@ -87,7 +87,12 @@ impl Link {
             let stream = match stream {
                 Ok(stream) => stream,
                 Err(error) => {
-                    tracing::debug!(peer = self.peer_id, "cannot reach voter {} at {}: {error}", self.peer_id, self.address);
+                    tracing::debug!(
+                        peer = self.peer_id,
+                        "cannot reach voter {} at {}: {error}",
+                        self.peer_id,
+                        self.address
+                    );
                     let _ = self.commands.try_send(Command::Unreachable(self.peer_id));
                     // Messages queued meanwhile are stale by the time the peer is back.
                     while queued.try_recv().is_ok() {}
