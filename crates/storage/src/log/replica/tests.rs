@@ -406,3 +406,24 @@ fn a_truncation_interrupted_at_any_step_leaves_a_prefix() {
         assert_eq!(log.latest_epoch(), Some(3));
     }
 }
+
+#[test]
+fn follower_appends_honour_the_flush_policy_and_an_external_high_watermark() {
+    let dir = tempfile::tempdir().unwrap();
+    let io = FaultyFileIo::new();
+    let config = LogConfig { flush_interval_messages: 1, ..LogConfig::default() };
+    let log = open_with(dir.path(), config, true, Arc::new(io.clone()), None);
+    let syncs = io.sync_count();
+    append_entries(&log, 1, 1);
+    assert!(io.sync_count() > syncs, "flush.messages=1 syncs every append");
+    assert_eq!(log.high_watermark(), 1);
+    // A follower's high watermark is the leader's: neither appends nor syncs move it.
+    log.set_high_watermark_external(true);
+    append_entries(&log, 3, 1);
+    log.flush().unwrap();
+    assert_eq!((log.log_end_offset(), log.high_watermark()), (4, 1));
+    log.set_high_watermark(3);
+    assert_eq!(log.high_watermark(), 3);
+    assert!(log.truncate_to(2).unwrap());
+    assert_eq!((log.log_end_offset(), log.high_watermark()), (2, 2));
+}
