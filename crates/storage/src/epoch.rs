@@ -120,6 +120,14 @@ impl LeaderEpochCache {
         }
     }
 
+    /// Kafka's clearAndFlush, for a log emptied and restarted elsewhere.
+    pub fn clear(&mut self) {
+        if !self.entries.is_empty() {
+            self.entries.clear();
+            self.persist_or_warn();
+        }
+    }
+
     fn persist(&self) -> Result<(), StorageError> {
         write_epochs(&self.path, &self.entries)
     }

@@ -87,6 +87,17 @@ pub enum AppendError {
     UnsupportedMagic { magic: i8 },
     #[error("offset {offset} is outside [{log_start_offset}, {high_watermark}]")]
     OffsetOutOfRange { offset: i64, log_start_offset: i64, high_watermark: i64 },
+    /// A replica append whose first batch starts below the log end (Kafka's
+    /// UnexpectedAppendOffsetException): the caller did not truncate first.
+    #[error("unexpected offset in append: first offset {first_offset} is less than the next offset {log_end_offset} (last offset in append: {last_offset})")]
+    UnexpectedAppendOffset { first_offset: i64, last_offset: i64, log_end_offset: i64 },
+    /// A replica append whose batches do not follow each other (Kafka's
+    /// OffsetsOutOfOrderException).
+    #[error("out of order offsets in append: batch at {base_offset} follows offset {previous_last_offset}")]
+    OffsetsOutOfOrder { base_offset: i64, previous_last_offset: i64 },
+    /// Truncation to an offset below zero.
+    #[error("cannot truncate to the negative offset {offset}")]
+    NegativeTruncationOffset { offset: i64 },
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -107,6 +118,10 @@ impl AppendError {
             Self::TransactionVerification { error, .. } => *error,
             Self::UnsupportedMagic { .. } => ErrorCode::UnsupportedForMessageFormat,
             Self::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+            // Kafka has no code for these: the replica's own bug, not the client's.
+            Self::UnexpectedAppendOffset { .. }
+            | Self::OffsetsOutOfOrder { .. }
+            | Self::NegativeTruncationOffset { .. } => ErrorCode::UnknownServerError,
             Self::Storage(e) => e.error_code(),
         }
     }
@@ -189,6 +204,12 @@ mod tests {
                 AppendError::OffsetOutOfRange { offset: 9, log_start_offset: 0, high_watermark: 1 },
                 ErrorCode::OffsetOutOfRange,
             ),
+            (
+                AppendError::UnexpectedAppendOffset { first_offset: 1, last_offset: 2, log_end_offset: 3 },
+                ErrorCode::UnknownServerError,
+            ),
+            (AppendError::OffsetsOutOfOrder { base_offset: 1, previous_last_offset: 1 }, ErrorCode::UnknownServerError),
+            (AppendError::NegativeTruncationOffset { offset: -1 }, ErrorCode::UnknownServerError),
             (AppendError::Storage(storage()), ErrorCode::KafkaStorageError),
         ];
         for (error, code) in cases {

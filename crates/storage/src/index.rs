@@ -166,6 +166,21 @@ impl<E: IndexEntry> Index<E> {
         Ok(())
     }
 
+    /// Keeps the entries `keep` accepts, a prefix since both offsets and
+    /// positions grow, and cuts the file to those of them already written.
+    pub fn truncate_while(&self, keep: impl Fn(&E) -> bool) -> Result<(), StorageError> {
+        let kept = {
+            let mut entries = write_lock(&self.entries);
+            let kept = entries.partition_point(|e| keep(e));
+            entries.truncate(kept);
+            kept
+        };
+        let persisted = self.persisted.load(Ordering::Acquire).min(kept);
+        self.file.set_len_bytes((persisted * E::BYTES) as u64).map_err(|e| StorageError::io(&self.path, e))?;
+        self.persisted.store(persisted, Ordering::Release);
+        Ok(())
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -74,7 +74,10 @@ impl DataFile for OsFile {
 
 /// A byte range of a segment file holding whole batches, for a fetch to send
 /// without reading it into memory. Segment files only grow, and a deleted
-/// segment's open file stays readable, so the range stays valid while it is held.
+/// segment's open file stays readable, so the range stays valid while it is held;
+/// the one exception is a replica's truncation ([`crate::Log::truncate_to`]),
+/// which cuts the file: a region past the cut then fails to read or send whole
+/// (as Kafka's FileRecords.writeTo fails on a file truncated during a send).
 #[derive(Debug, Clone)]
 pub struct FileRegion {
     file: Arc<dyn DataFile>,

@@ -4,11 +4,12 @@
 //!
 //! **Owns:** a partition's directory `<topic>-<partition>/` of segments
 //! (`<20-digit base offset>.log` with its sparse `.index` and `.timeindex`), appending
-//! validated batches with offsets assigned in the header, reading stored bytes back
-//! without re-encoding, rolling, crash recovery of a torn tail, retention, the log start
-//! offset, log compaction for `cleanup.policy=compact` (see `log/compact.rs`), the
-//! leader-epoch cache, idempotent-producer state and its snapshots, the
-//! checkpoint files, and the flush policy.
+//! validated batches with offsets assigned in the header, appending a leader's batches
+//! as they are on a replica and truncating a replica's diverged tail (`log/replica.rs`),
+//! reading stored bytes back without re-encoding, rolling, crash recovery of a torn
+//! tail, retention, the log start offset, log compaction for `cleanup.policy=compact`
+//! (see `log/compact.rs`), the leader-epoch cache, idempotent-producer state and its
+//! snapshots, the checkpoint files, and the flush policy.
 //!
 //! **Never:** sockets, async runtimes, coordinators or cluster metadata. Every call is
 //! blocking file I/O; the broker runs it off its reactor threads.

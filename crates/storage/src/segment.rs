@@ -473,6 +473,57 @@ impl Segment {
         Ok(truncated)
     }
 
+    /// The offset after the last batch that ends by `position` (a batch
+    /// boundary), or the base offset when none does.
+    pub fn end_before(&self, position: u64) -> Result<i64, StorageError> {
+        let Some(before) = position.checked_sub(1) else { return Ok(self.base_offset) };
+        let mut at = u64::from(self.offset_index.position_at_or_before(u32::try_from(before).unwrap_or(u32::MAX)));
+        let mut end = self.base_offset;
+        while at < position {
+            let Some(header) = self.read_header_at(at)? else { break };
+            end = header.last_offset() + 1;
+            at += header.size_bytes() as u64;
+        }
+        Ok(end)
+    }
+
+    /// Kafka's LogSegment.truncateTo: removes the batches from the first one
+    /// whose last offset is at or past `offset` on, with their index, time
+    /// index and txn index entries, and fsyncs the cut log (a truncation that
+    /// could come undone would bring back records the caller dropped for good).
+    /// `offset` must not fall inside a batch. Returns the bytes cut.
+    pub fn truncate_to(&self, offset: i64) -> Result<u64, StorageError> {
+        let Some(cut) = self.find_batch(offset)? else { return Ok(0) };
+        let position = cut.position;
+        let relative = |o: i64| o.checked_sub(self.base_offset).and_then(|d| u32::try_from(d).ok());
+        let end_relative = relative(offset).unwrap_or(0);
+        self.offset_index.truncate_while(|e| u64::from(e.position) < position)?;
+        self.time_index.truncate_while(|e| e.relative_offset < end_relative)?;
+        self.txn_index.truncate_to(offset)?;
+        let before = self.size_bytes();
+        self.size_bytes.store(position, Ordering::Release);
+        self.log.set_len_bytes(position).map_err(|e| StorageError::io(&self.log_path, e))?;
+        self.log.sync_data().map_err(|e| StorageError::io(&self.log_path, e))?;
+        // The largest timestamp left: the last time index entry covers every batch
+        // up to the last offset index entry, the headers after it are read.
+        let (mut max_timestamp_ms, mut offset_of_max) =
+            self.time_index.last().map_or((-1, -1), |e| (e.timestamp_ms, self.absolute(e.relative_offset)));
+        let scan_from = self.offset_index.last().map_or(0, |e| u64::from(e.position));
+        for batch in self.headers_from(scan_from)? {
+            if batch.header.max_timestamp > max_timestamp_ms {
+                max_timestamp_ms = batch.header.max_timestamp;
+                offset_of_max = batch.header.last_offset();
+            }
+        }
+        self.max_timestamp_ms.store(max_timestamp_ms, Ordering::Release);
+        self.offset_of_max_timestamp.store(offset_of_max, Ordering::Release);
+        self.bytes_since_last_index_entry.store(0, Ordering::Release);
+        if position == 0 {
+            self.first_batch_timestamp_ms.store(-1, Ordering::Release);
+        }
+        Ok(before - position)
+    }
+
     /// fsyncs the log and writes and fsyncs new index entries.
     pub fn flush(&self) -> Result<(), StorageError> {
         self.log.sync_data().map_err(|e| StorageError::io(&self.log_path, e))?;

@@ -144,6 +144,22 @@ impl TxnIndex {
         Ok(())
     }
 
+    /// Drops the entries whose marker is at or past `offset` (a truncated log),
+    /// from memory and from the file.
+    pub fn truncate_to(&self, offset: i64) -> Result<(), StorageError> {
+        let file = self.lock_file();
+        let kept = {
+            let mut entries = write_lock(&self.entries);
+            let kept = entries.partition_point(|e| e.last_offset < offset);
+            entries.truncate(kept);
+            kept
+        };
+        match file.as_ref() {
+            Some(f) => f.set_len_bytes((kept * ABORTED_TXN_BYTES) as u64).map_err(|e| StorageError::io(&self.path, e)),
+            None => Ok(()),
+        }
+    }
+
     /// Keeps the file, when there is one, open until the index is dropped
     /// (see [`DataFile::keep_open`]).
     pub fn keep_open(&self) -> Result<(), StorageError> {

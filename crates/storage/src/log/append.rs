@@ -43,8 +43,9 @@ pub(super) fn invalid(message: impl Into<String>) -> AppendError {
     AppendError::InvalidRecord { message: message.into(), record_errors: Vec::new() }
 }
 
-/// The size of the entry at the front of `rest`, checked against what is there.
-fn entry_size(rest: &[u8], config: &LogConfig) -> Result<usize, AppendError> {
+/// The size of the entry at the front of `rest`, checked against what is there
+/// and `batch_bytes_max` (max.message.bytes for a produce).
+pub(super) fn entry_size(rest: &[u8], batch_bytes_max: usize) -> Result<usize, AppendError> {
     if rest.len() > MAGIC_POSITION {
         let magic = entry_magic(rest).map_err(corrupt)?;
         if magic != MAGIC_V2 {
@@ -60,8 +61,8 @@ fn entry_size(rest: &[u8], config: &LogConfig) -> Result<usize, AppendError> {
         .ok()
         .and_then(|l| l.checked_add(LOG_OVERHEAD_BYTES))
         .ok_or_else(|| corrupt(RecordsError::LengthTooSmall { length, length_min: 0 }))?;
-    if size > config.max_message_bytes {
-        return Err(AppendError::MessageTooLarge { size_bytes: size, max_bytes: config.max_message_bytes });
+    if size > batch_bytes_max {
+        return Err(AppendError::MessageTooLarge { size_bytes: size, max_bytes: batch_bytes_max });
     }
     if size > rest.len() {
         return Err(corrupt(RecordsError::SizeMismatch { declared_bytes: size, actual_bytes: rest.len() }));
@@ -190,7 +191,7 @@ impl Log {
         let mut position = 0usize;
         while position < records.len() {
             let rest = records.get_mut(position..).unwrap_or_default();
-            let size = entry_size(rest, &config)?;
+            let size = entry_size(rest, config.max_message_bytes)?;
             let slice = rest.get_mut(..size).unwrap_or_default();
             let header = RecordBatchHeader::parse(slice).map_err(corrupt)?;
             if let Err(e) = check_header(&header).and_then(|()| check_timestamps(slice, &header, &config, now_ms)) {
@@ -357,7 +358,13 @@ impl Log {
 
 /// Kafka's shouldRoll: full by size, old by segment.ms, an index full, or an
 /// offset that no longer fits a relative offset.
-fn should_roll(segment: &Segment, incoming_bytes: u64, last_offset: i64, config: &LogConfig, now_ms: i64) -> bool {
+pub(super) fn should_roll(
+    segment: &Segment,
+    incoming_bytes: u64,
+    last_offset: i64,
+    config: &LogConfig,
+    now_ms: i64,
+) -> bool {
     let size = segment.size_bytes();
     size > 0
         && (size.saturating_add(incoming_bytes) > config.segment_bytes

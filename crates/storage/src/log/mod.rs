@@ -6,6 +6,7 @@
 mod append;
 mod compact;
 mod read;
+mod replica;
 mod retention;
 mod txn;
 
@@ -85,6 +86,9 @@ pub struct Log {
     offline: AtomicBool,
     /// The last write failed for lack of space (see [`Log::is_write_blocked`]).
     write_blocked: AtomicBool,
+    /// Only [`Log::set_high_watermark`] moves the high watermark (see
+    /// [`Log::set_high_watermark_external`]).
+    high_watermark_external: AtomicBool,
     /// The cleaner's first dirty offset (everything below it was cleaned), -1 when unknown.
     cleaner_checkpoint: AtomicI64,
     /// Serializes cleanings of this log.
@@ -196,7 +200,7 @@ impl Log {
         let (mut producers, snapshot_offset) = ProducerStateManager::load_latest(dir, snapshot_limit)?;
         let replay_from = snapshot_offset.unwrap_or(first_base);
         for segment in &segments {
-            txn::replay_segment(io.as_ref(), segment, replay_from, &mut producers)?;
+            txn::replay_segment(io.as_ref(), segment, replay_from, &mut producers, segment.txn_index_needs_rebuild)?;
         }
         producers.expire(options.now_ms, config.producer_id_expiration_ms);
         let first_unstable_offset = producers.first_unstable_offset();
@@ -227,6 +231,7 @@ impl Log {
             epochs: RwLock::new(epochs),
             offline: AtomicBool::new(false),
             write_blocked: AtomicBool::new(false),
+            high_watermark_external: AtomicBool::new(false),
             cleaner_checkpoint: AtomicI64::new(-1),
             cleaner: Mutex::new(()),
             flushed: Mutex::new(-1),
@@ -333,6 +338,15 @@ impl Log {
         view.update_last_stable_offset();
     }
 
+    /// With `external`, appends and syncs no longer move the high watermark, only
+    /// [`Log::set_high_watermark`] does: a replicated partition's leader sets it
+    /// from its followers' progress and a follower from its leader's. Without it
+    /// (the default) the high watermark follows the log end as data is appended
+    /// and, where the flush policy wants it, synced.
+    pub fn set_high_watermark_external(&self, external: bool) {
+        self.high_watermark_external.store(external, Ordering::Release);
+    }
+
     /// The last stable offset: read_committed fetches read below it.
     pub fn last_stable_offset(&self) -> i64 {
         read_lock(&self.view).last_stable_offset
@@ -408,7 +422,7 @@ impl Log {
         let flush_due = appender.unflushed_messages >= config.flush_interval_messages;
         let mut shared = write_lock(&self.view);
         shared.log_end_offset = next_offset;
-        if !flush_due {
+        if !flush_due && !self.high_watermark_external.load(Ordering::Acquire) {
             shared.high_watermark = next_offset;
         }
         shared.first_unstable_offset = appender.producers.first_unstable_offset();
@@ -418,6 +432,9 @@ impl Log {
 
     /// Synced data becomes visible: the high watermark moves up to `end_offset`.
     fn publish_synced(&self, end_offset: i64) {
+        if self.high_watermark_external.load(Ordering::Acquire) {
+            return;
+        }
         let mut shared = write_lock(&self.view);
         if shared.high_watermark < end_offset {
             shared.high_watermark = end_offset;

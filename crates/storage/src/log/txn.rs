@@ -52,7 +52,7 @@ fn read_marker(segment: &Segment, batch: &BatchAt) -> Result<Marker, StorageErro
     Ok(Marker { commit: marker.result == TransactionResult::Commit, coordinator_epoch: marker.coordinator_epoch })
 }
 
-fn index_entry(completed: &CompletedTxn, last_stable_offset: i64) -> AbortedTxnEntry {
+pub(super) fn index_entry(completed: &CompletedTxn, last_stable_offset: i64) -> AbortedTxnEntry {
     AbortedTxnEntry {
         producer_id: completed.producer_id,
         first_offset: completed.first_offset,
@@ -62,16 +62,17 @@ fn index_entry(completed: &CompletedTxn, last_stable_offset: i64) -> AbortedTxnE
 }
 
 /// Replays the batches of `segment` from `replay_from` into `producers`
-/// (markers included). When the segment's txn index was reset on open
-/// (`replay_from` is then at or below its base), its aborted transactions are
-/// indexed again as they complete, and the index is fsynced.
+/// (markers included). With `rebuild_txn_index` (the segment's txn index was
+/// reset on open, and `replay_from` is then at or below its base), its aborted
+/// transactions are indexed again as they complete, and the index is fsynced.
 pub(super) fn replay_segment(
     io: &dyn FileIo,
     segment: &Segment,
     replay_from: i64,
     producers: &mut ProducerStateManager,
+    rebuild_txn_index: bool,
 ) -> Result<(), StorageError> {
-    let rebuild = segment.txn_index_needs_rebuild;
+    let rebuild = rebuild_txn_index;
     if let Some(found) = segment.find_batch(replay_from)? {
         for batch in segment.headers_from(found.position)? {
             let header = batch.header;
