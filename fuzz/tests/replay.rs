@@ -360,6 +360,61 @@ fn metadata_record() {
 }
 
 #[test]
+fn metadata_snapshot() {
+    use gregor_metadata::snapshot::encode_snapshot;
+    use gregor_metadata::{MetadataImage, MetadataRecord};
+    use gregor_protocol::messages::{
+        partition_change_record::PartitionChangeRecord, partition_record::PartitionRecord, topic_record::TopicRecord,
+        user_scram_credential_record::UserScramCredentialRecord,
+    };
+    use gregor_protocol::Uuid;
+    let topic_id = Uuid::from_u128(9);
+    let mut records = gregor_metadata::controller::bootstrap(1, &[("PLAINTEXT".into(), "127.0.0.1".into(), 9092)], 7);
+    records.extend([
+        MetadataRecord::Topic(TopicRecord { name: "orders".into(), topic_id, ..Default::default() }),
+        MetadataRecord::Partition(PartitionRecord {
+            partition_id: 0,
+            topic_id,
+            replicas: vec![1, 2],
+            isr: vec![1, 2],
+            leader: 1,
+            directories: vec![Uuid::from_u128(3), Uuid::from_u128(4)],
+            ..Default::default()
+        }),
+        MetadataRecord::PartitionChange(PartitionChangeRecord {
+            partition_id: 0,
+            topic_id,
+            leader: 2,
+            isr: Some(vec![2]),
+            eligible_leader_replicas: Some(vec![1]),
+            ..Default::default()
+        }),
+        MetadataRecord::UserScramCredential(UserScramCredentialRecord {
+            name: "alice".into(),
+            mechanism: 1,
+            salt: Bytes::from_static(b"salt"),
+            stored_key: Bytes::from(vec![1; 32]),
+            server_key: Bytes::from(vec![2; 32]),
+            iterations: 4096,
+            ..Default::default()
+        }),
+    ]);
+    let mut image = MetadataImage::empty();
+    let mut seeds = vec![];
+    for (index, record) in records.iter().enumerate() {
+        image.replay(record).expect("seed records replay");
+        if index % 3 == 0 || index + 1 == records.len() {
+            let snapshot = encode_snapshot(&image, 40 + index as u64, 2, 1_700_000_000_000, 0).expect("seed encodes");
+            for flags in [0u8, 1] {
+                seeds.push([&[flags][..], &snapshot[..]].concat());
+            }
+        }
+    }
+    // The flags byte stays; mutations land in the snapshot.
+    run("metadata_snapshot", targets::metadata_snapshot, &seeds, 1);
+}
+
+#[test]
 fn controller_decisions() {
     // Each seed is a request sequence in the target's choice bytes: [validate-only,
     // items, operation, fields...]. They create the offsets topic compacted, then try to

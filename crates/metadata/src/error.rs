@@ -26,6 +26,8 @@ pub enum MetadataError {
     Encode(#[from] EncodeError),
     #[error(transparent)]
     Records(#[from] RecordsError),
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
 }
 
 /// Why a record could not be applied to the image. The log is the source of truth, so

@@ -200,7 +200,11 @@ impl BrokerRegistration {
 type ConfigKey = (i8, String);
 
 /// The cluster metadata at one point of the metadata log.
-#[derive(Debug, Clone, Default)]
+///
+/// Equality compares content (maps by value, the cluster id included), so an image
+/// rebuilt from its snapshot records equals the one they were written from once the
+/// cluster id is set as at start-up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MetadataImage {
     cluster_id: Option<Arc<str>>,
     topics: Arc<BTreeMap<Uuid, Arc<TopicImage>>>,
@@ -260,6 +264,11 @@ impl MetadataImage {
             .range((resource_type, String::new())..)
             .take_while(move |((kind, _), _)| *kind == resource_type)
             .map(|((_, name), configs)| (name.as_str(), configs.as_ref()))
+    }
+
+    /// Every resource with overrides, as (resource type, resource name, overrides), by type then name.
+    pub fn config_resources(&self) -> impl Iterator<Item = (i8, &str, &BTreeMap<String, String>)> {
+        self.configs.iter().map(|((kind, name), configs)| (*kind, name.as_str(), configs.as_ref()))
     }
 
     /// The topic's config overrides (not the effective config: defaults are not here).

@@ -6,7 +6,8 @@
 //! features, broker registrations, ACLs, SCRAM credentials) in Kafka's framing, the in-memory image they build,
 //! and the controller's decisions: each operation reads the image and returns the records
 //! to append plus a per-item result; the image changes only in `replay`. Also the
-//! authorization decision over the image's ACLs ([`acl::authorize`]).
+//! authorization decision over the image's ACLs ([`acl::authorize`]), and snapshots: the
+//! image written as the records that rebuild it, in KRaft's snapshot framing ([`snapshot`]).
 //!
 //! **Never:** I/O, async runtimes, clocks (time is an argument), or how the log is stored
 //! and replicated (the broker appends the records; a later quorum replicates them).
@@ -21,6 +22,7 @@ pub mod error;
 pub mod image;
 pub mod record;
 pub mod scram;
+pub mod snapshot;
 
 #[cfg(test)]
 mod tests;
@@ -35,3 +37,6 @@ pub use controller::{
 pub use error::{MetadataError, ReplayError};
 pub use image::{BrokerEndpoint, BrokerRegistration, MetadataImage, PartitionImage, TopicImage};
 pub use record::{decode_batch, encode_batch, MetadataRecord};
+pub use snapshot::{
+    decode_snapshot, encode_snapshot, read_snapshot, snapshot_file_name, DecodedSnapshot, SnapshotError,
+};

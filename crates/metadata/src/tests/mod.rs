@@ -5,6 +5,8 @@ mod image;
 mod limits;
 mod prop;
 mod records;
+mod snapshot;
+mod snapshot_gen;
 
 use gregor_protocol::Uuid;
 
