@@ -56,6 +56,7 @@ pub struct BrokerConfig {
     pub metadata_max_retention_bytes: i64,
     pub metadata_max_retention_ms: i64,
     pub metadata_max_idle_interval_ms: i32,
+    pub metadata_log_max_record_bytes_between_snapshots: i64,
     pub broker_heartbeat_interval_ms: i32,
     pub broker_session_timeout_ms: i32,
     pub initial_broker_registration_timeout_ms: i32,
@@ -382,6 +383,8 @@ impl BrokerConfig {
             metadata_max_retention_bytes: t.long("metadata.max.retention.bytes")?,
             metadata_max_retention_ms: t.long("metadata.max.retention.ms")?,
             metadata_max_idle_interval_ms: t.int("metadata.max.idle.interval.ms")?,
+            metadata_log_max_record_bytes_between_snapshots: t
+                .long("metadata.log.max.record.bytes.between.snapshots")?,
             broker_heartbeat_interval_ms: t.int("broker.heartbeat.interval.ms")?,
             broker_session_timeout_ms: t.int("broker.session.timeout.ms")?,
             initial_broker_registration_timeout_ms: t.int("initial.broker.registration.timeout.ms")?,

@@ -261,12 +261,21 @@ impl<D: QuorumDisk> QuorumNode<D> {
     /// Takes a snapshot at the applied index: `data` is the state machine's state
     /// there. The entries it covers are dropped from memory and may be from disk.
     pub fn take_snapshot(&mut self, data: Bytes) -> Result<(), QuorumError> {
+        self.take_snapshot_with(|_, _| Ok(data))
+    }
+
+    /// [`QuorumNode::take_snapshot`], with the data made from the applied index and its term.
+    pub fn take_snapshot_with(
+        &mut self,
+        make: impl FnOnce(u64, u64) -> Result<Bytes, QuorumError>,
+    ) -> Result<(), QuorumError> {
         let index = self.applied_index;
         let (snapshot_index, _) = self.log.snapshot_point();
         if index <= snapshot_index {
             return Ok(());
         }
         let term = raft::Storage::term(&self.log, index)?;
+        let data = make(index, term)?;
         let mut snapshot = Snapshot::default();
         let metadata = snapshot.mut_metadata();
         metadata.index = index;

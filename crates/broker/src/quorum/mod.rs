@@ -131,6 +131,7 @@ impl RaftMetadataLog {
             view: Arc::clone(&self.view),
             pending: HashMap::new(),
             single_voter: self.voters.len() == 1,
+            snapshot_bytes_max: snapshot_bytes_max(&config),
         };
         if let Some(Applied::Snapshot { index, data, .. }) = start {
             driver.load_snapshot(index, data)?;
@@ -204,6 +205,8 @@ struct Driver {
     view: Arc<RwLock<QuorumView>>,
     pending: HashMap<u64, (u64, SyncSender<Result<(), BrokerError>>)>,
     single_voter: bool,
+    /// `metadata.log.max.record.bytes.between.snapshots`.
+    snapshot_bytes_max: u64,
 }
 
 impl Driver {
@@ -255,6 +258,11 @@ impl Driver {
             }
             if !self.node.is_leader() && !self.pending.is_empty() {
                 self.fail_pending();
+            }
+            if self.node.entry_bytes_since_snapshot() > self.snapshot_bytes_max {
+                if let Err(error) = self.take_snapshot() {
+                    tracing::warn!("cannot take a metadata snapshot: {error}");
+                }
             }
             self.publish_view();
         }
@@ -323,8 +331,26 @@ impl Driver {
 
     fn load_snapshot(&self, index: u64, data: Bytes) -> Result<(), BrokerError> {
         let Some(broker) = self.loader.upgrade() else { return Ok(()) };
-        let records = decode_snapshot_records(data)?;
+        let records = gregor_metadata::decode_snapshot(data)?;
+        tracing::info!("loaded the metadata snapshot at {index} ({} records)", records.len());
         broker.load_snapshot(i64::try_from(index).unwrap_or(i64::MAX), records)
+    }
+
+    /// Writes the image as a snapshot at the applied index (the image this thread
+    /// published last is exactly that one) and trims the log behind it.
+    fn take_snapshot(&mut self) -> Result<(), BrokerError> {
+        let Some(broker) = self.loader.upgrade() else { return Ok(()) };
+        let image = broker.image();
+        let now = crate::time::now_ms();
+        self.node
+            .take_snapshot_with(|index, term| {
+                gregor_metadata::encode_snapshot(&image, index, term, now, now)
+                    .map_err(|error| gregor_quorum::QuorumError::Disk(error.to_string()))
+            })
+            .map_err(|error| BrokerError::Quorum(error.to_string()))?;
+        let (index, _) = self.node.snapshot_point();
+        tracing::info!("took a metadata snapshot at {index}");
+        Ok(())
     }
 
     fn publish_view(&self) {
@@ -360,13 +386,7 @@ impl Driver {
     }
 }
 
-/// A snapshot's records: the metadata batches written one after another.
-fn decode_snapshot_records(data: Bytes) -> Result<Vec<MetadataRecord>, BrokerError> {
-    let mut records = Vec::new();
-    for batch in gregor_protocol::records::split_record_set(data) {
-        let batch = batch.map_err(|error| BrokerError::Quorum(format!("snapshot: {error}")))?;
-        let batch = RecordBatch::new(batch).map_err(|error| BrokerError::Quorum(format!("snapshot: {error}")))?;
-        records.extend(decode_batch(&batch)?);
-    }
-    Ok(records)
+/// When to take a snapshot: `metadata.log.max.record.bytes.between.snapshots`.
+fn snapshot_bytes_max(config: &BrokerConfig) -> u64 {
+    u64::try_from(config.metadata_log_max_record_bytes_between_snapshots).unwrap_or(20 * 1024 * 1024).max(1)
 }

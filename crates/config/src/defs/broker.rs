@@ -135,6 +135,13 @@ static CORE_DEFS: &[ConfigDef] = &[
         "Age beyond which old metadata snapshots and segments are deleted; -1 means no limit.",
     ),
     def(
+        "metadata.log.max.record.bytes.between.snapshots",
+        T::Long,
+        Some("20971520"),
+        at_least(1),
+        "Bytes of metadata log records after which the controller takes a new snapshot and trims the log.",
+    ),
+    def(
         "metadata.max.idle.interval.ms",
         T::Int,
         Some("500"),
