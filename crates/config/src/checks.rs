@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use crate::broker::BrokerConfig;
 use crate::error::ConfigError;
-use crate::values::ProcessRole;
 
 fn conflict(reason: String) -> ConfigError {
     ConfigError::Conflict { reason }
@@ -167,12 +166,5 @@ fn check_listeners(c: &BrokerConfig) -> Result<(), ConfigError> {
             return Err(conflict(format!("inter.broker.listener.name {name} is not one of listeners")));
         }
     }
-    if c.process_roles.contains(&ProcessRole::Controller) {
-        for name in &c.controller_listener_names {
-            if !names.contains(&name.as_str()) {
-                return Err(conflict(format!("controller listener {name} is not one of listeners")));
-            }
-        }
-    }
-    Ok(())
+    crate::kraft::check_kraft(c)
 }
