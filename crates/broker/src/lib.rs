@@ -39,6 +39,7 @@ pub mod partition_dirs;
 pub mod partitions;
 pub mod purgatory;
 pub mod server;
+pub mod storage_tool;
 pub mod time;
 pub mod topics;
 pub mod txn_coordinator;
