@@ -162,8 +162,12 @@ fn check_listeners(c: &BrokerConfig) -> Result<(), ConfigError> {
                 "only one of inter.broker.listener.name and security.inter.broker.protocol may be set".into(),
             ));
         }
-        if !names.contains(&name.as_str()) {
-            return Err(conflict(format!("inter.broker.listener.name {name} is not one of listeners")));
+        // A broker must serve it (checked with the KRaft rules); a controller alone only
+        // needs its protocol, as in Kafka.
+        if c.security_protocol(name).is_none() {
+            return Err(conflict(format!(
+                "inter.broker.listener.name {name} has no entry in listener.security.protocol.map"
+            )));
         }
     }
     crate::kraft::check_kraft(c)

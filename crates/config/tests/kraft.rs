@@ -259,3 +259,54 @@ fn a_single_local_node_may_have_a_controller_listener() {
     assert_eq!(c.controller_listener().map(|l| l.port), Some(9093));
     assert_eq!(c.client_listeners().iter().map(|l| l.port).collect::<Vec<_>>(), vec![9092]);
 }
+
+fn from_env(vars: &[(&str, &str)]) -> Result<BrokerConfig, ConfigError> {
+    let env = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    BrokerConfig::load(&ConfigSources { env, ..Default::default() }).map(|loaded| loaded.config)
+}
+
+/// The environments of Kafka's own docker-compose examples (cluster/combined and
+/// cluster/isolated, plaintext) load as they are.
+#[test]
+fn kafkas_docker_examples_load() {
+    let combined = from_env(&[
+        ("KAFKA_NODE_ID", "1"),
+        ("KAFKA_PROCESS_ROLES", "broker,controller"),
+        ("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,PLAINTEXT_HOST:PLAINTEXT"),
+        ("KAFKA_CONTROLLER_QUORUM_VOTERS", "1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093"),
+        ("KAFKA_LISTENERS", "PLAINTEXT://:19092,CONTROLLER://:9093,PLAINTEXT_HOST://:9092"),
+        ("KAFKA_INTER_BROKER_LISTENER_NAME", "PLAINTEXT"),
+        ("KAFKA_ADVERTISED_LISTENERS", "PLAINTEXT://kafka-1:19092,PLAINTEXT_HOST://localhost:29092"),
+        ("KAFKA_CONTROLLER_LISTENER_NAMES", "CONTROLLER"),
+        ("CLUSTER_ID", "4L6g3nShT-eMCtK--X86sw"),
+        ("KAFKA_LOG_DIRS", "/tmp/kraft-combined-logs"),
+    ])
+    .expect("combined example");
+    assert!(combined.process_roles.is_combined());
+    assert_eq!(combined.controller_listener().map(|l| l.port), Some(9093));
+    assert_eq!(combined.advertised_controller_listener().map(|l| l.host.as_str()), Some(""));
+    assert_eq!(combined.client_listeners().len(), 2);
+    let controller = from_env(&[
+        ("KAFKA_NODE_ID", "1"),
+        ("KAFKA_PROCESS_ROLES", "controller"),
+        ("KAFKA_CONTROLLER_QUORUM_VOTERS", "1@controller-1:9093,2@controller-2:9093,3@controller-3:9093"),
+        ("KAFKA_INTER_BROKER_LISTENER_NAME", "PLAINTEXT"),
+        ("KAFKA_CONTROLLER_LISTENER_NAMES", "CONTROLLER"),
+        ("KAFKA_LISTENERS", "CONTROLLER://:9093"),
+    ])
+    .expect("isolated controller example");
+    assert!(controller.process_roles.is_controller_only());
+    let broker = from_env(&[
+        ("KAFKA_NODE_ID", "4"),
+        ("KAFKA_PROCESS_ROLES", "broker"),
+        ("KAFKA_CONTROLLER_QUORUM_VOTERS", "1@controller-1:9093,2@controller-2:9093,3@controller-3:9093"),
+        ("KAFKA_LISTENERS", "PLAINTEXT://:19092,PLAINTEXT_HOST://:9092"),
+        ("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,PLAINTEXT_HOST:PLAINTEXT"),
+        ("KAFKA_INTER_BROKER_LISTENER_NAME", "PLAINTEXT"),
+        ("KAFKA_ADVERTISED_LISTENERS", "PLAINTEXT://kafka-1:19092,PLAINTEXT_HOST://localhost:29092"),
+        ("KAFKA_CONTROLLER_LISTENER_NAMES", "CONTROLLER"),
+    ])
+    .expect("isolated broker example");
+    assert!(broker.process_roles.is_broker_only());
+    assert_eq!(broker.controller_quorum_voters[2], QuorumVoter { id: 3, host: "controller-3".into(), port: 9093 });
+}
