@@ -189,6 +189,16 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<LoadedConfig> {
     }
 }
 
+/// The configuration for a storage command, its warnings on stderr (there is no
+/// logging set up for these commands).
+fn load_storage_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
+    let loaded = load_config(args)?;
+    for warning in &loaded.warnings {
+        eprintln!("gregor storage: {warning}");
+    }
+    Ok(loaded.config)
+}
+
 /// `gregor storage ...`; returns the exit status (1 for a refusal or a problem found).
 fn storage(command: StorageCommand) -> anyhow::Result<i32> {
     use gregor_broker::storage_tool;
@@ -198,12 +208,12 @@ fn storage(command: StorageCommand) -> anyhow::Result<i32> {
             Ok(0)
         }
         StorageCommand::Info(args) => {
-            let (text, ok) = storage_tool::info(&load_config(&args)?.config);
+            let (text, ok) = storage_tool::info(&load_storage_config(&args)?);
             print!("{text}");
             Ok(if ok { 0 } else { 1 })
         }
         StorageCommand::Format(args) => {
-            let config = load_config(&args.config)?.config;
+            let config = load_storage_config(&args.config)?;
             match storage_tool::format(&config, &args.cluster_id, args.ignore_formatted) {
                 Ok(text) => {
                     print!("{text}");
