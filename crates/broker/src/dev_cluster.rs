@@ -20,6 +20,8 @@ pub const NODES_MAX: u16 = 32;
 /// The file in the dev folder that keeps the cluster id between runs.
 pub const CLUSTER_ID_FILE: &str = "cluster.id";
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// When to say which nodes are not ready yet (a node waiting for its quorum may take long).
+const WAITING_NOTE_AFTER: Duration = Duration::from_secs(30);
 const READY_PREFIX: &str = "gregor ready";
 
 /// What `gregor dev` was asked for.
@@ -211,7 +213,7 @@ pub fn run(options: DevOptions) -> anyhow::Result<i32> {
             eprintln!("gregor dev: node {node} exited early ({status}); stopping the others");
             break 1;
         }
-        if !announced && !waiting_noted && started.elapsed() > STOP_TIMEOUT {
+        if !announced && !waiting_noted && started.elapsed() > WAITING_NOTE_AFTER {
             waiting_noted = true;
             let waiting: Vec<String> = nodes
                 .iter()
