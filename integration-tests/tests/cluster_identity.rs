@@ -269,3 +269,38 @@ fn dev_one_node_gets_ready_and_stops_on_sigterm() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn dev_reports_a_node_that_exits_early_and_fails() -> Result<()> {
+    let temp = tempfile::tempdir()?;
+    let base = free_port_pair()?;
+    // Node 1's client port is taken, so node 1 cannot start.
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", base))?;
+    let mut child = Command::new(gregor_binary()?)
+        .args(["dev", "--nodes", "1", "--base-port", &base.to_string(), "--dir"])
+        .arg(temp.path().join("dev"))
+        .env_remove("CLUSTER_ID")
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            bail!("gregor dev did not exit after its node failed");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let output = child.wait_with_output()?;
+    ensure!(status.code() == Some(1), "exit status {status}");
+    let stderr = text(&output.stderr);
+    ensure!(stderr.contains("gregor dev: node 1 exited early"), "{stderr}");
+    ensure!(stderr.contains(&format!("[node 1]")) && stderr.contains("cannot listen on"), "{stderr}");
+    ensure!(!text(&output.stdout).contains("cluster ready"), "{}", text(&output.stdout));
+    Ok(())
+}

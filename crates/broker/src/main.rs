@@ -146,7 +146,18 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let server = gregor_broker::run(config).await.context("cannot start")?;
+        // Handlers first: a SIGTERM sent as soon as the ready line appears (a launcher,
+        // a test) must stop the broker cleanly, not kill it by the default action.
+        let mut stop_signals = StopSignals::install()?;
+        let server = tokio::select! {
+            server = gregor_broker::run(config) => server.context("cannot start")?,
+            // Before it is ready the broker stops at once, as the signal's default
+            // action did: what it opened is recovered at the next start, as after a crash.
+            status = stop_signals.recv() => {
+                eprintln!("gregor: stopped by a signal before it was ready");
+                std::process::exit(status);
+            }
+        };
         let broker = std::sync::Arc::clone(&server.broker);
         let addresses: Vec<String> = server.addresses.iter().map(ToString::to_string).collect();
         println!(
@@ -156,7 +167,7 @@ fn main() -> anyhow::Result<()> {
             broker.cluster_id,
             addresses.join(", ")
         );
-        wait_for_signal().await?;
+        stop_signals.recv().await;
         tracing::info!("shutting down");
         server.shutdown().await.context("shutdown")?;
         tracing::info!("stopped cleanly");
@@ -228,15 +239,28 @@ fn storage(command: StorageCommand) -> anyhow::Result<i32> {
     }
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
+/// SIGTERM and SIGINT, caught from the moment they are installed.
+struct StopSignals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> anyhow::Result<StopSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(StopSignals {
+            terminate: signal(SignalKind::terminate()).context("SIGTERM handler")?,
+            interrupt: signal(SignalKind::interrupt()).context("SIGINT handler")?,
+        })
     }
-    Ok(())
+
+    /// Waits for either; returns the exit status a shell reports for it (128 + signal).
+    async fn recv(&mut self) -> i32 {
+        tokio::select! {
+            _ = self.terminate.recv() => 128 + libc::SIGTERM,
+            _ = self.interrupt.recv() => 128 + libc::SIGINT,
+        }
+    }
 }
 
 /// Every partition's active segment and the sockets of every client count
