@@ -300,7 +300,7 @@ fn dev_reports_a_node_that_exits_early_and_fails() -> Result<()> {
     ensure!(status.code() == Some(1), "exit status {status}");
     let stderr = text(&output.stderr);
     ensure!(stderr.contains("gregor dev: node 1 exited early"), "{stderr}");
-    ensure!(stderr.contains(&format!("[node 1]")) && stderr.contains("cannot listen on"), "{stderr}");
+    ensure!(stderr.contains("[node 1]") && stderr.contains("cannot listen on"), "{stderr}");
     ensure!(!text(&output.stdout).contains("cluster ready"), "{}", text(&output.stdout));
     Ok(())
 }
