@@ -42,6 +42,7 @@ pub mod partitions;
 pub mod purgatory;
 pub mod quorum;
 pub mod server;
+pub mod storage_tool;
 pub mod time;
 pub mod topics;
 pub mod txn_coordinator;

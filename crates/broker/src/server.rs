@@ -54,20 +54,20 @@ impl RunningServer {
 /// Starts a broker with `config` and returns once it accepts connections.
 pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
     let started = Instant::now();
-    let log_dirs = config.log_dirs.clone();
-    let logs = Arc::new(tokio::task::spawn_blocking(move || LogManager::open(&log_dirs)).await??);
-
-    let first_dir = config.log_dirs.first().cloned().unwrap_or_else(|| "gregor-data".into());
+    // Identity first: a node refused for another cluster or node.id leaves its dirs untouched.
+    let storage_dirs = crate::meta_properties::storage_dirs(&config);
     let node_id = config.node_id;
-    // The apache/kafka image's CLUSTER_ID gives every node of a cluster one id.
-    let cluster_id = std::env::var("CLUSTER_ID").ok().filter(|id| !id.is_empty());
-    let meta =
-        tokio::task::spawn_blocking(move || MetaProperties::load_or_format(&first_dir, node_id, cluster_id.as_deref()))
-            .await??;
+    let cluster_id = crate::meta_properties::cluster_id_from_env();
+    let meta = tokio::task::spawn_blocking(move || {
+        MetaProperties::load_or_format(&storage_dirs, node_id, cluster_id.as_deref())
+    })
+    .await??;
     let (meta, formatted) = meta;
     if formatted {
         tracing::info!(cluster_id = %meta.cluster_id, "formatted new storage");
     }
+    let log_dirs = config.log_dirs.clone();
+    let logs = Arc::new(tokio::task::spawn_blocking(move || LogManager::open(&log_dirs)).await??);
 
     let mut listeners = Vec::new();
     let mut endpoints = Vec::new();

@@ -11,7 +11,7 @@ use crate::listener::{
     Listener, QuorumVoter,
 };
 use crate::sources::{env_var_to_key, parse_properties, parse_yaml};
-use crate::values::{CleanupPolicy, CompressionType, ProcessRole, TimestampType, Typed};
+use crate::values::{CleanupPolicy, CompressionType, ProcessRoles, TimestampType, Typed};
 
 /// Where [`BrokerConfig::load`] reads from, weakest first after the defaults.
 #[derive(Debug, Clone, Default)]
@@ -40,10 +40,14 @@ pub struct BrokerConfig {
     pub(crate) layers: Layers,
     // identity and KRaft
     pub node_id: i32,
-    pub process_roles: Vec<ProcessRole>,
+    /// `process.roles`; both when unset (Gregor's single-node default).
+    pub process_roles: ProcessRoles,
+    /// Upper-cased; `CONTROLLER` when unset.
     pub controller_listener_names: Vec<String>,
+    /// `controller.quorum.voters` (static quorum), ids distinct; empty when unset.
     pub controller_quorum_voters: Vec<QuorumVoter>,
-    pub controller_quorum_bootstrap_servers: Vec<HostPort>,
+    /// `controller.quorum.bootstrap.servers` as (host, port), hosts without brackets.
+    pub controller_quorum_bootstrap_servers: Vec<(String, u16)>,
     pub controller_quorum_election_timeout_ms: i32,
     pub controller_quorum_fetch_timeout_ms: i32,
     pub controller_quorum_election_backoff_max_ms: i32,
@@ -57,6 +61,7 @@ pub struct BrokerConfig {
     pub metadata_max_retention_ms: i64,
     pub metadata_max_idle_interval_ms: i32,
     pub metadata_log_max_record_bytes_between_snapshots: i64,
+    pub metadata_log_max_snapshot_interval_ms: i64,
     pub broker_heartbeat_interval_ms: i32,
     pub broker_session_timeout_ms: i32,
     pub initial_broker_registration_timeout_ms: i32,
@@ -335,11 +340,7 @@ impl BrokerConfig {
         let voters_raw = t.string("controller.quorum.voters")?;
         let bootstrap_raw = t.string("controller.quorum.bootstrap.servers")?;
         let overrides_raw = t.string("max.connections.per.ip.overrides")?;
-        let process_roles = t
-            .list("process.roles")?
-            .iter()
-            .map(|r| if r == "controller" { ProcessRole::Controller } else { ProcessRole::Broker })
-            .collect();
+        let process_roles = t.process_roles("process.roles")?;
         let log_dirs = match layers.is_set("log.dirs") {
             true => t.list("log.dirs")?,
             false => t.list("log.dir")?,
@@ -370,7 +371,10 @@ impl BrokerConfig {
                 "controller.quorum.bootstrap.servers",
                 bootstrap_raw.clone(),
                 parse_host_ports(&bootstrap_raw),
-            )?,
+            )?
+            .into_iter()
+            .map(|HostPort { host, port }| (host, port))
+            .collect(),
             controller_quorum_election_timeout_ms: t.int("controller.quorum.election.timeout.ms")?,
             controller_quorum_fetch_timeout_ms: t.int("controller.quorum.fetch.timeout.ms")?,
             controller_quorum_election_backoff_max_ms: t.int("controller.quorum.election.backoff.max.ms")?,
@@ -385,6 +389,7 @@ impl BrokerConfig {
             metadata_max_idle_interval_ms: t.int("metadata.max.idle.interval.ms")?,
             metadata_log_max_record_bytes_between_snapshots: t
                 .long("metadata.log.max.record.bytes.between.snapshots")?,
+            metadata_log_max_snapshot_interval_ms: t.long("metadata.log.max.snapshot.interval.ms")?,
             broker_heartbeat_interval_ms: t.int("broker.heartbeat.interval.ms")?,
             broker_session_timeout_ms: t.int("broker.session.timeout.ms")?,
             initial_broker_registration_timeout_ms: t.int("initial.broker.registration.timeout.ms")?,

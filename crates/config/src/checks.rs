@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use crate::broker::BrokerConfig;
 use crate::error::ConfigError;
-use crate::values::ProcessRole;
 
 fn conflict(reason: String) -> ConfigError {
     ConfigError::Conflict { reason }
@@ -163,16 +162,13 @@ fn check_listeners(c: &BrokerConfig) -> Result<(), ConfigError> {
                 "only one of inter.broker.listener.name and security.inter.broker.protocol may be set".into(),
             ));
         }
-        if !names.contains(&name.as_str()) {
-            return Err(conflict(format!("inter.broker.listener.name {name} is not one of listeners")));
+        // A broker must serve it (checked with the KRaft rules); a controller alone only
+        // needs its protocol, as in Kafka.
+        if c.security_protocol(name).is_none() {
+            return Err(conflict(format!(
+                "inter.broker.listener.name {name} has no entry in listener.security.protocol.map"
+            )));
         }
     }
-    if c.process_roles.contains(&ProcessRole::Controller) {
-        for name in &c.controller_listener_names {
-            if !names.contains(&name.as_str()) {
-                return Err(conflict(format!("controller listener {name} is not one of listeners")));
-            }
-        }
-    }
-    Ok(())
+    crate::kraft::check_kraft(c)
 }

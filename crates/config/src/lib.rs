@@ -53,6 +53,7 @@ mod defs;
 mod describe;
 mod error;
 mod group;
+mod kraft;
 mod layers;
 mod listener;
 mod sources;
@@ -75,4 +76,4 @@ pub use listener::{
 pub use sources::{env_var_to_key, parse_properties, parse_yaml};
 pub use topic::{validate_topic_config, TopicConfig};
 pub use types::{ConfigDef, ConfigSource, ConfigType, Validator};
-pub use values::{CleanupPolicy, CompressionType, ProcessRole, TimestampType};
+pub use values::{CleanupPolicy, CompressionType, ProcessRoles, TimestampType};

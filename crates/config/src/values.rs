@@ -29,11 +29,58 @@ pub struct CleanupPolicy {
     pub compact: bool,
 }
 
-/// One entry of `process.roles`.
+/// `process.roles`: which of the two KRaft roles this node plays. Gregor's default
+/// (the key unset) is both, its single-node mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProcessRole {
-    Broker,
-    Controller,
+pub struct ProcessRoles {
+    pub broker: bool,
+    pub controller: bool,
+}
+
+impl ProcessRoles {
+    /// Both roles in one process (Kafka's "combined" mode).
+    pub fn is_combined(&self) -> bool {
+        self.broker && self.controller
+    }
+
+    /// Only the broker role.
+    pub fn is_broker_only(&self) -> bool {
+        self.broker && !self.controller
+    }
+
+    /// Only the controller role.
+    pub fn is_controller_only(&self) -> bool {
+        self.controller && !self.broker
+    }
+}
+
+impl std::fmt::Display for ProcessRoles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.broker, self.controller) {
+            (true, true) => f.write_str("broker,controller"),
+            (true, false) => f.write_str("broker"),
+            (false, true) => f.write_str("controller"),
+            (false, false) => Ok(()),
+        }
+    }
+}
+
+/// Validator of `process.roles`: Kafka's rules (known roles, no duplicates), and not
+/// empty, since an empty list meant ZooKeeper mode, which Gregor (as Kafka 4) lacks.
+pub(crate) fn validate_process_roles(value: &str) -> Result<(), String> {
+    let roles = parse_list(value);
+    if roles.is_empty() {
+        return Err("must name broker, controller or both (there is no ZooKeeper mode)".into());
+    }
+    for (index, role) in roles.iter().enumerate() {
+        if role != "broker" && role != "controller" {
+            return Err(format!("unknown process role {role:?}; only broker and controller are roles"));
+        }
+        if roles[..index].contains(role) {
+            return Err(format!("role {role} is listed twice"));
+        }
+    }
+    Ok(())
 }
 
 /// Reads keys through `lookup` (effective value, default included) and parses them.
@@ -116,6 +163,14 @@ impl<F: Fn(&'static str) -> Option<String>> Typed<F> {
             "lz4" => Ok(CompressionType::Lz4),
             "zstd" => Ok(CompressionType::Zstd),
             _ => Err("unknown compression type".into()),
+        })
+    }
+
+    pub(crate) fn process_roles(&self, key: &'static str) -> Result<ProcessRoles, ConfigError> {
+        let roles = self.list(key)?;
+        Ok(ProcessRoles {
+            broker: roles.iter().any(|r| r == "broker"),
+            controller: roles.iter().any(|r| r == "controller"),
         })
     }
 

@@ -32,7 +32,10 @@ fn defaults_are_gregors_single_node() {
     assert!(c.bind_ipv6_loopback);
     assert_eq!(c.advertised_listeners, c.listeners);
     assert_eq!(c.node_id, 1);
-    assert_eq!(c.process_roles, vec![ProcessRole::Broker, ProcessRole::Controller]);
+    assert_eq!(c.process_roles, ProcessRoles { broker: true, controller: true });
+    assert!(c.is_single_node_local());
+    assert_eq!(c.controller_listener_names, vec!["CONTROLLER".to_string()]);
+    assert!(c.controller_listener().is_none());
     assert_eq!(c.log_dirs, vec![PathBuf::from("./gregor-data")]);
     assert_eq!(c.num_partitions, 1);
     assert_eq!(c.default_replication_factor, 1);

@@ -39,10 +39,17 @@ static CORE_DEFS: &[ConfigDef] = &[
         "process.roles",
         T::List,
         Some("broker,controller"),
-        ListOf(&["broker", "controller"]),
+        Validator::Custom(crate::values::validate_process_roles),
         "Roles this node plays: broker, controller or both. Gregor: both by default (single-node mode).",
     ),
-    def("controller.listener.names", T::List, None, ANY, "Names of the listeners the controller serves."),
+    def(
+        "controller.listener.names",
+        T::List,
+        Some("CONTROLLER"),
+        ANY,
+        "Names of the listeners the controller serves; the first is the one brokers and voters \
+         use. Gregor: CONTROLLER by default (Kafka has no default).",
+    ),
     def(
         "controller.quorum.voters",
         T::List,
@@ -139,7 +146,14 @@ static CORE_DEFS: &[ConfigDef] = &[
         T::Long,
         Some("20971520"),
         at_least(1),
-        "Bytes of metadata log records after which the controller takes a new snapshot and trims the log.",
+        "Metadata log bytes written since the last snapshot after which a new snapshot is taken.",
+    ),
+    def(
+        "metadata.log.max.snapshot.interval.ms",
+        T::Long,
+        Some("3600000"),
+        at_least(0),
+        "Longest time between metadata snapshots while the log grows; 0 disables time-based snapshots.",
     ),
     def(
         "metadata.max.idle.interval.ms",
