@@ -2,8 +2,11 @@
 
 mod controller;
 mod image;
+mod brokers;
 mod limits;
+mod placement;
 mod prop;
+mod reassignment;
 mod records;
 
 use gregor_protocol::Uuid;
@@ -88,4 +91,29 @@ pub(crate) fn cluster(brokers: i32) -> MetadataImage {
         apply(&mut image, &crate::controller::register_broker(id, Uuid::from_u128(id as u128), &[], 7));
     }
     image
+}
+
+/// Registers broker `id` as a new incarnation (fenced, as Kafka registers it) with one
+/// log directory and the given rack, at epoch `100 + id`.
+pub(crate) fn register(image: &mut MetadataImage, id: i32, rack: Option<&str>) {
+    use crate::controller::brokers::{register_broker, BrokerRegistrationRequest, BrokerSessions};
+    let request = BrokerRegistrationRequest {
+        broker_id: id,
+        incarnation_id: Uuid::from_u128(5000 + id as u128),
+        listeners: vec![crate::image::BrokerEndpoint {
+            name: "PLAINTEXT".into(),
+            host: "localhost".into(),
+            port: 9000 + id as u16,
+            security_protocol: 0,
+        }],
+        features: crate::controller::supported_features()
+            .iter()
+            .map(|feature| (feature.name.to_string(), feature.min_level, feature.max_level))
+            .collect(),
+        rack: rack.map(str::to_string),
+        log_dirs: vec![Uuid::from_u128(7000 + id as u128)],
+    };
+    let (records, epoch) = register_broker(image, &mut BrokerSessions::new(), &request, 100 + i64::from(id), 0, 9000);
+    assert_eq!(epoch, Ok(100 + i64::from(id)));
+    apply(image, &records);
 }
