@@ -79,6 +79,15 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, peer: Socke
         RequestBody::ElectLeaders(body) => respond(ResponseBody::ElectLeaders(
             handlers::elect_leaders::handle(broker, &header, &Session::from_peer(peer), body).await,
         )),
+        RequestBody::AlterPartitionReassignments(body) => respond(ResponseBody::AlterPartitionReassignments(
+            handlers::alter_partition_reassignments::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
+        RequestBody::ListPartitionReassignments(body) => respond(ResponseBody::ListPartitionReassignments(
+            handlers::list_partition_reassignments::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
+        RequestBody::UnregisterBroker(body) => respond(ResponseBody::UnregisterBroker(
+            handlers::unregister_broker::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
         RequestBody::IncrementalAlterConfigs(body) => respond(ResponseBody::IncrementalAlterConfigs(
             handlers::incremental_alter_configs::handle(broker, &header, &Session::from_peer(peer), body).await,
         )),
@@ -161,8 +170,6 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, peer: Socke
         | RequestBody::RenewDelegationToken(_)
         | RequestBody::ExpireDelegationToken(_)
         | RequestBody::DescribeDelegationToken(_)
-        | RequestBody::AlterPartitionReassignments(_)
-        | RequestBody::ListPartitionReassignments(_)
         | RequestBody::DescribeClientQuotas(_)
         | RequestBody::AlterClientQuotas(_)
         | RequestBody::Vote(_)
@@ -175,7 +182,6 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, peer: Socke
         | RequestBody::FetchSnapshot(_)
         | RequestBody::BrokerRegistration(_)
         | RequestBody::BrokerHeartbeat(_)
-        | RequestBody::UnregisterBroker(_)
         | RequestBody::AllocateProducerIds(_)
         | RequestBody::ControllerRegistration(_)
         | RequestBody::GetTelemetrySubscriptions(_)
@@ -222,6 +228,9 @@ pub fn has_handler(api_key: ApiKey) -> bool {
         | ApiKey::DescribeLogDirs
         | ApiKey::CreatePartitions
         | ApiKey::ElectLeaders
+        | ApiKey::AlterPartitionReassignments
+        | ApiKey::ListPartitionReassignments
+        | ApiKey::UnregisterBroker
         | ApiKey::IncrementalAlterConfigs
         | ApiKey::DescribeCluster
         | ApiKey::DescribeProducers
@@ -258,8 +267,6 @@ pub fn has_handler(api_key: ApiKey) -> bool {
         | ApiKey::RenewDelegationToken
         | ApiKey::ExpireDelegationToken
         | ApiKey::DescribeDelegationToken
-        | ApiKey::AlterPartitionReassignments
-        | ApiKey::ListPartitionReassignments
         | ApiKey::DescribeClientQuotas
         | ApiKey::AlterClientQuotas
         | ApiKey::Vote
@@ -272,7 +279,6 @@ pub fn has_handler(api_key: ApiKey) -> bool {
         | ApiKey::FetchSnapshot
         | ApiKey::BrokerRegistration
         | ApiKey::BrokerHeartbeat
-        | ApiKey::UnregisterBroker
         | ApiKey::AllocateProducerIds
         | ApiKey::ControllerRegistration
         | ApiKey::GetTelemetrySubscriptions

@@ -176,10 +176,9 @@ fn stale_epoch(message: String) -> ApiError {
 fn check_broker_epoch(image: &MetadataImage, broker_id: i32, broker_epoch: i64) -> Result<(), ApiError> {
     match image.broker(broker_id) {
         None => Err(stale_epoch(format!("No broker registration found for broker id {broker_id}"))),
-        Some(broker) if broker.epoch != broker_epoch => Err(stale_epoch(format!(
-            "Expected broker epoch {}, but got broker epoch {broker_epoch}",
-            broker.epoch
-        ))),
+        Some(broker) if broker.epoch != broker_epoch => {
+            Err(stale_epoch(format!("Expected broker epoch {}, but got broker epoch {broker_epoch}", broker.epoch)))
+        }
         Some(_) => Ok(()),
     }
 }
@@ -211,7 +210,8 @@ fn check_log_dirs(image: &MetadataImage, request: &BrokerRegistrationRequest) ->
         return invalid("Duplicate directory ID in request".to_string());
     }
     for dir in &request.log_dirs {
-        if let Some(other) = image.brokers().find(|broker| broker.id != request.broker_id && broker.log_dirs.contains(dir))
+        if let Some(other) =
+            image.brokers().find(|broker| broker.id != request.broker_id && broker.log_dirs.contains(dir))
         {
             return invalid(format!("Broker {} is already registered with directory {dir}", other.id));
         }
@@ -239,7 +239,10 @@ pub fn register_broker(
     {
         return (
             Vec::new(),
-            Err(ApiError::new(ErrorCode::DuplicateBrokerRegistration, "Another broker is registered with that broker id.")),
+            Err(ApiError::new(
+                ErrorCode::DuplicateBrokerRegistration,
+                "Another broker is registered with that broker id.",
+            )),
         );
     }
     let metadata_version = image.metadata_version().unwrap_or(METADATA_VERSION_ASSUMED);
@@ -487,7 +490,10 @@ pub fn heartbeat(
 ) -> (Vec<MetadataRecord>, Result<HeartbeatAnswer, ApiError>) {
     let broker_id = request.broker_id;
     let Some(registration_offset) = registration_offset else {
-        return (Vec::new(), Err(stale_epoch(format!("Receive a heartbeat from broker {broker_id} before registration"))));
+        return (
+            Vec::new(),
+            Err(stale_epoch(format!("Receive a heartbeat from broker {broker_id} before registration"))),
+        );
     };
     if let Err(error) = check_broker_epoch(image, broker_id, request.broker_epoch) {
         return (Vec::new(), Err(error));
@@ -540,8 +546,9 @@ pub fn balance_partition_leaders(image: &MetadataImage) -> (Vec<MetadataRecord>,
             if partition.preferred_leader() == Some(partition.leader) || partition.replicas.is_empty() {
                 continue;
             }
-            let change =
-                PartitionChange::new(partition, topic.id, *partition_id, &acceptable).election(Election::Preferred).build();
+            let change = PartitionChange::new(partition, topic.id, *partition_id, &acceptable)
+                .election(Election::Preferred)
+                .build();
             records.extend(change.map(MetadataRecord::PartitionChange));
         }
     }

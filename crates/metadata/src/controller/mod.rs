@@ -20,8 +20,8 @@ use gregor_protocol::messages::{
 use gregor_protocol::{ErrorCode, Uuid};
 
 use crate::image::{MetadataImage, NO_LEADER};
-use partition_change::{Election, PartitionChange};
 use crate::record::MetadataRecord;
+use partition_change::{Election, PartitionChange};
 
 pub use acls::{create_acls, delete_acls};
 pub use configs::{

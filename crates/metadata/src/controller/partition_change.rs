@@ -206,7 +206,8 @@ pub const UNCLEAN_LEADER_ELECTION_CONFIG: &str = "unclean.leader.election.enable
 /// `unclean.leader.election.enable` for a topic: its override, else the cluster-wide
 /// dynamic default, else Kafka's default (false).
 pub fn unclean_election_enabled(image: &MetadataImage, topic: &str) -> bool {
-    let value = |configs: std::collections::BTreeMap<String, String>| configs.get(UNCLEAN_LEADER_ELECTION_CONFIG).cloned();
+    let value =
+        |configs: std::collections::BTreeMap<String, String>| configs.get(UNCLEAN_LEADER_ELECTION_CONFIG).cloned();
     value(image.topic_configs(topic))
         .or_else(|| value(image.broker_configs(None)))
         .is_some_and(|value| value.eq_ignore_ascii_case("true"))

@@ -68,9 +68,14 @@ fn check_target(image: &MetadataImage, replicas: &[i32]) -> Result<(), ApiError>
     Ok(())
 }
 
-fn find<'i>(image: &'i MetadataImage, request: &ReassignmentRequest) -> Result<(&'i TopicImage, &'i PartitionImage), ApiError> {
+fn find<'i>(
+    image: &'i MetadataImage,
+    request: &ReassignmentRequest,
+) -> Result<(&'i TopicImage, &'i PartitionImage), ApiError> {
     let unknown = |message: String| ApiError::new(ErrorCode::UnknownTopicOrPartition, message);
-    let topic = image.topic(&request.topic).ok_or_else(|| unknown(format!("Unable to find a topic named {}.", request.topic)))?;
+    let topic = image
+        .topic(&request.topic)
+        .ok_or_else(|| unknown(format!("Unable to find a topic named {}.", request.topic)))?;
     let partition = topic
         .partitions
         .get(&request.partition)
@@ -171,7 +176,12 @@ pub fn alter_partition_reassignments(
             }
             Err(error) => (error.code, error.message),
         };
-        outcomes.push(ReassignmentOutcome { topic: request.topic.clone(), partition: request.partition, error, message });
+        outcomes.push(ReassignmentOutcome {
+            topic: request.topic.clone(),
+            partition: request.partition,
+            error,
+            message,
+        });
     }
     (records, outcomes)
 }

@@ -1,8 +1,8 @@
 //! Tests of the crate, sharing one harness.
 
+mod brokers;
 mod controller;
 mod image;
-mod brokers;
 mod limits;
 mod placement;
 mod prop;

@@ -70,9 +70,7 @@ fn records_of(image: &MetadataImage, op: &Op, ids: &mut u128) -> Vec<MetadataRec
         }
         Op::Legacy { name } => {
             let resource = ConfigResource::Topic(NAMES[*name].into());
-            with_ctx(ids, |ctx| {
-                alter_configs(image, ctx, &[(resource, vec![("y".into(), Some("1".into()))])], false).0
-            })
+            with_ctx(ids, |ctx| alter_configs(image, ctx, &[(resource, vec![("y".into(), Some("1".into()))])], false).0)
         }
         Op::ProducerIds => allocate_producer_ids(image, 1, 5).0,
         Op::Elect { unclean } => {
