@@ -352,3 +352,28 @@ fn leader_balance_returns_leadership_to_preferred_replicas() {
     assert_eq!(partition(&image, 0), (1, vec![2, 1]));
     assert_eq!(partition(&image, 1).0, 3);
 }
+
+#[test]
+fn fencing_elects_outside_the_isr_where_the_topic_allows_unclean_election() {
+    use gregor_protocol::messages::config_record::ConfigRecord;
+    let mut image = cluster_with(2, vec![(0, vec![1, 2])]);
+    let topic_id = image.topic("t0").unwrap().id;
+    let shrink = gregor_protocol::messages::partition_change_record::PartitionChangeRecord {
+        topic_id,
+        partition_id: 0,
+        isr: Some(vec![1]),
+        ..Default::default()
+    };
+    let unclean = ConfigRecord {
+        resource_type: crate::image::resource_type::TOPIC,
+        resource_name: "t0".into(),
+        name: "unclean.leader.election.enable".into(),
+        value: Some("true".into()),
+        ..Default::default()
+    };
+    apply(&mut image, &[MetadataRecord::PartitionChange(shrink), MetadataRecord::Config(unclean)]);
+    let (records, _) = fence_broker(&image, 1);
+    apply(&mut image, &records);
+    let partition = &image.topic("t0").unwrap().partitions[&0];
+    assert_eq!((partition.leader, partition.isr.clone(), partition.leader_recovery_state), (2, vec![2], 1));
+}
