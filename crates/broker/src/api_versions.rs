@@ -39,6 +39,10 @@ pub const SUPPORTED_APIS: &[Supported] = &[
     supported(ApiKey::DescribeLogDirs, 1, 5),
     supported(ApiKey::CreatePartitions, 0, 3),
     supported(ApiKey::ElectLeaders, 0, 2),
+    // Reassignments (KIP-455) without v1's AllowReplicationFactorChange (KIP-860).
+    supported(ApiKey::AlterPartitionReassignments, 0, 0),
+    supported(ApiKey::ListPartitionReassignments, 0, 0),
+    supported(ApiKey::UnregisterBroker, 0, 0),
     supported(ApiKey::IncrementalAlterConfigs, 0, 1),
     supported(ApiKey::DescribeCluster, 0, 2),
     supported(ApiKey::DescribeProducers, 0, 0),

@@ -203,8 +203,6 @@ impl Broker {
         }
         let image = self.image();
         let config = self.config();
-        let alive_brokers: Vec<i32> =
-            image.brokers().filter(|broker| broker.is_active()).map(|broker| broker.id).collect();
         let validate_topic_config = |name: &str, value: &str| {
             gregor_config::validate_topic_config(name, value).map_err(|error| error.to_string())
         };
@@ -228,9 +226,9 @@ impl Broker {
             gregor_metadata::ConfigResource::Group(_) => None,
         };
         let mut new_uuid = random_uuid;
+        let mut random = || random_uuid().as_u128() as u64;
         let mut context = ControllerContext {
             node_id: self.node_id,
-            alive_brokers: &alive_brokers,
             default_num_partitions: config.num_partitions,
             default_replication_factor: i16::try_from(config.default_replication_factor).unwrap_or(i16::MAX),
             validate_topic_config: &validate_topic_config,
@@ -239,6 +237,7 @@ impl Broker {
             is_list_config: &is_list_config,
             default_value: &default_value,
             new_uuid: &mut new_uuid,
+            random: &mut random,
         };
         let (records, answer) = decide(&image, &mut context);
         if records.is_empty() {

@@ -82,6 +82,15 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, peer: Socke
         RequestBody::ElectLeaders(body) => respond(ResponseBody::ElectLeaders(
             handlers::elect_leaders::handle(broker, &header, &Session::from_peer(peer), body).await,
         )),
+        RequestBody::AlterPartitionReassignments(body) => respond(ResponseBody::AlterPartitionReassignments(
+            handlers::alter_partition_reassignments::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
+        RequestBody::ListPartitionReassignments(body) => respond(ResponseBody::ListPartitionReassignments(
+            handlers::list_partition_reassignments::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
+        RequestBody::UnregisterBroker(body) => respond(ResponseBody::UnregisterBroker(
+            handlers::unregister_broker::handle(broker, &header, &Session::from_peer(peer), body).await,
+        )),
         RequestBody::IncrementalAlterConfigs(body) => respond(ResponseBody::IncrementalAlterConfigs(
             handlers::incremental_alter_configs::handle(broker, &header, &Session::from_peer(peer), body).await,
         )),
@@ -174,8 +183,6 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, peer: Socke
         | RequestBody::RenewDelegationToken(_)
         | RequestBody::ExpireDelegationToken(_)
         | RequestBody::DescribeDelegationToken(_)
-        | RequestBody::AlterPartitionReassignments(_)
-        | RequestBody::ListPartitionReassignments(_)
         | RequestBody::DescribeClientQuotas(_)
         | RequestBody::AlterClientQuotas(_)
         | RequestBody::Vote(_)
@@ -184,7 +191,6 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, peer: Socke
         | RequestBody::AlterPartition(_)
         | RequestBody::UpdateFeatures(_)
         | RequestBody::FetchSnapshot(_)
-        | RequestBody::UnregisterBroker(_)
         | RequestBody::AllocateProducerIds(_)
         | RequestBody::ControllerRegistration(_)
         | RequestBody::GetTelemetrySubscriptions(_)
@@ -231,6 +237,9 @@ pub fn has_handler(api_key: ApiKey) -> bool {
         | ApiKey::DescribeLogDirs
         | ApiKey::CreatePartitions
         | ApiKey::ElectLeaders
+        | ApiKey::AlterPartitionReassignments
+        | ApiKey::ListPartitionReassignments
+        | ApiKey::UnregisterBroker
         | ApiKey::IncrementalAlterConfigs
         | ApiKey::DescribeCluster
         | ApiKey::DescribeProducers
@@ -271,8 +280,6 @@ pub fn has_handler(api_key: ApiKey) -> bool {
         | ApiKey::RenewDelegationToken
         | ApiKey::ExpireDelegationToken
         | ApiKey::DescribeDelegationToken
-        | ApiKey::AlterPartitionReassignments
-        | ApiKey::ListPartitionReassignments
         | ApiKey::DescribeClientQuotas
         | ApiKey::AlterClientQuotas
         | ApiKey::Vote
@@ -281,7 +288,6 @@ pub fn has_handler(api_key: ApiKey) -> bool {
         | ApiKey::AlterPartition
         | ApiKey::UpdateFeatures
         | ApiKey::FetchSnapshot
-        | ApiKey::UnregisterBroker
         | ApiKey::AllocateProducerIds
         | ApiKey::ControllerRegistration
         | ApiKey::GetTelemetrySubscriptions

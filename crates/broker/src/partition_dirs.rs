@@ -181,7 +181,6 @@ mod tests {
         let validate = |_: &str, _: &str| Ok(());
         let mut ctx = gregor_metadata::controller::ControllerContext {
             node_id: 1,
-            alive_brokers: &[1],
             default_num_partitions: 1,
             default_replication_factor: 1,
             validate_topic_config: &validate,
@@ -190,6 +189,7 @@ mod tests {
             is_list_config: &|_| false,
             default_value: &|_, _| None,
             new_uuid: &mut new_uuid,
+            random: &mut || 0,
         };
         let (records, _) = create_topics(&image, &mut ctx, &topics, false);
         for record in &records {

@@ -393,7 +393,6 @@ impl Simulation {
 }
 
 fn create_topics(image: &MetadataImage, topics: &[NewTopic], rng: &mut Rng) -> (Option<Vec<MetadataRecord>>, usize) {
-    let brokers: Vec<i32> = image.brokers().filter(|broker| broker.is_active()).map(|broker| broker.id).collect();
     let valid = |_: &str, _: &str| Ok(());
     let valid_groups = |_: &std::collections::BTreeMap<String, String>| Ok(());
     let is_list = |_: &str| false;
@@ -407,9 +406,13 @@ fn create_topics(image: &MetadataImage, topics: &[NewTopic], rng: &mut Rng) -> (
         bytes[8..].copy_from_slice(&counter.to_be_bytes());
         Uuid(bytes)
     };
+    let mut random_state = seed;
+    let mut random = move || {
+        random_state = random_state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        random_state >> 11
+    };
     let mut context = ControllerContext {
         node_id: 1,
-        alive_brokers: &brokers,
         default_num_partitions: 1,
         default_replication_factor: 1,
         validate_topic_config: &valid,
@@ -418,6 +421,7 @@ fn create_topics(image: &MetadataImage, topics: &[NewTopic], rng: &mut Rng) -> (
         is_list_config: &is_list,
         default_value: &no_default,
         new_uuid: &mut new_uuid,
+        random: &mut random,
     };
     let (records, outcomes) = gregor_metadata::controller::create_topics(image, &mut context, topics, false);
     let ok = outcomes.iter().all(|outcome| outcome.error == gregor_protocol::ErrorCode::None);

@@ -3,11 +3,13 @@
 //! broker appends an operation's records as one batch and then replays them.
 
 mod acls;
+pub mod brokers;
 mod configs;
+pub mod partition_change;
+pub mod placement;
+pub mod reassignment;
 mod scram;
 mod topics;
-
-use std::collections::BTreeSet;
 
 use gregor_protocol::messages::{
     feature_level_record::FeatureLevelRecord,
@@ -19,6 +21,7 @@ use gregor_protocol::{ErrorCode, Uuid};
 
 use crate::image::{MetadataImage, NO_LEADER};
 use crate::record::MetadataRecord;
+use partition_change::{Election, PartitionChange};
 
 pub use acls::{create_acls, delete_acls};
 pub use configs::{
@@ -96,12 +99,11 @@ pub const METADATA_VERSION_MIN: i16 = 7;
 /// Producer ids handed to a broker per request, as in Kafka.
 pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
 
-/// What the controller needs besides the image: who is alive, the defaults, and the
-/// config rules (owned by the config crate, passed in so this crate does not depend on it).
+/// What the controller needs besides the image: the defaults, the config rules (owned
+/// by the config crate, passed in so this crate does not depend on it) and randomness.
+/// Which brokers may host replicas comes from the image's registrations.
 pub struct ControllerContext<'a> {
     pub node_id: i32,
-    /// Brokers that may host replicas now: registered, unfenced, not shutting down.
-    pub alive_brokers: &'a [i32],
     pub default_num_partitions: i32,
     pub default_replication_factor: i16,
     /// Checks one topic config (name, value); `Err` holds the message for the client.
@@ -117,6 +119,8 @@ pub struct ControllerContext<'a> {
     pub default_value: &'a dyn Fn(&ConfigResource, &str) -> Option<String>,
     /// Fresh random ids, for topics.
     pub new_uuid: &'a mut dyn FnMut() -> Uuid,
+    /// Uniform random 64-bit values: where replica placement starts (see [`placement`]).
+    pub random: &'a mut dyn FnMut() -> u64,
 }
 
 /// One resource's config overrides, name to value.
@@ -285,11 +289,10 @@ pub fn elect_leaders(
             },
         );
     }
-    let active: BTreeSet<i32> = image.brokers().filter(|broker| broker.is_active()).map(|broker| broker.id).collect();
     let mut records = Vec::new();
     let mut outcomes = Vec::new();
     let elect = |topic: &str, partition: i32, records: &mut Vec<MetadataRecord>| {
-        let result = elect_one(image, &active, election_type, topic, partition);
+        let result = elect_one(image, election_type, topic, partition);
         let (error, message) = match result {
             Ok(Some(record)) => {
                 records.push(MetadataRecord::PartitionChange(record));
@@ -327,7 +330,6 @@ pub fn elect_leaders(
 /// `Ok(None)` when the partition already has the leader the election would pick.
 fn elect_one(
     image: &MetadataImage,
-    active: &BTreeSet<i32>,
     election_type: i8,
     topic_name: &str,
     partition_id: i32,
@@ -341,38 +343,20 @@ fn elect_one(
             format!("No such partition as {topic_name}-{partition_id}"),
         ));
     };
-    let has_leader = partition.leader != NO_LEADER;
-    let mut change = PartitionChangeRecord { partition_id, topic_id: topic.id, ..Default::default() };
-    if election_type == ELECTION_PREFERRED {
-        if has_leader && partition.preferred_leader() == Some(partition.leader) {
-            return Ok(None);
-        }
-        // Only a live preferred replica that is in sync may take over.
-        match partition.preferred_leader() {
-            Some(preferred) if partition.isr.contains(&preferred) && active.contains(&preferred) => {
-                change.leader = preferred;
-                Ok(Some(change))
-            }
-            _ => Err(ApiError::bare(ErrorCode::PreferredLeaderNotAvailable)),
-        }
-    } else {
-        if has_leader {
-            return Ok(None);
-        }
-        // In-sync replicas first; otherwise any live replica, accepting data loss, with
-        // the ISR reset to it and the partition marked as recovering.
-        if let Some(leader) = partition.isr.iter().copied().find(|replica| active.contains(replica)) {
-            change.leader = leader;
-            return Ok(Some(change));
-        }
-        match partition.replicas.iter().copied().find(|replica| active.contains(replica)) {
-            Some(leader) => {
-                change.leader = leader;
-                change.isr = Some(vec![leader]);
-                change.leader_recovery_state = 1;
-                Ok(Some(change))
-            }
-            None => Err(ApiError::bare(ErrorCode::EligibleLeadersNotAvailable)),
-        }
+    let preferred = election_type == ELECTION_PREFERRED;
+    if (preferred && partition.preferred_leader() == Some(partition.leader))
+        || (!preferred && partition.leader != NO_LEADER)
+    {
+        return Ok(None);
+    }
+    // Only active brokers may lead: the preferred replica when it is in the ISR (else
+    // the partition is kept online from the ISR); unclean, any live replica when no
+    // ISR member is, with the ISR reset to it and the partition marked recovering.
+    let acceptable = |replica: i32| partition_change::is_active(image, replica);
+    let election = if preferred { Election::Preferred } else { Election::Unclean };
+    match PartitionChange::new(partition, topic.id, partition_id, &acceptable).election(election).build() {
+        Some(change) => Ok(Some(change)),
+        None if preferred => Err(ApiError::bare(ErrorCode::PreferredLeaderNotAvailable)),
+        None => Err(ApiError::bare(ErrorCode::EligibleLeadersNotAvailable)),
     }
 }

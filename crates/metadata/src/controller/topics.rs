@@ -8,6 +8,7 @@ use gregor_protocol::messages::{
 };
 use gregor_protocol::{ErrorCode, Uuid};
 
+use super::placement::{place_replicas, usable_brokers, UsableBroker};
 use super::{ApiError, ControllerContext};
 use crate::image::{resource_type, MetadataImage, DIRECTORY_UNASSIGNED};
 use crate::record::MetadataRecord;
@@ -142,46 +143,49 @@ fn fresh_topic_id(image: &MetadataImage, taken: &HashSet<Uuid>, new_uuid: &mut d
     })
 }
 
-/// Registered brokers (may appear in a manual assignment) and live ones (may be in the ISR).
+/// Registered brokers (may appear in a manual assignment), active ones (may lead and
+/// be in the ISR) and usable ones (may receive placed replicas), from the image.
 struct Brokers {
     registered: BTreeSet<i32>,
-    alive: Vec<i32>,
+    active: BTreeSet<i32>,
+    usable: Vec<UsableBroker>,
 }
 
 impl Brokers {
-    fn new(image: &MetadataImage, ctx: &ControllerContext<'_>) -> Self {
-        let mut alive: Vec<i32> = ctx.alive_brokers.to_vec();
-        alive.sort_unstable();
-        alive.dedup();
-        let registered = image.brokers().map(|broker| broker.id).chain(alive.iter().copied()).collect();
-        Self { registered, alive }
+    fn new(image: &MetadataImage) -> Self {
+        Self {
+            registered: image.brokers().map(|broker| broker.id).collect(),
+            active: image.brokers().filter(|broker| broker.is_active()).map(|broker| broker.id).collect(),
+            usable: usable_brokers(image),
+        }
     }
 
     fn isr_of(&self, replicas: &[i32]) -> Vec<i32> {
-        replicas.iter().copied().filter(|replica| self.alive.binary_search(replica).is_ok()).collect()
+        replicas.iter().copied().filter(|replica| self.active.contains(replica)).collect()
     }
 
-    /// Round-robin placement over the live brokers, shifted by partition index so that
-    /// leadership spreads; deterministic so that tests and replays agree.
-    fn place(&self, first_partition: i32, count: i32, replication_factor: i16) -> Result<Vec<Vec<i32>>, ApiError> {
-        let factor = usize::try_from(replication_factor).unwrap_or(0);
-        if factor > self.alive.len() {
+    /// Striped placement of `count` partitions; errors carry the placer's message.
+    fn place(
+        &self,
+        count: i32,
+        replication_factor: i16,
+        random: &mut dyn FnMut() -> u64,
+    ) -> Result<Vec<Vec<i32>>, ApiError> {
+        place_replicas(&self.usable, count, replication_factor, random)
+    }
+
+    /// Placed partitions must each have an active replica to lead.
+    fn check_leaders(&self, plans: Vec<Vec<i32>>, replication_factor: i16) -> Result<Vec<Vec<i32>>, ApiError> {
+        if plans.iter().any(|replicas| self.isr_of(replicas).is_empty()) {
             return Err(ApiError::new(
                 ErrorCode::InvalidReplicationFactor,
                 format!(
-                    "Unable to replicate the partition {replication_factor} time(s): The target replication \
-                     factor of {replication_factor} cannot be reached because only {} broker(s) are registered.",
-                    self.alive.len()
+                    "Unable to replicate the partition {replication_factor} time(s): All brokers are currently fenced \
+                     or in controlled shutdown."
                 ),
             ));
         }
-        let brokers = self.alive.len();
-        Ok((0..count)
-            .map(|offset| {
-                let start = usize::try_from(first_partition.saturating_add(offset)).unwrap_or(0);
-                (0..factor).map(|replica| self.alive[(start + replica) % brokers]).collect()
-            })
-            .collect())
+        Ok(plans)
     }
 
     /// Kafka's checks of one manually assigned replica list.
@@ -235,7 +239,7 @@ fn partition_record(topic_id: Uuid, partition_id: i32, replicas: Vec<i32>, isr: 
 fn plan_partitions(
     topic: &NewTopic,
     brokers: &Brokers,
-    ctx: &ControllerContext<'_>,
+    ctx: &mut ControllerContext<'_>,
 ) -> Result<Vec<Vec<i32>>, ApiError> {
     if !topic.assignments.is_empty() {
         if topic.replication_factor != -1 {
@@ -301,7 +305,11 @@ fn plan_partitions(
             "The broker's default partition count or replication factor is not positive.",
         ));
     }
-    brokers.place(0, count, factor)
+    let plans = brokers.place(count, factor, &mut *ctx.random).map_err(|error| {
+        let reason = error.message.unwrap_or_default();
+        ApiError::new(error.code, format!("Unable to replicate the partition {factor} time(s): {reason}"))
+    })?;
+    brokers.check_leaders(plans, factor)
 }
 
 /// The topic's config overrides, checked; nulls are rejected as Kafka does at creation.
@@ -386,7 +394,7 @@ pub fn create_topics(
         );
     }
     let duplicated = duplicates(topics.iter().map(|topic| topic.name.as_str()));
-    let brokers = Brokers::new(image, ctx);
+    let brokers = Brokers::new(image);
     let mut collisions: HashMap<String, String> =
         image.topics().filter_map(|topic| collision_key(&topic.name).map(|key| (key, topic.name.clone()))).collect();
     let mut taken_ids = HashSet::new();
@@ -543,12 +551,12 @@ pub struct CreatePartitionsOutcome {
 /// Adds partitions at the end of existing topics, with the topic's replication factor.
 pub fn create_partitions(
     image: &MetadataImage,
-    ctx: &ControllerContext<'_>,
+    ctx: &mut ControllerContext<'_>,
     topics: &[NewPartitions],
     validate_only: bool,
 ) -> (Vec<MetadataRecord>, Vec<CreatePartitionsOutcome>) {
     let duplicated = duplicates(topics.iter().map(|topic| topic.name.as_str()));
-    let brokers = Brokers::new(image, ctx);
+    let brokers = Brokers::new(image);
     let mut records = Vec::new();
     let mut outcomes = Vec::with_capacity(topics.len());
     for request in topics {
@@ -558,6 +566,7 @@ pub fn create_partitions(
             add_partitions(
                 image,
                 &brokers,
+                &mut *ctx.random,
                 request,
                 RECORDS_PER_OPERATION_MAX - records.len().min(RECORDS_PER_OPERATION_MAX),
             )
@@ -596,6 +605,7 @@ pub fn create_partitions(
 fn add_partitions(
     image: &MetadataImage,
     brokers: &Brokers,
+    random: &mut dyn FnMut() -> u64,
     request: &NewPartitions,
     records_left: usize,
 ) -> Result<Vec<MetadataRecord>, ApiError> {
@@ -663,7 +673,10 @@ fn add_partitions(
             }
             assignments.clone()
         }
-        None => brokers.place(current, additional, i16::try_from(factor).unwrap_or(i16::MAX))?,
+        None => {
+            let factor = i16::try_from(factor).unwrap_or(i16::MAX);
+            brokers.check_leaders(brokers.place(additional, factor, random)?, factor)?
+        }
     };
     // Partition ids are dense, so the new ones start at the current count.
     Ok((current..)

@@ -1,6 +1,6 @@
 use gregor_protocol::{ErrorCode, Uuid};
 
-use super::{apply, cluster, with_ctx};
+use super::{apply, cluster, set_broker_state, with_ctx};
 use crate::controller::*;
 use crate::image::MetadataImage;
 use crate::record::MetadataRecord;
@@ -15,9 +15,9 @@ fn new_topic(name: &str, partitions: i32, factor: i16) -> NewTopic {
     }
 }
 
-fn create(image: &mut MetadataImage, alive: &[i32], topics: &[NewTopic]) -> Vec<CreateTopicOutcome> {
+fn create(image: &mut MetadataImage, topics: &[NewTopic]) -> Vec<CreateTopicOutcome> {
     let mut ids = 0;
-    let (records, outcomes) = with_ctx(alive, &mut ids, |ctx| create_topics(image, ctx, topics, false));
+    let (records, outcomes) = with_ctx(&mut ids, |ctx| create_topics(image, ctx, topics, false));
     apply(image, &records);
     outcomes
 }
@@ -32,7 +32,7 @@ fn create_topics_writes_topic_config_and_partition_records() {
     let mut topic = new_topic("orders", 3, 2);
     topic.configs = vec![("cleanup.policy".into(), Some("compact".into()))];
     let mut ids = 0;
-    let (records, outcomes) = with_ctx(&[1, 2, 3], &mut ids, |ctx| create_topics(&image, ctx, &[topic], false));
+    let (records, outcomes) = with_ctx(&mut ids, |ctx| create_topics(&image, ctx, &[topic], false));
     let kinds: Vec<i16> = records.iter().map(MetadataRecord::record_type).collect();
     assert_eq!(kinds, vec![2, 4, 3, 3, 3], "TopicRecord, ConfigRecord, then the partitions");
     let outcome = &outcomes[0];
@@ -61,16 +61,17 @@ fn create_topics_uses_defaults_and_manual_assignments() {
     let mut image = cluster(2);
     let mut manual = new_topic("manual", -1, -1);
     manual.assignments = vec![(1, vec![2, 1]), (0, vec![1, 2])];
-    let outcomes = create(&mut image, &[1, 2], &[new_topic("defaults", -1, -1), manual]);
+    let outcomes = create(&mut image, &[new_topic("defaults", -1, -1), manual]);
     assert_eq!(errors(&outcomes), vec![ErrorCode::None, ErrorCode::None]);
     assert_eq!((outcomes[0].num_partitions, outcomes[0].replication_factor), (1, 1));
     let manual = image.topic("manual").unwrap();
     assert_eq!(manual.partitions[&1].replicas, vec![2, 1]);
     assert_eq!(manual.partitions[&1].leader, 2);
-    // A replica on a broker that is down stays out of the ISR.
+    // A replica on a fenced broker stays out of the ISR.
+    set_broker_state(&mut image, 2, true, false);
     let mut down = new_topic("down", -1, -1);
     down.assignments = vec![(0, vec![2, 1])];
-    let outcomes = create(&mut image, &[1], &[down]);
+    let outcomes = create(&mut image, &[down]);
     assert_eq!(outcomes[0].error, ErrorCode::None);
     let partition = &image.topic("down").unwrap().partitions[&0];
     assert_eq!((partition.leader, partition.isr.clone()), (1, vec![1]));
@@ -79,7 +80,7 @@ fn create_topics_uses_defaults_and_manual_assignments() {
 #[test]
 fn create_topics_rejects_what_kafka_rejects() {
     let mut image = cluster(2);
-    create(&mut image, &[1, 2], &[new_topic("exists", 1, 1), new_topic("a.b", 1, 1)]);
+    create(&mut image, &[new_topic("exists", 1, 1), new_topic("a.b", 1, 1)]);
     let assigned = |assignments: Vec<(i32, Vec<i32>)>, partitions: i32, factor: i16| NewTopic {
         assignments,
         ..new_topic("m", partitions, factor)
@@ -116,16 +117,17 @@ fn create_topics_rejects_what_kafka_rejects() {
     for (topic, expected) in cases {
         let name = topic.name.clone();
         let mut ids = 0;
-        let (records, outcomes) = with_ctx(&[1, 2], &mut ids, |ctx| create_topics(&image, ctx, &[topic], false));
+        let (records, outcomes) = with_ctx(&mut ids, |ctx| create_topics(&image, ctx, &[topic], false));
         assert_eq!(outcomes[0].error, expected, "{name}: {:?}", outcomes[0].message);
         assert!(outcomes[0].message.is_some(), "{name}");
         assert_eq!((outcomes[0].topic_id, outcomes[0].num_partitions), (Uuid::ZERO, -1));
         assert!(records.is_empty(), "{name}");
     }
     // Manual assignments may not name only brokers that are down.
+    set_broker_state(&mut image, 2, true, false);
     let topic = assigned(vec![(0, vec![2])], -1, -1);
     let mut ids = 0;
-    let (_, outcomes) = with_ctx(&[1], &mut ids, |ctx| create_topics(&image, ctx, &[topic], false));
+    let (_, outcomes) = with_ctx(&mut ids, |ctx| create_topics(&image, ctx, &[topic], false));
     assert_eq!(outcomes[0].error, ErrorCode::InvalidReplicaAssignment);
 }
 
@@ -134,7 +136,6 @@ fn create_topics_rejects_duplicates_and_collisions_within_one_request() {
     let mut image = cluster(1);
     let outcomes = create(
         &mut image,
-        &[1],
         &[new_topic("dup", 1, 1), new_topic("x.y", 1, 1), new_topic("dup", 1, 1), new_topic("x_y", 1, 1)],
     );
     assert_eq!(
@@ -149,13 +150,13 @@ fn validate_only_writes_nothing_but_reports_fully() {
     let image = cluster(1);
     let mut ids = 0;
     let topics = [new_topic("v", 4, 1), new_topic("v2", 1, 2)];
-    let (records, outcomes) = with_ctx(&[1], &mut ids, |ctx| create_topics(&image, ctx, &topics, true));
+    let (records, outcomes) = with_ctx(&mut ids, |ctx| create_topics(&image, ctx, &topics, true));
     assert!(records.is_empty());
     assert_eq!(errors(&outcomes), vec![ErrorCode::None, ErrorCode::InvalidReplicationFactor]);
     assert_eq!(outcomes[0].num_partitions, 4);
     let (records, outcomes) = create_partitions(
         &image,
-        &ctx_for(&[1]).ctx(),
+        &mut ctx_for().ctx(),
         &[NewPartitions { name: "missing".into(), count: 2, assignments: None }],
         true,
     );
@@ -164,15 +165,12 @@ fn validate_only_writes_nothing_but_reports_fully() {
 }
 
 /// A context that outlives a closure, for the operations that take `&ControllerContext`.
-struct ContextCopy {
-    alive: Vec<i32>,
-}
+struct ContextCopy;
 
 impl ContextCopy {
     fn ctx(&self) -> ControllerContext<'_> {
         ControllerContext {
             node_id: 1,
-            alive_brokers: &self.alive,
             default_num_partitions: 1,
             default_replication_factor: 1,
             validate_topic_config: &super::validate,
@@ -181,18 +179,19 @@ impl ContextCopy {
             is_list_config: &super::is_list,
             default_value: &|_, _| None,
             new_uuid: Box::leak(Box::new(|| Uuid::from_u128(42))),
+            random: Box::leak(Box::new(super::mock_random())),
         }
     }
 }
 
-fn ctx_for(alive: &[i32]) -> ContextCopy {
-    ContextCopy { alive: alive.to_vec() }
+fn ctx_for() -> ContextCopy {
+    ContextCopy
 }
 
 #[test]
 fn delete_topics_removes_topics_by_name_or_id() {
     let mut image = cluster(1);
-    let outcomes = create(&mut image, &[1], &[new_topic("a", 2, 1), new_topic("b", 1, 1), new_topic("c", 1, 1)]);
+    let outcomes = create(&mut image, &[new_topic("a", 2, 1), new_topic("b", 1, 1), new_topic("c", 1, 1)]);
     let b_id = outcomes[1].topic_id;
     let refs = [
         TopicRef::Name("a".into()),
@@ -231,14 +230,14 @@ fn delete_topics_removes_topics_by_name_or_id() {
 #[test]
 fn create_partitions_extends_topics() {
     let mut image = cluster(2);
-    create(&mut image, &[1, 2], &[new_topic("t", 1, 2), new_topic("u", 1, 1)]);
-    let holder = ctx_for(&[1, 2]);
-    let ctx = holder.ctx();
+    create(&mut image, &[new_topic("t", 1, 2), new_topic("u", 1, 1)]);
+    let holder = ctx_for();
+    let mut ctx = holder.ctx();
     let requests = [
         NewPartitions { name: "t".into(), count: 3, assignments: None },
         NewPartitions { name: "u".into(), count: 2, assignments: Some(vec![vec![2]]) },
     ];
-    let (records, outcomes) = create_partitions(&image, &ctx, &requests, false);
+    let (records, outcomes) = create_partitions(&image, &mut ctx, &requests, false);
     assert!(outcomes.iter().all(|outcome| outcome.error == ErrorCode::None), "{outcomes:?}");
     apply(&mut image, &records);
     let t = image.topic("t").unwrap();
@@ -268,14 +267,15 @@ fn create_partitions_extends_topics() {
         ),
     ];
     for (request, expected) in bad {
-        let (records, outcomes) = create_partitions(&image, &ctx, std::slice::from_ref(&request), false);
+        let (records, outcomes) = create_partitions(&image, &mut ctx, std::slice::from_ref(&request), false);
         assert_eq!(outcomes[0].error, expected, "{request:?}");
         assert!(records.is_empty());
     }
-    let one_alive = ctx_for(&[1]);
+    // A broker in controlled shutdown receives no new replicas.
+    set_broker_state(&mut image, 2, false, true);
     let (_, outcomes) = create_partitions(
         &image,
-        &one_alive.ctx(),
+        &mut ctx_for().ctx(),
         &[NewPartitions { name: "t".into(), count: 4, assignments: None }],
         false,
     );
@@ -285,8 +285,8 @@ fn create_partitions_extends_topics() {
 #[test]
 fn incremental_alter_configs_applies_each_operation() {
     let mut image = cluster(1);
-    create(&mut image, &[1], &[new_topic("t", 1, 1)]);
-    let holder = ctx_for(&[1]);
+    create(&mut image, &[new_topic("t", 1, 1)]);
+    let holder = ctx_for();
     let ctx = holder.ctx();
     let topic = ConfigResource::Topic("t".into());
     let change = |ops: Vec<(&str, AlterOp, Option<&str>)>| ConfigChange {
@@ -362,13 +362,12 @@ fn legacy_alter_configs_replaces_the_whole_set() {
     let mut image = cluster(1);
     create(
         &mut image,
-        &[1],
         &[NewTopic {
             configs: vec![("a".into(), Some("1".into())), ("b".into(), Some("2".into()))],
             ..new_topic("t", 1, 1)
         }],
     );
-    let holder = ctx_for(&[1]);
+    let holder = ctx_for();
     let ctx = holder.ctx();
     let resource = ConfigResource::Topic("t".into());
     let (records, outcomes) = alter_configs(
@@ -412,7 +411,9 @@ fn elect_leaders_moves_leadership_to_the_preferred_replica() {
     let mut image = cluster(2);
     let mut topic = new_topic("t", -1, -1);
     topic.assignments = vec![(0, vec![1, 2]), (1, vec![2, 1])];
-    create(&mut image, &[1], &[topic]);
+    set_broker_state(&mut image, 2, true, false);
+    create(&mut image, &[topic]);
+    set_broker_state(&mut image, 2, false, false);
     // Broker 2 was down at creation: partition 1 is led by 1, its ISR is [1].
     assert_eq!(image.topic("t").unwrap().partitions[&1].leader, 1);
     let request = [("t".to_string(), vec![0, 1, 7]), ("nope".to_string(), vec![0])];

@@ -28,7 +28,6 @@ fn with_context<T>(f: impl FnOnce(&mut ControllerContext<'_>) -> T) -> T {
     let default_value = |_: &ConfigResource, name: &str| (name == "cleanup.policy").then(|| "delete".to_string());
     let mut ctx = ControllerContext {
         node_id: 1,
-        alive_brokers: &[1],
         default_num_partitions: 1,
         default_replication_factor: 1,
         validate_topic_config: &validate,
@@ -37,6 +36,7 @@ fn with_context<T>(f: impl FnOnce(&mut ControllerContext<'_>) -> T) -> T {
         is_list_config: &is_list,
         default_value: &default_value,
         new_uuid: &mut new_uuid,
+        random: &mut super::mock_random(),
     };
     f(&mut ctx)
 }
