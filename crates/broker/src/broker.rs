@@ -60,8 +60,10 @@ pub struct Broker {
     pub metadata_offset: AtomicI64,
     /// Requests to the active controller (a cluster's registration, heartbeats, forwarding).
     pub controller_client: crate::controller_client::ControllerClient,
-    /// On the active controller: when each broker was last heard from.
-    pub broker_sessions: crate::cluster::BrokerSessions,
+    /// On the active controller: the brokers' sessions (started afresh by each new
+    /// active controller, as Kafka's) and the offsets of their registrations.
+    broker_sessions: std::sync::Mutex<gregor_metadata::controller::brokers::BrokerSessions>,
+    registration_offsets: std::sync::Mutex<std::collections::HashMap<i32, i64>>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -97,7 +99,24 @@ impl Broker {
             broker_epoch: now_ms(),
             metadata_offset: AtomicI64::new(-1),
             controller_client: crate::controller_client::ControllerClient::default(),
-            broker_sessions: crate::cluster::BrokerSessions::default(),
+            broker_sessions: std::sync::Mutex::new(gregor_metadata::controller::brokers::BrokerSessions::new()),
+            registration_offsets: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// The brokers' sessions, on the active controller.
+    pub fn sessions(&self) -> std::sync::MutexGuard<'_, gregor_metadata::controller::brokers::BrokerSessions> {
+        match self.broker_sessions.lock() {
+            Ok(sessions) => sessions,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The metadata offsets of the brokers' registrations, on the active controller.
+    pub fn registration_offsets(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i32, i64>> {
+        match self.registration_offsets.lock() {
+            Ok(offsets) => offsets,
+            Err(poisoned) => poisoned.into_inner(),
         }
     }
 

@@ -8,49 +8,18 @@
 use crate::broker::Broker;
 use crate::error::BrokerError;
 use crate::meta_properties::random_uuid;
-use gregor_metadata::MetadataRecord;
+use gregor_metadata::controller::brokers::{balance_partition_leaders, fence_broker, BrokerSessions};
 use gregor_protocol::messages::broker_registration_request::{Feature, Listener};
 use gregor_protocol::messages::{BrokerHeartbeatRequest, BrokerRegistrationRequest};
 use gregor_protocol::Uuid;
 use gregor_protocol::{ErrorCode, RequestBody, ResponseBody};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// How long a controlled shutdown may take before the process exits anyway.
 const CONTROLLED_SHUTDOWN_MAX: Duration = Duration::from_secs(10);
-const CONTROLLER_DUTIES_INTERVAL: Duration = Duration::from_millis(250);
-
-/// The active controller's view of broker sessions: when each broker was last
-/// heard from. Kept in memory only, as Kafka's: a new active controller starts
-/// every session afresh.
-#[derive(Debug, Default)]
-pub struct BrokerSessions {
-    last_heard: Mutex<HashMap<i32, Instant>>,
-}
-
-impl BrokerSessions {
-    pub fn touch(&self, broker_id: i32) {
-        if let Ok(mut sessions) = self.last_heard.lock() {
-            sessions.insert(broker_id, Instant::now());
-        }
-    }
-
-    /// The brokers among `alive` not heard from within `timeout`; a broker never
-    /// heard from starts its session now.
-    fn expired(&self, alive: &[i32], timeout: Duration) -> Vec<i32> {
-        let Ok(mut sessions) = self.last_heard.lock() else { return Vec::new() };
-        let now = Instant::now();
-        alive.iter().filter(|id| now.duration_since(*sessions.entry(**id).or_insert(now)) > timeout).copied().collect()
-    }
-
-    fn clear(&self) {
-        if let Ok(mut sessions) = self.last_heard.lock() {
-            sessions.clear();
-        }
-    }
-}
+const CONTROLLER_DUTIES_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Registers this broker, heartbeats, and on shutdown asks the controller to move
 /// its leaderships away before it returns.
@@ -73,6 +42,8 @@ pub async fn broker_lifecycle(broker: Arc<Broker>, mut shutdown: watch::Receiver
                         broker.node_id
                     );
                     epoch = Some(registered);
+                    // Heartbeat at once: the first one unfences the broker.
+                    continue;
                 }
                 Err(error) => tracing::warn!("broker registration failed, retrying: {error}"),
             },
@@ -170,9 +141,11 @@ async fn heartbeat(
 }
 
 /// The active controller's periodic work: the bootstrap records of a new
-/// cluster, and fencing brokers whose sessions expired.
+/// cluster, fencing brokers whose sessions expired, and moving leadership back to
+/// preferred replicas (`auto.leader.rebalance.enable`).
 pub async fn controller_duties(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let mut was_active = false;
+    let mut last_rebalance = Instant::now();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(CONTROLLER_DUTIES_INTERVAL) => {}
@@ -183,9 +156,11 @@ pub async fn controller_duties(broker: Arc<Broker>, mut shutdown: watch::Receive
             was_active = false;
             continue;
         }
+        let now = crate::time::now_ms();
         if !was_active {
-            // Sessions start afresh on a new active controller.
-            broker.broker_sessions.clear();
+            // Sessions start afresh on a new active controller, as in Kafka.
+            *broker.sessions() = BrokerSessions::from_image(&broker.image(), now);
+            broker.registration_offsets().clear();
             was_active = true;
         }
         if broker.image().features().is_empty() {
@@ -197,76 +172,28 @@ pub async fn controller_duties(broker: Arc<Broker>, mut shutdown: watch::Receive
             continue;
         }
         let config = broker.config();
-        let timeout = Duration::from_millis(u64::try_from(config.broker_session_timeout_ms).unwrap_or(9000));
-        let image = broker.image();
-        let alive: Vec<i32> = image.brokers().filter(|registration| !registration.fenced).map(|r| r.id).collect();
-        for broker_id in broker.broker_sessions.expired(&alive, timeout) {
+        let timeout_ms = i64::from(config.broker_session_timeout_ms);
+        let expired = broker.sessions().expired(now, timeout_ms);
+        for broker_id in expired {
             tracing::warn!("broker {broker_id}'s session expired: fencing it");
-            let fenced = broker
-                .decide(move |image, _context| {
-                    let records = match image.broker(broker_id) {
-                        Some(registration) if !registration.fenced => {
-                            fence_records(image, broker_id, registration.epoch)
-                        }
-                        _ => Vec::new(),
-                    };
-                    (records, ())
-                })
-                .await;
-            if let Err(error) = fenced {
-                tracing::warn!("cannot fence broker {broker_id}: {error}");
-            }
-        }
-    }
-}
-
-/// Fences a broker and moves the leadership of its partitions to another live
-/// in-sync replica (none left: the partition goes offline, leader -1).
-pub(crate) fn fence_records(image: &gregor_metadata::MetadataImage, broker_id: i32, epoch: i64) -> Vec<MetadataRecord> {
-    let mut records = vec![MetadataRecord::FenceBroker(gregor_protocol::messages::FenceBrokerRecord {
-        id: broker_id,
-        epoch,
-        ..Default::default()
-    })];
-    records.extend(move_leadership_away(image, broker_id));
-    records
-}
-
-/// PartitionChangeRecords that take `broker_id` out of every ISR and give its
-/// leaderships to the next live in-sync replica, as Kafka does on fencing and
-/// controlled shutdown.
-pub(crate) fn move_leadership_away(image: &gregor_metadata::MetadataImage, broker_id: i32) -> Vec<MetadataRecord> {
-    let alive = |id: i32| id != broker_id && image.broker(id).is_some_and(|broker| broker.is_active());
-    let mut records = Vec::new();
-    for topic in image.topics() {
-        for (&partition, state) in &topic.partitions {
-            if !state.isr.contains(&broker_id) {
-                continue;
-            }
-            let remaining: Vec<i32> = state.isr.iter().copied().filter(|id| *id != broker_id).collect();
-            let mut change = gregor_protocol::messages::PartitionChangeRecord {
-                partition_id: partition,
-                topic_id: topic.id,
-                leader: -2,
-                leader_recovery_state: -1,
-                ..Default::default()
-            };
-            if remaining.is_empty() {
-                // The last in-sync replica keeps its place in the ISR (so that it can
-                // lead again when back) and the partition has no leader meanwhile.
-                if state.leader == broker_id {
-                    change.leader = -1;
-                    records.push(MetadataRecord::PartitionChange(change));
+            let fenced = broker.decide(move |image, _context| fence_broker(image, broker_id)).await;
+            match fenced {
+                Ok(Ok(())) => broker.sessions().fence(broker_id),
+                Ok(Err(error)) => {
+                    tracing::warn!("cannot fence broker {broker_id}: {:?}", error.message);
+                    broker.sessions().fence(broker_id);
                 }
-                continue;
+                Err(error) => tracing::warn!("cannot fence broker {broker_id}: {error}"),
             }
-            change.isr = Some(remaining.clone());
-            if state.leader == broker_id || state.leader == -1 {
-                change.leader =
-                    state.replicas.iter().copied().find(|id| remaining.contains(id) && alive(*id)).unwrap_or(-1);
+        }
+        let interval =
+            Duration::from_secs(u64::try_from(config.leader_imbalance_check_interval_seconds).unwrap_or(300).max(1));
+        if config.auto_leader_rebalance_enable && last_rebalance.elapsed() >= interval {
+            last_rebalance = Instant::now();
+            let balanced = broker.decide(|image, _context| balance_partition_leaders(image)).await;
+            if let Err(error) = balanced {
+                tracing::warn!("preferred leader election failed: {error}");
             }
-            records.push(MetadataRecord::PartitionChange(change));
         }
     }
-    records
 }

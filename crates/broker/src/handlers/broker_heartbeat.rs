@@ -1,16 +1,15 @@
 //! BrokerHeartbeat (key 63), v0-v1, on the controller listener only.
 //!
-//! Keeps a broker's session alive on the active controller. A fenced broker is
-//! unfenced once it has caught up with the metadata log; a broker that asks to
-//! shut down is put in controlled shutdown, its leaderships move to other in-sync
-//! replicas, and it is told it may stop once it leads nothing. A wrong broker
-//! epoch is STALE_BROKER_EPOCH (the broker registers again).
+//! Keeps a broker's session alive on the active controller (Kafka's
+//! `processBrokerHeartbeat`, in `gregor_metadata::controller::brokers`): a fenced
+//! broker is unfenced once its metadata offset reaches its registration; a broker
+//! that asks to shut down enters controlled shutdown, its leaderships move to
+//! other in-sync replicas, and it is told it may stop once that is committed. A
+//! wrong broker epoch is STALE_BROKER_EPOCH (the broker registers again).
 
 use crate::broker::Broker;
-use gregor_metadata::MetadataRecord;
-use gregor_protocol::messages::{
-    BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerRegistrationChangeRecord, UnfenceBrokerRecord,
-};
+use gregor_metadata::controller::brokers::{heartbeat, HeartbeatRequest};
+use gregor_protocol::messages::{BrokerHeartbeatRequest, BrokerHeartbeatResponse};
 use gregor_protocol::ErrorCode;
 use std::sync::Arc;
 
@@ -23,55 +22,36 @@ pub async fn handle(broker: &Arc<Broker>, request: BrokerHeartbeatRequest) -> Br
     if !broker.controller.leadership().may_decide {
         return failed(ErrorCode::NotController);
     }
-    let image = broker.image();
-    let Some(registration) = image.broker(request.broker_id) else {
-        return failed(ErrorCode::BrokerIdNotRegistered);
-    };
-    if registration.epoch != request.broker_epoch {
-        return failed(ErrorCode::StaleBrokerEpoch);
-    }
-    broker.broker_sessions.touch(request.broker_id);
-    let caught_up =
-        request.current_metadata_offset >= broker.metadata_offset.load(std::sync::atomic::Ordering::Acquire) - 1;
     let broker_id = request.broker_id;
-    let epoch = request.broker_epoch;
-    let want_shut_down = request.want_shut_down;
+    let beat = HeartbeatRequest {
+        broker_id,
+        broker_epoch: request.broker_epoch,
+        current_metadata_offset: request.current_metadata_offset,
+        want_fence: request.want_fence,
+        want_shut_down: request.want_shut_down,
+    };
+    let registration_offset = broker.registration_offsets().get(&broker_id).copied();
+    let controller = Arc::clone(broker);
     let decided = broker
         .decide(move |image, _context| {
-            let Some(registration) = image.broker(broker_id) else { return (Vec::new(), (true, false)) };
-            let mut records = Vec::new();
-            if want_shut_down {
-                if !registration.in_controlled_shutdown {
-                    records.push(MetadataRecord::BrokerRegistrationChange(BrokerRegistrationChangeRecord {
-                        broker_id,
-                        broker_epoch: epoch,
-                        in_controlled_shutdown: 1,
-                        ..Default::default()
-                    }));
-                }
-                records.extend(crate::cluster::move_leadership_away(image, broker_id));
-                // It may go once a heartbeat finds nothing left to move.
-                let done = records.is_empty();
-                return (records, (registration.fenced, done));
-            }
-            if registration.fenced && caught_up {
-                records.push(MetadataRecord::UnfenceBroker(UnfenceBrokerRecord {
-                    id: broker_id,
-                    epoch,
-                    ..Default::default()
-                }));
-                return (records, (false, false));
-            }
-            (records, (registration.fenced, false))
+            let mut sessions = controller.sessions();
+            heartbeat(image, &mut sessions, &beat, registration_offset, crate::time::now_ms())
         })
         .await;
     match decided {
-        Ok((is_fenced, should_shut_down)) => BrokerHeartbeatResponse {
-            is_caught_up: caught_up,
-            is_fenced,
-            should_shut_down,
-            ..BrokerHeartbeatResponse::default()
-        },
+        Ok(Ok(answer)) => {
+            if answer.in_controlled_shutdown {
+                let offset = broker.metadata_offset.load(std::sync::atomic::Ordering::Acquire);
+                broker.sessions().enter_controlled_shutdown(broker_id, offset);
+            }
+            BrokerHeartbeatResponse {
+                is_caught_up: answer.is_caught_up,
+                is_fenced: answer.is_fenced,
+                should_shut_down: answer.should_shut_down,
+                ..BrokerHeartbeatResponse::default()
+            }
+        }
+        Ok(Err(error)) => failed(error.code),
         Err(error) => failed(error.error_code()),
     }
 }

@@ -1,16 +1,18 @@
 //! BrokerRegistration (key 62), v0-v4, on the controller listener only.
 //!
 //! A broker registers with the active controller at start: a RegisterBrokerRecord
-//! with its listeners, supported features and rack, under a new broker epoch
-//! (Kafka uses the record's metadata offset; Gregor the controller's clock in
-//! milliseconds, kept above the broker's previous epoch: both only grow). A broker of another cluster is
-//! refused with INCONSISTENT_CLUSTER_ID; a node that is not the active controller
-//! answers NOT_CONTROLLER, and the broker asks the next one.
+//! with its listeners, supported features and rack, fenced until its heartbeats
+//! show it has caught up with the metadata log (Kafka's
+//! `ClusterControlManager.registerBroker`, in `gregor_metadata::controller::brokers`).
+//! The broker epoch grows with every registration (Kafka uses the record's offset;
+//! Gregor the controller's clock, kept above the broker's previous epoch). A
+//! broker of another cluster is refused with INCONSISTENT_CLUSTER_ID; a node that
+//! is not the active controller answers NOT_CONTROLLER and the broker asks the next.
 
 use crate::broker::Broker;
-use gregor_metadata::MetadataRecord;
-use gregor_protocol::messages::register_broker_record::{BrokerEndpoint, BrokerFeature};
-use gregor_protocol::messages::{BrokerRegistrationRequest, BrokerRegistrationResponse, RegisterBrokerRecord};
+use gregor_metadata::controller::brokers::{register_broker, BrokerRegistrationRequest as Registration};
+use gregor_metadata::BrokerEndpoint;
+use gregor_protocol::messages::{BrokerRegistrationRequest, BrokerRegistrationResponse};
 use gregor_protocol::ErrorCode;
 use std::sync::Arc;
 
@@ -29,50 +31,49 @@ pub async fn handle(broker: &Arc<Broker>, request: BrokerRegistrationRequest) ->
         );
         return failed(ErrorCode::InconsistentClusterId);
     }
+    let registration = Registration {
+        broker_id: request.broker_id,
+        incarnation_id: request.incarnation_id,
+        listeners: request
+            .listeners
+            .iter()
+            .map(|listener| BrokerEndpoint {
+                name: listener.name.clone(),
+                host: listener.host.clone(),
+                port: listener.port,
+                security_protocol: listener.security_protocol,
+            })
+            .collect(),
+        features: request
+            .features
+            .iter()
+            .map(|feature| (feature.name.clone(), feature.min_supported_version, feature.max_supported_version))
+            .collect(),
+        rack: request.rack.clone(),
+        log_dirs: request.log_dirs.clone(),
+    };
     let broker_id = request.broker_id;
+    let session_timeout_ms = i64::from(broker.config().broker_session_timeout_ms);
+    let controller = Arc::clone(broker);
     let decided = broker
         .decide(move |image, _context| {
-            // Broker epochs grow with the log, so a later registration always wins.
-            let previous = image.broker(request.broker_id).map_or(-1, |registration| registration.epoch);
-            let epoch = crate::time::now_ms().max(previous + 1);
-            let record = RegisterBrokerRecord {
-                broker_id: request.broker_id,
-                incarnation_id: request.incarnation_id,
-                broker_epoch: epoch,
-                end_points: request
-                    .listeners
-                    .iter()
-                    .map(|listener| BrokerEndpoint {
-                        name: listener.name.clone(),
-                        host: listener.host.clone(),
-                        port: listener.port,
-                        security_protocol: listener.security_protocol,
-                        ..Default::default()
-                    })
-                    .collect(),
-                features: request
-                    .features
-                    .iter()
-                    .map(|feature| BrokerFeature {
-                        name: feature.name.clone(),
-                        min_supported_version: feature.min_supported_version,
-                        max_supported_version: feature.max_supported_version,
-                        ..Default::default()
-                    })
-                    .collect(),
-                rack: request.rack.clone(),
-                fenced: false,
-                in_controlled_shutdown: false,
-                log_dirs: request.log_dirs.clone(),
-                ..Default::default()
-            };
-            (vec![MetadataRecord::RegisterBroker(record)], epoch)
+            let now = crate::time::now_ms();
+            let previous = image.broker(broker_id).map_or(-1, |registered| registered.epoch);
+            let epoch = now.max(previous + 1);
+            let mut sessions = controller.sessions();
+            register_broker(image, &mut sessions, &registration, epoch, now, session_timeout_ms)
         })
         .await;
     match decided {
-        Ok(epoch) => {
-            broker.broker_sessions.touch(broker_id);
+        Ok(Ok(epoch)) => {
+            // The registration is committed and applied: this is its offset.
+            let offset = broker.metadata_offset.load(std::sync::atomic::Ordering::Acquire);
+            broker.registration_offsets().insert(broker_id, offset);
             BrokerRegistrationResponse { broker_epoch: epoch, ..BrokerRegistrationResponse::default() }
+        }
+        Ok(Err(error)) => {
+            tracing::warn!("registration of broker {broker_id} refused: {:?}", error.message);
+            failed(error.code)
         }
         Err(error) => failed(error.error_code()),
     }
