@@ -117,6 +117,12 @@ impl Broker {
         }
     }
 
+    /// The node id of the active controller, or None while there is none. A single
+    /// node is its own controller.
+    pub fn active_controller_id(&self) -> Option<i32> {
+        Some(self.node_id)
+    }
+
     pub(crate) fn publish(&self, image: MetadataImage) -> Result<(), BrokerError> {
         let dynamic =
             self.static_config.with_dynamic(&image.broker_configs(Some(self.node_id)), &image.broker_configs(None))?;

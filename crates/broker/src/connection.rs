@@ -18,12 +18,13 @@
 use crate::api_versions::{is_supported, supported_range};
 use crate::broker::Broker;
 use crate::dispatch::{dispatch, Outcome};
+use crate::request_context::{ClientSoftware, ConnectionContext};
 use crate::zero_copy;
 use bytes::{Buf, Bytes, BytesMut};
 use gregor_config::BrokerConfig;
-use gregor_protocol::frame::{decode_request, encode_response_frame, peek_request_prefix};
+use gregor_protocol::frame::{decode_request, encode_response_frame, peek_request_prefix, DecodedRequest};
 use gregor_protocol::messages::api_versions_response::{ApiVersion, ApiVersionsResponse};
-use gregor_protocol::{ApiKey, DecodeError, ErrorCode, ResponseBody, WriteBuf};
+use gregor_protocol::{ApiKey, DecodeError, ErrorCode, RequestBody, ResponseBody, WriteBuf};
 use gregor_storage::FileRegion;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -116,17 +117,20 @@ impl Activity {
     }
 }
 
-/// Serves one connection until the peer closes it, it breaks the protocol, it idles
-/// past `connections.max.idle.ms`, or the broker shuts down (then the requests in
-/// flight are finished first).
+/// Serves one connection, accepted on the listener named `listener_name`, until the
+/// peer closes it, it breaks the protocol, it idles past `connections.max.idle.ms`, or
+/// the broker shuts down (then the requests in flight are finished first).
 pub async fn serve(
     broker: Arc<Broker>,
     stream: TcpStream,
     peer: SocketAddr,
+    listener_name: &str,
     budget: Arc<RequestBudget>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let security_protocol = broker.config().security_protocol(listener_name).unwrap_or("PLAINTEXT").to_owned();
+    let mut connection = Arc::new(ConnectionContext::new(listener_name, &security_protocol, peer));
     let (read_half, write_half) = stream.into_split();
     let (frames_tx, mut frames_rx) = mpsc::channel::<Frame>(READ_AHEAD_FRAMES_MAX);
     let config = broker.config();
@@ -157,7 +161,7 @@ pub async fn serve(
         };
         let Some(Frame { body, charge, queued }) = frame else { break };
         drop(queued);
-        let reply = match handle_frame(&broker, body, peer).await {
+        let reply = match handle_frame(&broker, body, &mut connection).await {
             // A deferred request is handled when its task ends: it keeps its bytes till then.
             Reply::Later { correlation_id, version, task, .. } => {
                 Reply::Later { correlation_id, version, task, charge: Some(charge) }
@@ -402,7 +406,7 @@ async fn write_chunks(
     Ok(())
 }
 
-async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> Reply {
+async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, connection: &mut Arc<ConnectionContext>) -> Reply {
     let prefix = match peek_request_prefix(&frame) {
         Ok(prefix) => prefix,
         Err(error) => return Reply::Close(format!("unreadable request header: {error}")),
@@ -438,7 +442,23 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
             return Reply::Close(format!("malformed {} v{} request: {error}", api_key.name(), prefix.api_version));
         }
     };
-    reply_for(prefix.correlation_id, prefix.api_version, dispatch(broker, request, peer).await)
+    remember_client_software(connection, &request);
+    reply_for(prefix.correlation_id, prefix.api_version, dispatch(broker, request, connection).await)
+}
+
+/// Keeps the software an ApiVersions request (v3+) names, as Kafka registers it for
+/// the connection; an invalid name is refused by the handler and not kept.
+fn remember_client_software(connection: &mut Arc<ConnectionContext>, request: &DecodedRequest) {
+    let RequestBody::ApiVersions(body) = &request.body else { return };
+    if request.header.request_api_version < 3
+        || !crate::handlers::api_versions::is_valid_software_field(&body.client_software_name)
+        || !crate::handlers::api_versions::is_valid_software_field(&body.client_software_version)
+    {
+        return;
+    }
+    // Requests still in flight keep the context they started with.
+    Arc::make_mut(connection).client_software =
+        Some(ClientSoftware { name: body.client_software_name.clone(), version: body.client_software_version.clone() });
 }
 
 fn reply_for(correlation_id: i32, version: i16, outcome: Outcome) -> Reply {

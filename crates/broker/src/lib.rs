@@ -23,6 +23,7 @@
 pub mod api_versions;
 pub mod authorization;
 pub mod broker;
+pub mod cluster_view;
 pub mod config_resource;
 pub mod connection;
 pub mod connection_quotas;
@@ -38,6 +39,7 @@ pub mod meta_properties;
 pub mod partition_dirs;
 pub mod partitions;
 pub mod purgatory;
+pub mod request_context;
 pub mod server;
 pub mod time;
 pub mod topics;

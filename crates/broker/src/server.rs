@@ -77,7 +77,7 @@ pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
         if config.bind_ipv6_loopback && local.ip().is_loopback() {
             if let Ok(v6) = TcpListener::bind(("::1", local.port())).await {
                 if let Ok(local_v6) = v6.local_addr() {
-                    listeners.push((v6, local_v6));
+                    listeners.push((v6, local_v6, listener.name.clone()));
                 }
             }
         }
@@ -94,9 +94,9 @@ pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
         };
         let port = if advertised.1 == 0 { local.port() } else { advertised.1 };
         endpoints.push(Endpoint { listener_name: listener.name.clone(), host, port });
-        listeners.push((bound, local));
+        listeners.push((bound, local, listener.name.clone()));
     }
-    listeners.sort_by_key(|(_, address)| address.is_ipv6());
+    listeners.sort_by_key(|(_, address, _)| address.is_ipv6());
 
     let controller = {
         let logs = Arc::clone(&logs);
@@ -119,9 +119,9 @@ pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
         quotas: Arc::new(ConnectionQuotas::default()),
         budget: Arc::new(RequestBudget::new(&broker.config())),
     });
-    let addresses: Vec<SocketAddr> = listeners.iter().map(|(_, address)| *address).collect();
-    for (listener, _) in listeners {
-        tasks.spawn(accept_loop(Arc::clone(&broker), listener, Arc::clone(&limits), shutdown_rx.clone()));
+    let addresses: Vec<SocketAddr> = listeners.iter().map(|(_, address, _)| *address).collect();
+    for (listener, _, name) in listeners {
+        tasks.spawn(accept_loop(Arc::clone(&broker), listener, name, Arc::clone(&limits), shutdown_rx.clone()));
     }
     tasks.spawn(background(Arc::clone(&broker), shutdown_rx.clone()));
     Ok(RunningServer { broker, addresses, started_in: started.elapsed(), shutdown: shutdown_tx, tasks })
@@ -160,6 +160,7 @@ struct Limits {
 async fn accept_loop(
     broker: Arc<Broker>,
     listener: TcpListener,
+    name: String,
     limits: Arc<Limits>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -202,8 +203,9 @@ async fn accept_loop(
                 let broker = Arc::clone(&broker);
                 let shutdown = shutdown.clone();
                 let budget = Arc::clone(&limits.budget);
+                let name = name.clone();
                 served.spawn(async move {
-                    connection::serve(broker, stream, peer, budget, shutdown).await;
+                    connection::serve(broker, stream, peer, &name, budget, shutdown).await;
                     drop(slot);
                     drop(permit);
                 });
