@@ -45,3 +45,6 @@ pub mod produce;
 pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod write_txn_markers;
+
+#[cfg(test)]
+mod cluster_tests;
