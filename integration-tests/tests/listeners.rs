@@ -17,11 +17,13 @@ fn free_port() -> Result<u16> {
     Ok(probe.local_addr()?.port())
 }
 
-/// (node id, port) of every broker Metadata v12 lists, and the controller id.
-fn metadata_brokers(conn: &mut RawConn) -> Result<(Vec<(i32, i32)>, i32)> {
+/// (node id, port, rack) of every broker Metadata v12 lists, and the controller id.
+type Listed = Vec<(i32, i32, Option<String>)>;
+fn metadata_brokers(conn: &mut RawConn) -> Result<(Listed, i32)> {
     let request = MetadataRequest { topics: Some(Vec::new()), ..MetadataRequest::default() };
     let ResponseBody::Metadata(response) = conn.round_trip(request, 12, 1)? else { bail!("not a Metadata answer") };
-    Ok((response.brokers.iter().map(|broker| (broker.node_id, broker.port)).collect(), response.controller_id))
+    let listed = response.brokers.iter().map(|broker| (broker.node_id, broker.port, broker.rack.clone())).collect();
+    Ok((listed, response.controller_id))
 }
 
 fn cluster_brokers(conn: &mut RawConn) -> Result<Vec<(i32, i32, bool)>> {
@@ -61,6 +63,7 @@ fn each_listener_answers_its_own_endpoints() -> Result<()> {
         ("listeners", listeners.as_str()),
         ("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"),
         ("offsets.topic.num.partitions", "1"),
+        ("broker.rack", "rack-a"),
     ])?;
     let result = (|| -> Result<()> {
         let plaintext_port = i32::from(broker.port());
@@ -68,11 +71,12 @@ fn each_listener_answers_its_own_endpoints() -> Result<()> {
         let mut plaintext = RawConn::connect(&broker.bootstrap())?;
         let mut external = RawConn::connect(&format!("127.0.0.1:{external_port}"))?;
 
+        let rack = Some("rack-a".to_owned());
         let (brokers, controller) = metadata_brokers(&mut plaintext)?;
-        ensure!(brokers == vec![(1, plaintext_port)], "Metadata over PLAINTEXT: {brokers:?}");
+        ensure!(brokers == vec![(1, plaintext_port, rack.clone())], "Metadata over PLAINTEXT: {brokers:?}");
         ensure!(controller == 1, "controller {controller}");
         let (brokers, _) = metadata_brokers(&mut external)?;
-        ensure!(brokers == vec![(1, external_port)], "Metadata over EXTERNAL: {brokers:?}");
+        ensure!(brokers == vec![(1, external_port, rack)], "Metadata over EXTERNAL: {brokers:?}");
 
         let brokers = cluster_brokers(&mut external)?;
         ensure!(brokers == vec![(1, external_port, false)], "DescribeCluster over EXTERNAL: {brokers:?}");

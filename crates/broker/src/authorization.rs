@@ -1,8 +1,9 @@
 //! Who a connection is, and what the configured authorizer lets it do.
 //!
 //! The principal and host come from the request's [`RequestContext`] (today every
-//! client is `User:ANONYMOUS` at its address, as on Kafka's PLAINTEXT listeners). Without `authorizer.class.name` every operation is allowed
-//! and the ACL APIs answer SECURITY_DISABLED; with the StandardAuthorizer the ACLs of
+//! client is `User:ANONYMOUS` at its address, as on Kafka's PLAINTEXT listeners).
+//! Without `authorizer.class.name` every operation is allowed and the ACL APIs
+//! answer SECURITY_DISABLED; with the StandardAuthorizer the ACLs of
 //! the current metadata image decide (rules in [`gregor_metadata::acl`]).
 //!
 //! A handler takes one [`Access`] per request: with no authorizer it is a flag and

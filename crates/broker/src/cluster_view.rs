@@ -44,6 +44,16 @@ pub fn brokers_on_listener(image: &MetadataImage, listener_name: &str, include_f
         .collect()
 }
 
+/// `nodes` with this node's rack taken from `broker.rack` when its registration has
+/// none: the registrations the single-node controller writes do not carry the rack yet,
+/// and clients choosing a rack-local replica read it here.
+pub fn with_own_rack(mut nodes: Vec<BrokerNode>, node_id: i32, broker_rack: Option<&str>) -> Vec<BrokerNode> {
+    for node in nodes.iter_mut().filter(|node| node.id == node_id && node.rack.is_none()) {
+        node.rack = broker_rack.map(str::to_owned);
+    }
+    nodes
+}
+
 /// Broker `id` if it is registered, unfenced and has an endpoint on `listener_name`
 /// (Kafka's `getAliveBrokerNode`).
 pub fn alive_broker(image: &MetadataImage, id: i32, listener_name: &str) -> Option<BrokerNode> {

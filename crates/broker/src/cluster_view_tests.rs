@@ -207,3 +207,14 @@ fn a_fenced_coordinator_is_not_available() {
     assert_eq!(coordinator(&image, OFFSETS, 0, "PLAINTEXT"), Err(ErrorCode::CoordinatorNotAvailable));
     assert_eq!(brokers_on_listener(&image, "PLAINTEXT", false), vec![node(2, "b2", 9092, Some("r2"), false)]);
 }
+
+#[test]
+fn this_nodes_rack_comes_from_its_config_when_its_registration_has_none() {
+    let nodes = brokers_on_listener(&image(), "EXTERNAL", true);
+    let racks: Vec<_> = with_own_rack(nodes, 3, Some("r3")).into_iter().map(|node| node.rack).collect();
+    assert_eq!(racks, vec![Some("r1".to_owned()), Some("r3".to_owned())]);
+    // A registered rack wins over the config.
+    let nodes = brokers_on_listener(&image(), "PLAINTEXT", false);
+    let racks: Vec<_> = with_own_rack(nodes, 1, Some("other")).into_iter().map(|node| node.rack).collect();
+    assert_eq!(racks, vec![Some("r1".to_owned()), Some("r2".to_owned())]);
+}

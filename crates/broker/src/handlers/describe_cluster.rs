@@ -11,7 +11,7 @@
 //! client without it.
 
 use crate::broker::Broker;
-use crate::cluster_view::brokers_on_listener;
+use crate::cluster_view::{brokers_on_listener, with_own_rack};
 use crate::request_context::RequestContext;
 use crate::topics::AUTHORIZED_OPERATIONS_OMITTED;
 use gregor_metadata::acl::{operation, resource_type, CLUSTER_RESOURCE_NAME};
@@ -41,7 +41,8 @@ pub async fn handle(
     }
     let brokers = if endpoint_type == ENDPOINT_TYPE_BROKERS {
         let include_fenced = header.request_api_version >= 2 && request.include_fenced_brokers;
-        brokers_on_listener(&broker.image(), context.listener_name(), include_fenced)
+        let nodes = brokers_on_listener(&broker.image(), context.listener_name(), include_fenced);
+        with_own_rack(nodes, broker.node_id, broker.config().broker_rack.as_deref())
             .into_iter()
             .map(|node| DescribeClusterBroker {
                 broker_id: node.id,

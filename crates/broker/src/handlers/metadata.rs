@@ -16,7 +16,7 @@
 
 use crate::authorization::Access;
 use crate::broker::Broker;
-use crate::cluster_view::{brokers_on_listener, partition_view, PartitionRules};
+use crate::cluster_view::{brokers_on_listener, partition_view, with_own_rack, PartitionRules};
 use crate::request_context::RequestContext;
 use crate::topics::{auto_create, is_internal_topic, AUTHORIZED_OPERATIONS_OMITTED};
 use gregor_metadata::acl::{operation, resource_type, CLUSTER_RESOURCE_NAME};
@@ -119,16 +119,20 @@ pub async fn handle(
 
     MetadataResponse {
         throttle_time_ms: 0,
-        brokers: brokers_on_listener(&image, context.listener_name(), false)
-            .into_iter()
-            .map(|node| MetadataResponseBroker {
-                node_id: node.id,
-                host: node.host,
-                port: node.port,
-                rack: node.rack,
-                ..MetadataResponseBroker::default()
-            })
-            .collect(),
+        brokers: with_own_rack(
+            brokers_on_listener(&image, context.listener_name(), false),
+            broker.node_id,
+            broker.config().broker_rack.as_deref(),
+        )
+        .into_iter()
+        .map(|node| MetadataResponseBroker {
+            node_id: node.id,
+            host: node.host,
+            port: node.port,
+            rack: node.rack,
+            ..MetadataResponseBroker::default()
+        })
+        .collect(),
         cluster_id: Some(broker.cluster_id.clone()),
         controller_id: broker.active_controller_id().unwrap_or(-1),
         topics,
