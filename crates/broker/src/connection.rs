@@ -496,3 +496,37 @@ fn unsupported_api_versions() -> ApiVersionsResponse {
         ..ApiVersionsResponse::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gregor_protocol::messages::api_versions_request::ApiVersionsRequest;
+    use gregor_protocol::messages::RequestHeader;
+
+    fn api_versions(version: i16, name: &str, software_version: &str) -> DecodedRequest {
+        DecodedRequest {
+            header: RequestHeader { request_api_key: 18, request_api_version: version, ..RequestHeader::default() },
+            api_key: ApiKey::ApiVersions,
+            body: RequestBody::ApiVersions(ApiVersionsRequest {
+                client_software_name: name.into(),
+                client_software_version: software_version.into(),
+                ..ApiVersionsRequest::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn the_connection_keeps_the_software_a_valid_api_versions_names() {
+        let mut connection = Arc::new(ConnectionContext::new("PLAINTEXT", "PLAINTEXT", ([127, 0, 0, 1], 9).into()));
+        let in_flight = Arc::clone(&connection);
+        remember_client_software(&mut connection, &api_versions(2, "old", "1.0"));
+        assert_eq!(connection.client_software, None, "v2 carries no software");
+        remember_client_software(&mut connection, &api_versions(3, "bad name!", "1.0"));
+        assert_eq!(connection.client_software, None, "an invalid name is refused, not kept");
+        remember_client_software(&mut connection, &api_versions(3, "librdkafka", "2.3.0"));
+        let expected = ClientSoftware { name: "librdkafka".into(), version: "2.3.0".into() };
+        assert_eq!(connection.client_software, Some(expected));
+        assert_eq!(in_flight.client_software, None, "requests in flight keep their context");
+        assert_eq!(connection.principal, crate::request_context::ANONYMOUS);
+    }
+}
