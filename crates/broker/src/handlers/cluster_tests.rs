@@ -25,9 +25,11 @@ use gregor_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderEpochRequest, OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
 use gregor_protocol::messages::partition_change_record::PartitionChangeRecord;
+use gregor_protocol::messages::partition_record::PartitionRecord;
 use gregor_protocol::messages::produce_request::{PartitionProduceData, ProduceRequest, TopicProduceData};
 use gregor_protocol::messages::produce_response::ProduceResponse;
 use gregor_protocol::messages::register_broker_record::{BrokerEndpoint, RegisterBrokerRecord};
+use gregor_protocol::messages::topic_record::TopicRecord;
 use gregor_protocol::messages::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic, WriteTxnMarkersRequest,
 };
@@ -344,6 +346,37 @@ async fn a_partition_led_elsewhere_is_not_leader_or_follower_with_its_leader() {
     let ctx = context("PLAINTEXT", 27, 1);
     let written = handlers::write_txn_markers::handle(&broker, &header(27, 1), &ctx, markers).await;
     assert_eq!(written.markers[0].topics[0].partitions[0].error_code, NOT_LEADER);
+
+    // A topic with no replica here, named by id (v13): known from the image all the same.
+    let far = Uuid::from_u128(0xfa);
+    publish_with(
+        &broker,
+        &[
+            MetadataRecord::Topic(TopicRecord { name: "far".into(), topic_id: far, ..TopicRecord::default() }),
+            MetadataRecord::Partition(PartitionRecord {
+                partition_id: 0,
+                topic_id: far,
+                replicas: vec![2],
+                isr: vec![2],
+                leader: 2,
+                ..PartitionRecord::default()
+            }),
+        ],
+    );
+    let mut by_id = fetch_request(&broker, 0);
+    by_id.topics[0].topic_id = far;
+    let fetched = handlers::fetch::handle(&broker, &header(1, 13), &context("PLAINTEXT", 1, 13), by_id).await;
+    assert_eq!(fetched.responses[0].partitions[0].error_code, NOT_LEADER);
+    let mut by_id = produce_request("", 0);
+    by_id.topic_data[0].topic_id = far;
+    let ctx = context("PLAINTEXT", 0, 13);
+    let Outcome::Respond(ResponseBody::Produce(answered)) =
+        handlers::produce::handle(&broker, &header(0, 13), &ctx, by_id).await
+    else {
+        panic!("produce answered otherwise")
+    };
+    assert_eq!(answered.responses[0].partition_responses[0].error_code, NOT_LEADER);
+    assert_eq!(answered.responses[0].partition_responses[0].current_leader.leader_id, 2);
     server.shutdown().await.expect("shutdown");
 }
 

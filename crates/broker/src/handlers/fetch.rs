@@ -299,10 +299,12 @@ async fn read_until_ready(
 /// The partitions named in the request, keyed by name (v4-v12) or id (v13+), with
 /// the topic's name filled in from the id when we know it.
 fn requested_partitions(broker: &Broker, version: i16, request: &FetchRequest) -> Vec<SessionPartition> {
+    // Ids resolve through the image: a topic with no replica here is still known.
+    let image = broker.image();
     let mut partitions = Vec::new();
     for topic in &request.topics {
         let name = if version >= 13 {
-            broker.replicas.topic_name(topic.topic_id).map(|name| name.to_string()).unwrap_or_default()
+            image.topic_by_id(topic.topic_id).map(|topic| topic.name.clone()).unwrap_or_default()
         } else {
             topic.topic.clone()
         };
@@ -327,10 +329,11 @@ fn requested_partitions(broker: &Broker, version: i16, request: &FetchRequest) -
 }
 
 fn forgotten_partitions(broker: &Broker, version: i16, request: &FetchRequest) -> Vec<SessionPartitionKey> {
+    let image = broker.image();
     let mut forgotten = Vec::new();
     for topic in &request.forgotten_topics_data {
         let name = if version >= 13 {
-            broker.replicas.topic_name(topic.topic_id).map(|name| name.to_string()).unwrap_or_default()
+            image.topic_by_id(topic.topic_id).map(|topic| topic.name.clone()).unwrap_or_default()
         } else {
             topic.topic.clone()
         };
