@@ -1,35 +1,19 @@
 //! Who a connection is, and what the configured authorizer lets it do.
 //!
-//! Gregor's listeners are PLAINTEXT, so every client is `User:ANONYMOUS` at its
-//! address, as in Kafka. Without `authorizer.class.name` every operation is allowed
-//! and the ACL APIs answer SECURITY_DISABLED; with the StandardAuthorizer the ACLs of
+//! The principal and host come from the request's [`RequestContext`] (today every
+//! client is `User:ANONYMOUS` at its address, as on Kafka's PLAINTEXT listeners).
+//! Without `authorizer.class.name` every operation is allowed and the ACL APIs
+//! answer SECURITY_DISABLED; with the StandardAuthorizer the ACLs of
 //! the current metadata image decide (rules in [`gregor_metadata::acl`]).
 //!
 //! A handler takes one [`Access`] per request: with no authorizer it is a flag and
 //! every check is free; with one it holds the image the whole request is judged by.
 
 use crate::broker::Broker;
+pub use crate::request_context::{RequestContext, ANONYMOUS};
 use gregor_metadata::acl::{self, resource_type, AuthorizerSettings, Requester};
 use gregor_metadata::MetadataImage;
-use std::borrow::Cow;
-use std::net::SocketAddr;
 use std::sync::Arc;
-
-/// The principal of a connection that did not authenticate.
-pub const ANONYMOUS: &str = "User:ANONYMOUS";
-
-/// The principal and address of a connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Session {
-    pub principal: Cow<'static, str>,
-    pub peer: SocketAddr,
-}
-
-impl Session {
-    pub fn from_peer(peer: SocketAddr) -> Self {
-        Self { principal: Cow::Borrowed(ANONYMOUS), peer }
-    }
-}
 
 /// The authorizer's view of one request.
 pub struct Access {
@@ -124,24 +108,24 @@ impl Broker {
         })
     }
 
-    /// What `session` may do, judged against the current ACLs.
-    pub fn access(&self, session: &Session) -> Access {
+    /// What the request's principal, from its host, may do, judged against the current ACLs.
+    pub fn access(&self, context: &RequestContext) -> Access {
         let judge = self.authorizer().map(|settings| Judge {
             image: self.image(),
             settings,
-            principal: session.principal.to_string(),
-            host: session.peer.ip().to_string(),
+            principal: context.principal().to_owned(),
+            host: context.host(),
         });
         Access { judge }
     }
 
-    /// Whether `session` may do `operation` on the resource; always with no authorizer.
-    pub fn authorize(&self, session: &Session, operation: i8, resource_type: i8, name: &str) -> bool {
-        self.access(session).allows(operation, resource_type, name)
+    /// Whether the request may do `operation` on the resource; always with no authorizer.
+    pub fn authorize(&self, context: &RequestContext, operation: i8, resource_type: i8, name: &str) -> bool {
+        self.access(context).allows(operation, resource_type, name)
     }
 
-    /// The authorized-operations bit field of a resource for `session`.
-    pub fn authorized_operations(&self, session: &Session, resource_type: i8, name: &str) -> i32 {
-        self.access(session).operations(resource_type, name)
+    /// The authorized-operations bit field of a resource for the request.
+    pub fn authorized_operations(&self, context: &RequestContext, resource_type: i8, name: &str) -> i32 {
+        self.access(context).operations(resource_type, name)
     }
 }

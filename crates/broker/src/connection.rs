@@ -18,12 +18,13 @@
 use crate::api_versions::{is_supported_on, supported_range};
 use crate::broker::Broker;
 use crate::dispatch::{dispatch, Outcome};
+use crate::request_context::{ClientSoftware, ConnectionContext};
 use crate::zero_copy;
 use bytes::{Buf, Bytes, BytesMut};
 use gregor_config::BrokerConfig;
-use gregor_protocol::frame::{decode_request, encode_response_frame, peek_request_prefix};
+use gregor_protocol::frame::{decode_request, encode_response_frame, peek_request_prefix, DecodedRequest};
 use gregor_protocol::messages::api_versions_response::{ApiVersion, ApiVersionsResponse};
-use gregor_protocol::{ApiKey, DecodeError, ErrorCode, ResponseBody, WriteBuf};
+use gregor_protocol::{ApiKey, DecodeError, ErrorCode, RequestBody, ResponseBody, WriteBuf};
 use gregor_storage::FileRegion;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -116,18 +117,20 @@ impl Activity {
     }
 }
 
-/// Serves one connection until the peer closes it, it breaks the protocol, it idles
-/// past `connections.max.idle.ms`, or the broker shuts down (then the requests in
-/// flight are finished first).
+/// Serves one connection, accepted on the listener named `listener_name`, until the
+/// peer closes it, it breaks the protocol, it idles past `connections.max.idle.ms`, or
+/// the broker shuts down (then the requests in flight are finished first).
 pub async fn serve(
     broker: Arc<Broker>,
     stream: TcpStream,
     peer: SocketAddr,
+    listener_name: &str,
     budget: Arc<RequestBudget>,
     mut shutdown: watch::Receiver<bool>,
-    controller_listener: bool,
 ) {
     let _ = stream.set_nodelay(true);
+    let security_protocol = broker.config().security_protocol(listener_name).unwrap_or("PLAINTEXT").to_owned();
+    let mut connection = Arc::new(ConnectionContext::new(listener_name, &security_protocol, peer));
     let (read_half, write_half) = stream.into_split();
     let (frames_tx, mut frames_rx) = mpsc::channel::<Frame>(READ_AHEAD_FRAMES_MAX);
     let config = broker.config();
@@ -158,7 +161,7 @@ pub async fn serve(
         };
         let Some(Frame { body, charge, queued }) = frame else { break };
         drop(queued);
-        let reply = match handle_frame(&broker, body, peer, controller_listener).await {
+        let reply = match handle_frame(&broker, body, &mut connection).await {
             // A deferred request is handled when its task ends: it keeps its bytes till then.
             Reply::Later { correlation_id, version, task, .. } => {
                 Reply::Later { correlation_id, version, task, charge: Some(charge) }
@@ -410,7 +413,8 @@ async fn write_chunks(
     Ok(())
 }
 
-async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr, controller_listener: bool) -> Reply {
+async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, connection: &mut Arc<ConnectionContext>) -> Reply {
+    let controller_listener = broker.static_config().controller_listener_names.contains(&connection.listener_name);
     if controller_listener && gregor_quorum::wire::is_raft_frame(&frame) {
         return match &broker.controller.quorum {
             Some(quorum) => match quorum.receive(frame) {
@@ -446,8 +450,9 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr, cont
         && !broker.controller.leadership().may_decide
     {
         let broker = Arc::clone(broker);
+        let client = connection.client_address;
         let task = tokio::spawn(async move {
-            match broker.controller_client.forward(&broker, frame, peer).await {
+            match broker.controller_client.forward(&broker, frame, client).await {
                 Ok(response) => {
                     let mut encoded = WriteBuf::with_capacity(4);
                     let size = i32::try_from(response.len()).unwrap_or(i32::MAX);
@@ -481,7 +486,23 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr, cont
             return Reply::Close(format!("malformed {} v{} request: {error}", api_key.name(), prefix.api_version));
         }
     };
-    reply_for(prefix.correlation_id, prefix.api_version, dispatch(broker, request, peer).await)
+    remember_client_software(connection, &request);
+    reply_for(prefix.correlation_id, prefix.api_version, dispatch(broker, request, connection).await)
+}
+
+/// Keeps the software an ApiVersions request (v3+) names, as Kafka registers it for
+/// the connection; an invalid name is refused by the handler and not kept.
+fn remember_client_software(connection: &mut Arc<ConnectionContext>, request: &DecodedRequest) {
+    let RequestBody::ApiVersions(body) = &request.body else { return };
+    if request.header.request_api_version < 3
+        || !crate::handlers::api_versions::is_valid_software_field(&body.client_software_name)
+        || !crate::handlers::api_versions::is_valid_software_field(&body.client_software_version)
+    {
+        return;
+    }
+    // Requests still in flight keep the context they started with.
+    Arc::make_mut(connection).client_software =
+        Some(ClientSoftware { name: body.client_software_name.clone(), version: body.client_software_version.clone() });
 }
 
 fn reply_for(correlation_id: i32, version: i16, outcome: Outcome) -> Reply {
@@ -518,5 +539,39 @@ fn unsupported_api_versions() -> ApiVersionsResponse {
             .into_iter()
             .collect(),
         ..ApiVersionsResponse::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gregor_protocol::messages::api_versions_request::ApiVersionsRequest;
+    use gregor_protocol::messages::RequestHeader;
+
+    fn api_versions(version: i16, name: &str, software_version: &str) -> DecodedRequest {
+        DecodedRequest {
+            header: RequestHeader { request_api_key: 18, request_api_version: version, ..RequestHeader::default() },
+            api_key: ApiKey::ApiVersions,
+            body: RequestBody::ApiVersions(ApiVersionsRequest {
+                client_software_name: name.into(),
+                client_software_version: software_version.into(),
+                ..ApiVersionsRequest::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn the_connection_keeps_the_software_a_valid_api_versions_names() {
+        let mut connection = Arc::new(ConnectionContext::new("PLAINTEXT", "PLAINTEXT", ([127, 0, 0, 1], 9).into()));
+        let in_flight = Arc::clone(&connection);
+        remember_client_software(&mut connection, &api_versions(2, "old", "1.0"));
+        assert_eq!(connection.client_software, None, "v2 carries no software");
+        remember_client_software(&mut connection, &api_versions(3, "bad name!", "1.0"));
+        assert_eq!(connection.client_software, None, "an invalid name is refused, not kept");
+        remember_client_software(&mut connection, &api_versions(3, "librdkafka", "2.3.0"));
+        let expected = ClientSoftware { name: "librdkafka".into(), version: "2.3.0".into() };
+        assert_eq!(connection.client_software, Some(expected));
+        assert_eq!(in_flight.client_software, None, "requests in flight keep their context");
+        assert_eq!(connection.principal, crate::request_context::ANONYMOUS);
     }
 }

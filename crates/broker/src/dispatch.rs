@@ -3,12 +3,11 @@
 //! a handler is named in the last arm, is not advertised, and a client that sends it
 //! anyway is disconnected, as Kafka does for APIs it has not enabled.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::handlers;
+use crate::request_context::{ConnectionContext, RequestContext};
 use gregor_protocol::frame::DecodedRequest;
 use gregor_protocol::{ApiKey, RequestBody, ResponseBody};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// What the connection does after a request.
@@ -32,139 +31,144 @@ pub enum Outcome {
     Deferred(tokio::task::JoinHandle<Outcome>),
 }
 
-/// Runs the handler of `request` and returns what to send back.
-pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, peer: SocketAddr) -> Outcome {
+/// Runs the handler of `request`, sent on the connection `connection` describes, and
+/// returns what to send back.
+pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, connection: &Arc<ConnectionContext>) -> Outcome {
     let DecodedRequest { header, body, .. } = request;
+    let context = RequestContext::new(Arc::clone(connection), &header);
     let respond = Outcome::Respond;
     match body {
-        RequestBody::Produce(body) => handlers::produce::handle(broker, &header, &Session::from_peer(peer), body).await,
+        RequestBody::Produce(body) => handlers::produce::handle(broker, &header, &context, body).await,
         RequestBody::Fetch(body) => {
-            let (response, regions) =
-                handlers::fetch::handle_zero_copy(broker, &header, &Session::from_peer(peer), body).await;
+            let (response, regions) = handlers::fetch::handle_zero_copy(broker, &header, &context, body).await;
             Outcome::RespondWithRegions(ResponseBody::Fetch(response), regions)
         }
-        RequestBody::ListOffsets(body) => respond(ResponseBody::ListOffsets(
-            handlers::list_offsets::handle(broker, &header, &Session::from_peer(peer), body).await,
-        )),
-        RequestBody::Metadata(body) => respond(ResponseBody::Metadata(
-            handlers::metadata::handle(broker, &header, &Session::from_peer(peer), body).await,
-        )),
+        RequestBody::ListOffsets(body) => {
+            respond(ResponseBody::ListOffsets(handlers::list_offsets::handle(broker, &header, &context, body).await))
+        }
+        RequestBody::Metadata(body) => {
+            respond(ResponseBody::Metadata(handlers::metadata::handle(broker, &header, &context, body).await))
+        }
         RequestBody::ApiVersions(body) => {
             respond(ResponseBody::ApiVersions(handlers::api_versions::handle(broker, &header, body).await))
         }
-        RequestBody::CreateTopics(body) => respond(ResponseBody::CreateTopics(
-            handlers::create_topics::handle(broker, &header, &Session::from_peer(peer), body).await,
-        )),
-        RequestBody::DeleteTopics(body) => respond(ResponseBody::DeleteTopics(
-            handlers::delete_topics::handle(broker, &header, &Session::from_peer(peer), body).await,
-        )),
+        RequestBody::CreateTopics(body) => {
+            respond(ResponseBody::CreateTopics(handlers::create_topics::handle(broker, &header, &context, body).await))
+        }
+        RequestBody::DeleteTopics(body) => {
+            respond(ResponseBody::DeleteTopics(handlers::delete_topics::handle(broker, &header, &context, body).await))
+        }
         RequestBody::DeleteRecords(body) => respond(ResponseBody::DeleteRecords(
-            handlers::delete_records::handle(broker, &header, &Session::from_peer(peer), body).await,
+            handlers::delete_records::handle(broker, &header, &context, body).await,
         )),
         RequestBody::InitProducerId(body) => respond(ResponseBody::InitProducerId(
-            handlers::init_producer_id::handle(broker, &header, &Session::from_peer(peer), body).await,
+            handlers::init_producer_id::handle(broker, &header, &context, body).await,
         )),
         RequestBody::OffsetForLeaderEpoch(body) => respond(ResponseBody::OffsetForLeaderEpoch(
-            handlers::offset_for_leader_epoch::handle(broker, &header, &Session::from_peer(peer), body).await,
+            handlers::offset_for_leader_epoch::handle(broker, &header, &context, body).await,
         )),
         RequestBody::DescribeConfigs(body) => respond(ResponseBody::DescribeConfigs(
-            handlers::describe_configs::handle(broker, &header, &Session::from_peer(peer), body).await,
+            handlers::describe_configs::handle(broker, &header, &context, body).await,
         )),
-        RequestBody::AlterConfigs(body) => respond(ResponseBody::AlterConfigs(
-            handlers::alter_configs::handle(broker, &header, &Session::from_peer(peer), body).await,
-        )),
+        RequestBody::AlterConfigs(body) => {
+            respond(ResponseBody::AlterConfigs(handlers::alter_configs::handle(broker, &header, &context, body).await))
+        }
         RequestBody::DescribeLogDirs(body) => respond(ResponseBody::DescribeLogDirs(
-            handlers::describe_log_dirs::handle(broker, &header, &Session::from_peer(peer), body).await,
+            handlers::describe_log_dirs::handle(broker, &header, &context, body).await,
         )),
         RequestBody::CreatePartitions(body) => respond(ResponseBody::CreatePartitions(
-            handlers::create_partitions::handle(broker, &header, &Session::from_peer(peer), body).await,
-        )),
-        RequestBody::ElectLeaders(body) => respond(ResponseBody::ElectLeaders(
-            handlers::elect_leaders::handle(broker, &header, &Session::from_peer(peer), body).await,
+            handlers::create_partitions::handle(broker, &header, &context, body).await,
         )),
         RequestBody::AlterPartitionReassignments(body) => respond(ResponseBody::AlterPartitionReassignments(
-            handlers::alter_partition_reassignments::handle(broker, &header, &Session::from_peer(peer), body).await,
+            handlers::alter_partition_reassignments::handle(broker, &header, &context, body).await,
         )),
         RequestBody::ListPartitionReassignments(body) => respond(ResponseBody::ListPartitionReassignments(
-            handlers::list_partition_reassignments::handle(broker, &header, &Session::from_peer(peer), body).await,
+            handlers::list_partition_reassignments::handle(broker, &header, &context, body).await,
         )),
         RequestBody::UnregisterBroker(body) => respond(ResponseBody::UnregisterBroker(
-            handlers::unregister_broker::handle(broker, &header, &Session::from_peer(peer), body).await,
+            handlers::unregister_broker::handle(broker, &header, &context, body).await,
         )),
+        RequestBody::ElectLeaders(body) => {
+            respond(ResponseBody::ElectLeaders(handlers::elect_leaders::handle(broker, &header, &context, body).await))
+        }
         RequestBody::IncrementalAlterConfigs(body) => respond(ResponseBody::IncrementalAlterConfigs(
-            handlers::incremental_alter_configs::handle(broker, &header, &Session::from_peer(peer), body).await,
+            handlers::incremental_alter_configs::handle(broker, &header, &context, body).await,
         )),
         RequestBody::DescribeCluster(body) => respond(ResponseBody::DescribeCluster(
-            handlers::describe_cluster::handle(broker, &header, &Session::from_peer(peer), body).await,
+            handlers::describe_cluster::handle(broker, &header, &context, body).await,
         )),
         RequestBody::DescribeProducers(body) => respond(ResponseBody::DescribeProducers(
-            handlers::describe_producers::handle(broker, &header, &Session::from_peer(peer), body).await,
+            handlers::describe_producers::handle(broker, &header, &context, body).await,
         )),
         RequestBody::DescribeTopicPartitions(body) => respond(ResponseBody::DescribeTopicPartitions(
-            handlers::describe_topic_partitions::handle(broker, &header, &Session::from_peer(peer), body).await,
+            handlers::describe_topic_partitions::handle(broker, &header, &context, body).await,
         )),
         RequestBody::FindCoordinator(body) => respond(ResponseBody::FindCoordinator(
-            handlers::find_coordinator::handle(broker, &header, &Session::from_peer(peer), body).await,
+            handlers::find_coordinator::handle(broker, &header, &context, body).await,
         )),
-        RequestBody::JoinGroup(body) => respond(handlers::join_group::handle(broker, &header, peer, body).await),
-        RequestBody::SyncGroup(body) => respond(handlers::sync_group::handle(broker, &header, peer, body).await),
-        RequestBody::Heartbeat(body) => respond(handlers::heartbeat::handle(broker, &header, peer, body).await),
-        RequestBody::LeaveGroup(body) => respond(handlers::leave_group::handle(broker, &header, peer, body).await),
-        RequestBody::OffsetCommit(body) => respond(handlers::offset_commit::handle(broker, &header, peer, body).await),
+        RequestBody::JoinGroup(body) => respond(handlers::join_group::handle(broker, &header, &context, body).await),
+        RequestBody::SyncGroup(body) => respond(handlers::sync_group::handle(broker, &header, &context, body).await),
+        RequestBody::Heartbeat(body) => respond(handlers::heartbeat::handle(broker, &header, &context, body).await),
+        RequestBody::LeaveGroup(body) => respond(handlers::leave_group::handle(broker, &header, &context, body).await),
+        RequestBody::OffsetCommit(body) => {
+            respond(handlers::offset_commit::handle(broker, &header, &context, body).await)
+        }
         RequestBody::OffsetFetch(body) => {
-            respond(ResponseBody::OffsetFetch(handlers::offset_fetch::handle(broker, &header, peer, body).await))
+            respond(ResponseBody::OffsetFetch(handlers::offset_fetch::handle(broker, &header, &context, body).await))
         }
-        RequestBody::DescribeGroups(body) => {
-            respond(ResponseBody::DescribeGroups(handlers::describe_groups::handle(broker, &header, peer, body).await))
-        }
-        RequestBody::ListGroups(body) => respond(ResponseBody::ListGroups(
-            handlers::list_groups::handle(broker, &header, &Session::from_peer(peer), body).await,
+        RequestBody::DescribeGroups(body) => respond(ResponseBody::DescribeGroups(
+            handlers::describe_groups::handle(broker, &header, &context, body).await,
         )),
-        RequestBody::DeleteGroups(body) => {
-            respond(ResponseBody::DeleteGroups(handlers::delete_groups::handle(broker, &header, peer, body).await))
+        RequestBody::ListGroups(body) => {
+            respond(ResponseBody::ListGroups(handlers::list_groups::handle(broker, &header, &context, body).await))
         }
-        RequestBody::OffsetDelete(body) => respond(handlers::offset_delete::handle(broker, &header, peer, body).await),
+        RequestBody::DeleteGroups(body) => {
+            respond(ResponseBody::DeleteGroups(handlers::delete_groups::handle(broker, &header, &context, body).await))
+        }
+        RequestBody::OffsetDelete(body) => {
+            respond(handlers::offset_delete::handle(broker, &header, &context, body).await)
+        }
         RequestBody::TxnOffsetCommit(body) => {
-            respond(handlers::txn_offset_commit::handle(broker, &header, peer, body).await)
+            respond(handlers::txn_offset_commit::handle(broker, &header, &context, body).await)
         }
         RequestBody::ConsumerGroupHeartbeat(body) => {
-            respond(handlers::consumer_group_heartbeat::handle(broker, &header, peer, body).await)
+            respond(handlers::consumer_group_heartbeat::handle(broker, &header, &context, body).await)
         }
         RequestBody::ConsumerGroupDescribe(body) => respond(ResponseBody::ConsumerGroupDescribe(
-            handlers::consumer_group_describe::handle(broker, &header, peer, body).await,
+            handlers::consumer_group_describe::handle(broker, &header, &context, body).await,
         )),
         RequestBody::AddPartitionsToTxn(body) => respond(ResponseBody::AddPartitionsToTxn(
-            handlers::add_partitions_to_txn::handle(broker, &header, &Session::from_peer(peer), body).await,
+            handlers::add_partitions_to_txn::handle(broker, &header, &context, body).await,
         )),
         RequestBody::AddOffsetsToTxn(body) => respond(ResponseBody::AddOffsetsToTxn(
-            handlers::add_offsets_to_txn::handle(broker, &header, &Session::from_peer(peer), body).await,
+            handlers::add_offsets_to_txn::handle(broker, &header, &context, body).await,
         )),
-        RequestBody::EndTxn(body) => respond(ResponseBody::EndTxn(
-            handlers::end_txn::handle(broker, &header, &Session::from_peer(peer), body).await,
-        )),
+        RequestBody::EndTxn(body) => {
+            respond(ResponseBody::EndTxn(handlers::end_txn::handle(broker, &header, &context, body).await))
+        }
         RequestBody::WriteTxnMarkers(body) => respond(ResponseBody::WriteTxnMarkers(
-            handlers::write_txn_markers::handle(broker, &header, &Session::from_peer(peer), body).await,
+            handlers::write_txn_markers::handle(broker, &header, &context, body).await,
         )),
         RequestBody::DescribeTransactions(body) => respond(ResponseBody::DescribeTransactions(
-            handlers::describe_transactions::handle(broker, &header, &Session::from_peer(peer), body).await,
+            handlers::describe_transactions::handle(broker, &header, &context, body).await,
         )),
         RequestBody::ListTransactions(body) => respond(ResponseBody::ListTransactions(
-            handlers::list_transactions::handle(broker, &header, &Session::from_peer(peer), body).await,
+            handlers::list_transactions::handle(broker, &header, &context, body).await,
         )),
-        RequestBody::DescribeAcls(body) => respond(ResponseBody::DescribeAcls(
-            handlers::describe_acls::handle(broker, &header, &Session::from_peer(peer), body).await,
-        )),
-        RequestBody::CreateAcls(body) => respond(ResponseBody::CreateAcls(
-            handlers::create_acls::handle(broker, &header, &Session::from_peer(peer), body).await,
-        )),
-        RequestBody::DeleteAcls(body) => respond(ResponseBody::DeleteAcls(
-            handlers::delete_acls::handle(broker, &header, &Session::from_peer(peer), body).await,
-        )),
+        RequestBody::DescribeAcls(body) => {
+            respond(ResponseBody::DescribeAcls(handlers::describe_acls::handle(broker, &header, &context, body).await))
+        }
+        RequestBody::CreateAcls(body) => {
+            respond(ResponseBody::CreateAcls(handlers::create_acls::handle(broker, &header, &context, body).await))
+        }
+        RequestBody::DeleteAcls(body) => {
+            respond(ResponseBody::DeleteAcls(handlers::delete_acls::handle(broker, &header, &context, body).await))
+        }
         RequestBody::DescribeUserScramCredentials(body) => respond(ResponseBody::DescribeUserScramCredentials(
-            handlers::describe_user_scram_credentials::handle(broker, &header, &Session::from_peer(peer), body).await,
+            handlers::describe_user_scram_credentials::handle(broker, &header, &context, body).await,
         )),
         RequestBody::AlterUserScramCredentials(body) => respond(ResponseBody::AlterUserScramCredentials(
-            handlers::alter_user_scram_credentials::handle(broker, &header, &Session::from_peer(peer), body).await,
+            handlers::alter_user_scram_credentials::handle(broker, &header, &context, body).await,
         )),
         RequestBody::DescribeQuorum(body) => {
             respond(ResponseBody::DescribeQuorum(handlers::describe_quorum::handle(broker, &header, body).await))

@@ -72,7 +72,6 @@ pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
     let mut listeners = Vec::new();
     let mut endpoints = Vec::new();
     for listener in &config.listeners {
-        let is_controller_listener = config.controller_listener_names.contains(&listener.name);
         let address = format!("{}:{}", bind_host(&listener.host), listener.port);
         let bound = TcpListener::bind(&address)
             .await
@@ -83,7 +82,7 @@ pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
         if config.bind_ipv6_loopback && local.ip().is_loopback() {
             if let Ok(v6) = TcpListener::bind(("::1", local.port())).await {
                 if let Ok(local_v6) = v6.local_addr() {
-                    listeners.push((v6, local_v6, is_controller_listener));
+                    listeners.push((v6, local_v6, listener.name.clone()));
                 }
             }
         }
@@ -100,10 +99,10 @@ pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
         };
         let port = if advertised.1 == 0 { local.port() } else { advertised.1 };
         // Controller listeners are for the nodes of the cluster, never advertised to clients.
-        if !is_controller_listener {
+        if !config.controller_listener_names.contains(&listener.name) {
             endpoints.push(Endpoint { listener_name: listener.name.clone(), host, port });
         }
-        listeners.push((bound, local, is_controller_listener));
+        listeners.push((bound, local, listener.name.clone()));
     }
     listeners.sort_by_key(|(_, address, _)| address.is_ipv6());
 
@@ -144,14 +143,8 @@ pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
         budget: Arc::new(RequestBudget::new(&broker.config())),
     });
     let addresses: Vec<SocketAddr> = listeners.iter().map(|(_, address, _)| *address).collect();
-    for (listener, _, is_controller_listener) in listeners {
-        tasks.spawn(accept_loop(
-            Arc::clone(&broker),
-            listener,
-            Arc::clone(&limits),
-            shutdown_rx.clone(),
-            is_controller_listener,
-        ));
+    for (listener, _, name) in listeners {
+        tasks.spawn(accept_loop(Arc::clone(&broker), listener, name, Arc::clone(&limits), shutdown_rx.clone()));
     }
     tasks.spawn(background(Arc::clone(&broker), shutdown_rx.clone()));
     if broker.controller.quorum.is_some() {
@@ -194,9 +187,9 @@ struct Limits {
 async fn accept_loop(
     broker: Arc<Broker>,
     listener: TcpListener,
+    name: String,
     limits: Arc<Limits>,
     mut shutdown: watch::Receiver<bool>,
-    controller_listener: bool,
 ) {
     let mut served = JoinSet::new();
     let mut backoff = AcceptBackoff::default();
@@ -237,8 +230,9 @@ async fn accept_loop(
                 let broker = Arc::clone(&broker);
                 let shutdown = shutdown.clone();
                 let budget = Arc::clone(&limits.budget);
+                let name = name.clone();
                 served.spawn(async move {
-                    connection::serve(broker, stream, peer, budget, shutdown, controller_listener).await;
+                    connection::serve(broker, stream, peer, &name, budget, shutdown).await;
                     drop(slot);
                     drop(permit);
                 });

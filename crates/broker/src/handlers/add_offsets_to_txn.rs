@@ -11,9 +11,9 @@
 //! TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and READ on the group (else
 //! GROUP_AUTHORIZATION_FAILED).
 
-use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::coordinator::OFFSETS_TOPIC;
+use crate::request_context::RequestContext;
 use gregor_group::partition_for_group;
 use gregor_metadata::acl::operation;
 use gregor_protocol::messages::add_offsets_to_txn_request::AddOffsetsToTxnRequest;
@@ -25,12 +25,12 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: AddOffsetsToTxnRequest,
 ) -> AddOffsetsToTxnResponse {
     let failed =
         |code: ErrorCode| AddOffsetsToTxnResponse { error_code: code.code(), ..AddOffsetsToTxnResponse::default() };
-    let access = broker.access(session);
+    let access = broker.access(context);
     if !access.allows_transactional_id(operation::WRITE, &request.transactional_id) {
         return failed(ErrorCode::TransactionalIdAuthorizationFailed);
     }

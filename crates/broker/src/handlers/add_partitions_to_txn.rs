@@ -14,8 +14,8 @@
 //! TOPIC_AUTHORIZATION_FAILED and the rest OPERATION_NOT_ATTEMPTED); v4+ batches need
 //! CLUSTER_ACTION on the cluster.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::operation;
 use gregor_protocol::messages::add_partitions_to_txn_request::{AddPartitionsToTxnRequest, AddPartitionsToTxnTopic};
 use gregor_protocol::messages::add_partitions_to_txn_response::{
@@ -32,11 +32,11 @@ const BATCHED_SINCE_VERSION: i16 = 4;
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: AddPartitionsToTxnRequest,
 ) -> AddPartitionsToTxnResponse {
     let version = header.request_api_version;
-    let access = broker.access(session);
+    let access = broker.access(context);
     if version < BATCHED_SINCE_VERSION {
         let transactional_id = request.v3_and_below_transactional_id.clone();
         let topics = request.v3_and_below_topics.clone();

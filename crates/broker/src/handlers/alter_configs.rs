@@ -8,9 +8,9 @@
 //! topic, the cluster (brokers) or the group is needed, else the resource's
 //! authorization error.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::config_resource::{authorize, parse};
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::operation;
 use gregor_metadata::controller::alter_configs;
 use gregor_protocol::messages::alter_configs_request::AlterConfigsRequest;
@@ -22,10 +22,10 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
-    let access = broker.access(session);
+    let access = broker.access(context);
     let mut responses: Vec<Option<AlterConfigsResourceResponse>> = Vec::new();
     let mut changes = Vec::new();
     let mut positions = Vec::new();

@@ -6,8 +6,8 @@
 //! as Kafka's error response does. v1's AllowReplicationFactorChange (KIP-860) is not
 //! served.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::{operation, resource_type, CLUSTER_RESOURCE_NAME};
 use gregor_metadata::controller::reassignment::{alter_partition_reassignments, ReassignmentRequest};
 use gregor_protocol::messages::alter_partition_reassignments_request::AlterPartitionReassignmentsRequest;
@@ -21,10 +21,10 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
-    if !broker.authorize(session, operation::ALTER, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
+    if !broker.authorize(context, operation::ALTER, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
         return refuse_all(&request, ErrorCode::ClusterAuthorizationFailed, None);
     }
     let wanted: Vec<ReassignmentRequest> = request

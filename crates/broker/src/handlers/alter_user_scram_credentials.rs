@@ -8,8 +8,8 @@
 //! credential that does not exist (RESOURCE_NOT_FOUND), a user altered twice in one
 //! request (DUPLICATE_RESOURCE). Needs ALTER on the cluster.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::{operation, resource_type, CLUSTER_RESOURCE_NAME};
 use gregor_metadata::controller::{alter_scram_credentials, ScramUpsertion};
 use gregor_protocol::messages::alter_user_scram_credentials_request::AlterUserScramCredentialsRequest;
@@ -33,7 +33,7 @@ fn result(user: String, error: ErrorCode, message: Option<String>) -> AlterUserS
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
     let deletions: Vec<(String, i8)> =
@@ -49,7 +49,7 @@ pub async fn handle(
             salted_password: upsertion.salted_password,
         })
         .collect();
-    if !broker.authorize(session, operation::ALTER, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
+    if !broker.authorize(context, operation::ALTER, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
         let mut seen = BTreeSet::new();
         let users = deletions.iter().map(|(user, _)| user).chain(upsertions.iter().map(|upsertion| &upsertion.user));
         let results = users

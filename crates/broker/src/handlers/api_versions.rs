@@ -69,7 +69,7 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: ApiVe
 
 /// Kafka's rule for client software names and versions: letters and digits at both
 /// ends, and letters, digits, '-' and '.' between.
-fn is_valid_software_field(text: &str) -> bool {
+pub(crate) fn is_valid_software_field(text: &str) -> bool {
     let bytes = text.as_bytes();
     let (Some(first), Some(last)) = (bytes.first(), bytes.last()) else { return false };
     first.is_ascii_alphanumeric()

@@ -5,27 +5,26 @@
 //!
 //! With an authorizer, a group the client may not DESCRIBE is GROUP_AUTHORIZATION_FAILED.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::coordinator::ClientSource;
+use crate::request_context::RequestContext;
 use crate::topics::AUTHORIZED_OPERATIONS_OMITTED;
 use gregor_metadata::acl::{operation, resource_type};
 use gregor_protocol::messages::consumer_group_describe_request::ConsumerGroupDescribeRequest;
 use gregor_protocol::messages::consumer_group_describe_response::{ConsumerGroupDescribeResponse, DescribedGroup};
 use gregor_protocol::messages::RequestHeader;
 use gregor_protocol::ErrorCode;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
-    peer: SocketAddr,
+    context: &RequestContext,
     request: ConsumerGroupDescribeRequest,
 ) -> ConsumerGroupDescribeResponse {
-    let client = ClientSource::new(header, peer);
+    let client = ClientSource::new(header, context.client_address());
     let with_operations = request.include_authorized_operations;
-    let access = broker.access(&Session::from_peer(peer));
+    let access = broker.access(context);
     let mut groups = Vec::with_capacity(request.group_ids.len());
     for group_id in request.group_ids {
         if !access.allows_group(operation::DESCRIBE, &group_id) {

@@ -8,21 +8,20 @@
 //! With an authorizer: READ on the group (else GROUP_AUTHORIZATION_FAILED) and DESCRIBE
 //! on every subscribed topic name (else TOPIC_AUTHORIZATION_FAILED naming them).
 
-use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::coordinator::ClientSource;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::operation;
 use gregor_protocol::messages::consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest;
 use gregor_protocol::messages::consumer_group_heartbeat_response::ConsumerGroupHeartbeatResponse;
 use gregor_protocol::messages::RequestHeader;
 use gregor_protocol::{ErrorCode, ResponseBody};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
-    peer: SocketAddr,
+    context: &RequestContext,
     request: ConsumerGroupHeartbeatRequest,
 ) -> ResponseBody {
     let failed = |code: ErrorCode| {
@@ -39,9 +38,9 @@ pub async fn handle(
     if !enabled {
         return failed(ErrorCode::UnsupportedVersion);
     }
-    let client = ClientSource::new(header, peer);
+    let client = ClientSource::new(header, context.client_address());
     let group_id = request.group_id.clone();
-    let access = broker.access(&Session::from_peer(peer));
+    let access = broker.access(context);
     if !access.allows_group(operation::READ, &group_id) {
         return failed(ErrorCode::GroupAuthorizationFailed);
     }

@@ -7,9 +7,9 @@
 //! cluster name other than kafka-cluster, a principal without a type) is
 //! INVALID_REQUEST.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::handlers::describe_acls::NO_AUTHORIZER;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::{operation, resource_type, AclBinding, CLUSTER_RESOURCE_NAME};
 use gregor_metadata::controller::create_acls;
 use gregor_protocol::messages::create_acls_request::CreateAclsRequest;
@@ -25,14 +25,14 @@ fn result(error: ErrorCode, message: Option<String>) -> AclCreationResult {
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: CreateAclsRequest,
 ) -> CreateAclsResponse {
     let refuse_all = |error: ErrorCode, message: &str| CreateAclsResponse {
         results: request.creations.iter().map(|_| result(error, Some(message.to_string()))).collect(),
         ..CreateAclsResponse::default()
     };
-    if !broker.authorize(session, operation::ALTER, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
+    if !broker.authorize(context, operation::ALTER, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
         return refuse_all(ErrorCode::ClusterAuthorizationFailed, "Cluster authorization failed.");
     }
     if broker.authorizer().is_none() {

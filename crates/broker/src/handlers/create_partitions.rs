@@ -5,8 +5,8 @@
 //! `validate_only` changes nothing. A name given twice is INVALID_REQUEST. With an
 //! authorizer, a topic the client may not ALTER is TOPIC_AUTHORIZATION_FAILED.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::operation;
 use gregor_metadata::controller::{create_partitions, NewPartitions};
 use gregor_protocol::messages::create_partitions_request::CreatePartitionsRequest;
@@ -18,10 +18,10 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
-    let access = broker.access(session);
+    let access = broker.access(context);
     let count_of = |name: &str| request.topics.iter().filter(|topic| topic.name == name).count();
     let mut results = Vec::new();
     let mut wanted = Vec::new();

@@ -11,8 +11,8 @@
 //! TOPIC_AUTHORIZATION_FAILED), and the configs are answered only with
 //! DESCRIBE_CONFIGS on the topic (else `topic_config_error_code` says why).
 
-use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 use gregor_config::TopicConfig;
 use gregor_metadata::acl::operation;
 use gregor_metadata::controller::{create_topics, NewTopic};
@@ -28,11 +28,11 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
     let version = header.request_api_version;
-    let access = broker.access(session);
+    let access = broker.access(context);
     let cluster_create = access.allows_cluster(operation::CREATE);
     let mut seen: HashMap<String, usize> = HashMap::new();
     for topic in &request.topics {

@@ -5,9 +5,9 @@
 //! filter is CLUSTER_AUTHORIZATION_FAILED); with no authorizer every filter is
 //! SECURITY_DISABLED; a filter with an UNKNOWN element is INVALID_REQUEST.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::handlers::describe_acls::NO_AUTHORIZER;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::{operation, resource_type, AclFilter, CLUSTER_RESOURCE_NAME};
 use gregor_metadata::controller::delete_acls;
 use gregor_protocol::messages::delete_acls_request::DeleteAclsRequest;
@@ -25,14 +25,14 @@ fn failed(error: ErrorCode, message: Option<String>) -> DeleteAclsFilterResult {
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: DeleteAclsRequest,
 ) -> DeleteAclsResponse {
     let refuse_all = |error: ErrorCode, message: &str| DeleteAclsResponse {
         filter_results: request.filters.iter().map(|_| failed(error, Some(message.to_string()))).collect(),
         ..DeleteAclsResponse::default()
     };
-    if !broker.authorize(session, operation::ALTER, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
+    if !broker.authorize(context, operation::ALTER, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
         return refuse_all(ErrorCode::ClusterAuthorizationFailed, "Cluster authorization failed.");
     }
     if broker.authorizer().is_none() {

@@ -6,25 +6,24 @@
 //!
 //! With an authorizer, a group the client may not DELETE is GROUP_AUTHORIZATION_FAILED.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::coordinator::ClientSource;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::operation;
 use gregor_protocol::messages::delete_groups_request::DeleteGroupsRequest;
 use gregor_protocol::messages::delete_groups_response::{DeletableGroupResult, DeleteGroupsResponse};
 use gregor_protocol::messages::RequestHeader;
 use gregor_protocol::ErrorCode;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
-    peer: SocketAddr,
+    context: &RequestContext,
     request: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse {
-    let client = ClientSource::new(header, peer);
-    let access = broker.access(&Session::from_peer(peer));
+    let client = ClientSource::new(header, context.client_address());
+    let access = broker.access(context);
     let mut results = Vec::with_capacity(request.groups_names.len());
     for group_id in request.groups_names {
         if !access.allows_group(operation::DELETE, &group_id) {

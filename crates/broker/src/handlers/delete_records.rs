@@ -5,10 +5,12 @@
 //! new low watermark. An offset beyond the high watermark is OFFSET_OUT_OF_RANGE.
 //! One node is the whole ISR, so the answer does not wait for followers. With an
 //! authorizer, a topic the client may not DELETE is TOPIC_AUTHORIZATION_FAILED.
-//! The internal topics are INVALID_TOPIC_EXCEPTION, as in Kafka.
+//! The internal topics are INVALID_TOPIC_EXCEPTION, as in Kafka. A partition another
+//! broker leads is NOT_LEADER_OR_FOLLOWER.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::cluster_view::led_elsewhere;
+use crate::request_context::RequestContext;
 use crate::topics::is_internal_topic;
 use gregor_metadata::acl::operation;
 use gregor_protocol::messages::delete_records_request::DeleteRecordsRequest;
@@ -22,11 +24,12 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
-    let access = broker.access(session);
+    let access = broker.access(context);
     let broker = Arc::clone(broker);
+    let image = broker.image();
     let delete = move || {
         let topics = request
             .topics
@@ -49,6 +52,10 @@ pub async fn handle(
                         // The coordinators' state lives only in these logs: Kafka refuses to trim them.
                         if is_internal_topic(&topic.name) {
                             result.error_code = ErrorCode::InvalidTopicException.code();
+                            return result;
+                        }
+                        if led_elsewhere(&image, &topic.name, wanted.partition_index, broker.node_id) {
+                            result.error_code = ErrorCode::NotLeaderOrFollower.code();
                             return result;
                         }
                         match broker.replicas.get(&topic.name, wanted.partition_index) {

@@ -7,8 +7,8 @@
 //! TOPIC_DELETION_DISABLED. v5+ carries error messages; v6 topic ids. With an
 //! authorizer, a topic the client may not DELETE is TOPIC_AUTHORIZATION_FAILED.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::operation;
 use gregor_metadata::controller::{delete_topics, TopicRef};
 use gregor_protocol::messages::delete_topics_request::DeleteTopicsRequest;
@@ -20,7 +20,7 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
     let version = header.request_api_version;
@@ -56,7 +56,7 @@ pub async fn handle(
             .collect();
         return DeleteTopicsResponse { throttle_time_ms: 0, responses, ..DeleteTopicsResponse::default() };
     }
-    let access = broker.access(session);
+    let access = broker.access(context);
     let image = broker.image();
     let denied: Vec<bool> = refs
         .iter()

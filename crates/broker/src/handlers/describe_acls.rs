@@ -4,8 +4,8 @@
 //! the cluster; with no authorizer configured the answer is SECURITY_DISABLED, and a
 //! filter with an UNKNOWN element is INVALID_REQUEST.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::{operation, resource_type, AclFilter, CLUSTER_RESOURCE_NAME};
 use gregor_protocol::messages::describe_acls_request::DescribeAclsRequest;
 use gregor_protocol::messages::describe_acls_response::{AclDescription, DescribeAclsResource, DescribeAclsResponse};
@@ -28,10 +28,10 @@ fn failed(error: ErrorCode, message: impl Into<String>) -> DescribeAclsResponse 
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: DescribeAclsRequest,
 ) -> DescribeAclsResponse {
-    if !broker.authorize(session, operation::DESCRIBE, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
+    if !broker.authorize(context, operation::DESCRIBE, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
         return failed(ErrorCode::ClusterAuthorizationFailed, "Cluster authorization failed.");
     }
     if broker.authorizer().is_none() {

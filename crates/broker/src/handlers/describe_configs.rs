@@ -11,9 +11,9 @@
 //! authorizer, DESCRIBE_CONFIGS on the topic, the cluster (brokers) or the group is
 //! needed, else the resource's authorization error.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::config_resource::{authorize, parse};
+use crate::request_context::RequestContext;
 use gregor_config::{DescribedConfig, TopicConfig};
 use gregor_metadata::acl::operation;
 use gregor_metadata::controller::ConfigResource;
@@ -28,10 +28,10 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
-    let access = broker.access(session);
+    let access = broker.access(context);
     let version = header.request_api_version;
     let image = broker.image();
     let config = broker.config();

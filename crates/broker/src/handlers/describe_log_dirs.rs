@@ -6,8 +6,8 @@
 //! offset lag is 0; nothing is a future replica. Needs DESCRIBE on the cluster: else
 //! no directories, and from v3 CLUSTER_AUTHORIZATION_FAILED.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::{operation, resource_type, CLUSTER_RESOURCE_NAME};
 use gregor_protocol::messages::describe_log_dirs_request::DescribeLogDirsRequest;
 use gregor_protocol::messages::describe_log_dirs_response::{
@@ -21,10 +21,10 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
-    if !broker.authorize(session, operation::DESCRIBE, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
+    if !broker.authorize(context, operation::DESCRIBE, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
         return DescribeLogDirsResponse {
             error_code: ErrorCode::ClusterAuthorizationFailed.code(),
             ..DescribeLogDirsResponse::default()

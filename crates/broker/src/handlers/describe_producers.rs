@@ -3,10 +3,12 @@
 //! The idempotent and transactional producers a partition's log remembers: id,
 //! epoch, last sequence and timestamp, coordinator epoch and the start offset of an
 //! open transaction (-1 when none). With an authorizer, a topic the client may not
-//! READ is TOPIC_AUTHORIZATION_FAILED.
+//! READ is TOPIC_AUTHORIZATION_FAILED. A partition another broker leads is
+//! NOT_LEADER_OR_FOLLOWER (the admin client asks each partition's leader).
 
-use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::cluster_view::led_elsewhere;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::operation;
 use gregor_protocol::messages::describe_producers_request::DescribeProducersRequest;
 use gregor_protocol::messages::describe_producers_response::{
@@ -19,10 +21,11 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
-    let access = broker.access(session);
+    let access = broker.access(context);
+    let image = broker.image();
     let topics = request
         .topics
         .into_iter()
@@ -38,6 +41,10 @@ pub async fn handle(
                     };
                     if !access.allows_topic(operation::READ, &topic.name) {
                         response.error_code = ErrorCode::TopicAuthorizationFailed.code();
+                        return response;
+                    }
+                    if led_elsewhere(&image, &topic.name, index, broker.node_id) {
+                        response.error_code = ErrorCode::NotLeaderOrFollower.code();
                         return response;
                     }
                     match broker.replicas.get(&topic.name, index) {

@@ -4,12 +4,15 @@
 //! in name order, when the list is empty), their partitions in index order from the
 //! cursor on, at most `response_partition_limit` partitions per answer (Kafka caps
 //! it at 2000), and the cursor where the next page starts. Unknown names are
-//! UNKNOWN_TOPIC_OR_PARTITION. A single node has no eligible leader replicas beyond
-//! the ISR, so ELR lists are empty. With an authorizer, topics the client may not
+//! UNKNOWN_TOPIC_OR_PARTITION. Partitions are described from the metadata image as
+//! Metadata describes them ([`crate::cluster_view`]): the leader when it is reachable
+//! on the request's listener (else -1; this API has no partition errors), replicas,
+//! ISR, offline replicas, and the eligible leader replicas (KIP-966). With an authorizer, topics the client may not
 //! DESCRIBE are left out of a listing and TOPIC_AUTHORIZATION_FAILED when named.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::cluster_view::{partition_view, PartitionRules};
+use crate::request_context::RequestContext;
 use crate::topics::is_internal_topic;
 use gregor_metadata::acl::{operation, resource_type};
 use gregor_protocol::messages::describe_topic_partitions_request::DescribeTopicPartitionsRequest;
@@ -22,15 +25,17 @@ use gregor_protocol::{ErrorCode, Uuid};
 use std::sync::Arc;
 
 const PARTITION_LIMIT_MAX: i32 = 2000;
+/// Kafka lists every replica here, live or not.
+const DESCRIBE_RULES: PartitionRules = PartitionRules { filter_unavailable_replicas: false, listener_not_found: true };
 
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
     let image = broker.image();
-    let access = broker.access(session);
+    let access = broker.access(context);
     let mut names: Vec<String> = if request.topics.is_empty() {
         // Topics the client may not DESCRIBE are left out of the listing.
         image
@@ -82,16 +87,17 @@ pub async fn handle(
                 break;
             }
             budget -= 1;
+            let view = partition_view(&image, partition, context.listener_name(), DESCRIBE_RULES);
             partitions.push(DescribeTopicPartitionsResponsePartition {
                 error_code: ErrorCode::None.code(),
                 partition_index: index,
-                leader_id: partition.leader,
-                leader_epoch: partition.leader_epoch,
-                replica_nodes: partition.replicas.clone(),
-                isr_nodes: partition.isr.clone(),
-                eligible_leader_replicas: Some(Vec::new()),
-                last_known_elr: Some(Vec::new()),
-                offline_replicas: Vec::new(),
+                leader_id: view.leader_id,
+                leader_epoch: view.leader_epoch,
+                replica_nodes: view.replicas,
+                isr_nodes: view.isr,
+                eligible_leader_replicas: Some(partition.elr.clone()),
+                last_known_elr: Some(partition.last_known_elr.clone()),
+                offline_replicas: view.offline_replicas,
                 ..Default::default()
             });
         }

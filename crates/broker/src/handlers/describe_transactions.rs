@@ -7,8 +7,8 @@
 //! With an authorizer, an id the client may not DESCRIBE is
 //! TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::operation;
 use gregor_protocol::messages::describe_transactions_request::DescribeTransactionsRequest;
 use gregor_protocol::messages::describe_transactions_response::{DescribeTransactionsResponse, TransactionState};
@@ -19,10 +19,10 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
-    let access = broker.access(session);
+    let access = broker.access(context);
     let mut transaction_states = Vec::with_capacity(request.transactional_ids.len());
     for transactional_id in request.transactional_ids {
         if !access.allows_transactional_id(operation::DESCRIBE, &transactional_id) {

@@ -6,8 +6,8 @@
 //! DESCRIBE on the cluster. Credentials are kept for SASL/SCRAM listeners; Gregor's
 //! listeners are PLAINTEXT so far, so none authenticates with them yet.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::{operation, resource_type, CLUSTER_RESOURCE_NAME};
 use gregor_protocol::messages::describe_user_scram_credentials_request::DescribeUserScramCredentialsRequest;
 use gregor_protocol::messages::describe_user_scram_credentials_response::{
@@ -30,10 +30,10 @@ fn result(user: &str, error: ErrorCode, message: &str) -> DescribeUserScramCrede
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
-    if !broker.authorize(session, operation::DESCRIBE, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
+    if !broker.authorize(context, operation::DESCRIBE, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
         return DescribeUserScramCredentialsResponse {
             error_code: ErrorCode::ClusterAuthorizationFailed.code(),
             error_message: Some("Cluster authorization failed.".to_string()),

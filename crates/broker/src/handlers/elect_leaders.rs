@@ -8,8 +8,8 @@
 //! v1+ carries a top-level error code. Needs ALTER on the cluster (else
 //! CLUSTER_AUTHORIZATION_FAILED).
 
-use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::{operation, resource_type, CLUSTER_RESOURCE_NAME};
 use gregor_metadata::controller::elect_leaders;
 use gregor_protocol::messages::elect_leaders_request::ElectLeadersRequest;
@@ -21,10 +21,10 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: ElectLeadersRequest,
 ) -> ElectLeadersResponse {
-    if !broker.authorize(session, operation::ALTER, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
+    if !broker.authorize(context, operation::ALTER, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
         // The top-level error (v1+) and each named partition's, for v0 clients.
         let error = ErrorCode::ClusterAuthorizationFailed;
         let replica_election_results = request

@@ -15,8 +15,8 @@
 //! With an authorizer, WRITE on the transactional id is needed (else
 //! TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
 
-use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::{operation, resource_type};
 use gregor_protocol::messages::end_txn_request::EndTxnRequest;
 use gregor_protocol::messages::end_txn_response::EndTxnResponse;
@@ -30,7 +30,7 @@ const TV2_SINCE_VERSION: i16 = 5;
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: EndTxnRequest,
 ) -> EndTxnResponse {
     let failed = |code: ErrorCode| EndTxnResponse {
@@ -39,7 +39,7 @@ pub async fn handle(
         producer_epoch: -1,
         ..EndTxnResponse::default()
     };
-    if !broker.authorize(session, operation::WRITE, resource_type::TRANSACTIONAL_ID, &request.transactional_id) {
+    if !broker.authorize(context, operation::WRITE, resource_type::TRANSACTIONAL_ID, &request.transactional_id) {
         return failed(ErrorCode::TransactionalIdAuthorizationFailed);
     }
     let version = header.request_api_version;

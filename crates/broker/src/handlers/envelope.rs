@@ -6,9 +6,9 @@
 //! the client had sent it and returns the encoded answer. A request that is not
 //! one Kafka forwards, or that does not decode, is refused with INVALID_REQUEST.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::dispatch::{dispatch, is_forwarded_to_controller, Outcome};
+use crate::request_context::ConnectionContext;
 use gregor_protocol::frame::{decode_request, encode_response_frame};
 use gregor_protocol::messages::{EnvelopeRequest, EnvelopeResponse};
 use gregor_protocol::ErrorCode;
@@ -32,8 +32,9 @@ pub async fn handle(broker: &Arc<Broker>, request: EnvelopeRequest) -> EnvelopeR
     let client = SocketAddr::new(client_ip, 0);
     // The inner request's own handler runs with the client's address, so that
     // host-based ACLs judge the client, not the forwarding broker.
-    let _ = Session::from_peer(client);
-    let outcome = Box::pin(dispatch(broker, inner, client)).await;
+    let listener = broker.endpoints.first().map_or("PLAINTEXT", |endpoint| endpoint.listener_name.as_str());
+    let connection = Arc::new(ConnectionContext::new(listener, "PLAINTEXT", client));
+    let outcome = Box::pin(dispatch(broker, inner, &connection)).await;
     let body = match outcome {
         Outcome::Respond(body) => body,
         _ => return refuse(ErrorCode::UnknownServerError),

@@ -25,6 +25,11 @@
 //! (-1: read from the leader); v12+ last-fetched-epoch divergence; v13+ topic ids
 //! (UNKNOWN_TOPIC_ID).
 //!
+//! Consumers fetch from the leader: a partition another broker leads is
+//! NOT_LEADER_OR_FOLLOWER. With that error or FENCED_LEADER_EPOCH, v12+ names the
+//! partition's current leader and v16+ the leaders' endpoints on the request's
+//! listener (KIP-951), so the client moves without waiting for a metadata refresh.
+//!
 //! With an authorizer, a partition of a topic the client may not READ is
 //! TOPIC_AUTHORIZATION_FAILED (judged on every fetch of a session).
 //!
@@ -33,18 +38,22 @@
 //! sendfile (see [`crate::zero_copy`]). [`handle`] (for tests and in-process
 //! callers) returns them read into the response instead.
 
-use crate::authorization::{Access, Session};
+use crate::authorization::Access;
 use crate::broker::Broker;
+use crate::cluster_view::{current_leader, led_elsewhere};
 use crate::fetch_session::{FetchSessionCache, SessionPartition, SessionPartitionKey, SessionRequest};
 use crate::partitions::Partition;
 use crate::purgatory::Waiter;
+use crate::request_context::RequestContext;
 use crate::time::now_ms;
 use crate::zero_copy;
 use bytes::Bytes;
 use gregor_metadata::acl::operation;
+use gregor_metadata::MetadataImage;
 use gregor_protocol::messages::fetch_request::FetchRequest;
 use gregor_protocol::messages::fetch_response::{
-    AbortedTransaction, EpochEndOffset, FetchResponse, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchResponse, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint,
+    PartitionData,
 };
 use gregor_protocol::messages::RequestHeader;
 use gregor_protocol::{ErrorCode, Uuid};
@@ -101,8 +110,13 @@ fn fetchable_end(log: &Log, isolation: i8) -> i64 {
 }
 
 /// The response with every partition's records in it.
-pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: FetchRequest) -> FetchResponse {
-    handle_reads(broker, header, &Access::open(), request, false).await.0
+pub async fn handle(
+    broker: &Arc<Broker>,
+    header: &RequestHeader,
+    context: &RequestContext,
+    request: FetchRequest,
+) -> FetchResponse {
+    handle_reads(broker, header, context, &broker.access(context), request, false).await.0
 }
 
 /// The response with placeholders for the records that the connection sends
@@ -110,15 +124,21 @@ pub async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: Fetch
 pub async fn handle_zero_copy(
     broker: &Arc<Broker>,
     header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: FetchRequest,
 ) -> (FetchResponse, Vec<FileRegion>) {
-    handle_reads(broker, header, &broker.access(session), request, true).await
+    handle_reads(broker, header, context, &broker.access(context), request, true).await
 }
+
+/// The first versions that name the current leader of a partition that moved, and
+/// the leaders' endpoints (KIP-951).
+const CURRENT_LEADER_SINCE_VERSION: i16 = 12;
+const NODE_ENDPOINTS_SINCE_VERSION: i16 = 16;
 
 async fn handle_reads(
     broker: &Arc<Broker>,
     header: &RequestHeader,
+    context: &RequestContext,
     access: &Access,
     request: FetchRequest,
     zero_copy: bool,
@@ -161,11 +181,16 @@ async fn handle_reads(
     } else {
         partitions.iter().map(|partition| !access.allows_topic(operation::READ, &partition.key.topic)).collect()
     };
+    let image = broker.image();
+    let not_leader: Vec<bool> = partitions
+        .iter()
+        .map(|partition| led_elsewhere(&image, &partition.key.topic, partition.key.partition, broker.node_id))
+        .collect();
     let hosted: Vec<Option<Arc<Partition>>> = partitions
         .iter()
         .enumerate()
         .map(|(index, partition)| {
-            if denied.get(index).copied().unwrap_or(false) {
+            if denied.get(index).copied().unwrap_or(false) || not_leader.get(index).copied().unwrap_or(false) {
                 return None;
             }
             broker.replicas.get(&partition.key.topic, partition.key.partition)
@@ -180,10 +205,55 @@ async fn handle_reads(
 
     let limits = ReadLimits { response_bytes_max, min_bytes, isolation, unknown, zero_copy };
     let mut reads = read_until_ready(&partitions, &hosted, &limits, deadline).await;
+    for (read, _) in reads.iter_mut().zip(&not_leader).filter(|(_, not_leader)| **not_leader) {
+        read.error = ErrorCode::NotLeaderOrFollower;
+    }
     for (read, _) in reads.iter_mut().zip(&denied).filter(|(_, denied)| **denied) {
         read.error = ErrorCode::TopicAuthorizationFailed;
     }
-    build_response(version, session_id, incremental, &partitions, reads, sessions)
+    let (mut response, regions) = build_response(version, session_id, incremental, &partitions, reads, sessions);
+    if version >= CURRENT_LEADER_SINCE_VERSION {
+        add_current_leaders(&mut response, version, &image, context.listener_name());
+    }
+    (response, regions)
+}
+
+/// Names the current leader of every partition that answers NOT_LEADER_OR_FOLLOWER
+/// or FENCED_LEADER_EPOCH, and (v16+) the leaders' endpoints on `listener_name`, as
+/// Kafka's KIP-951 answer does.
+fn add_current_leaders(response: &mut FetchResponse, version: i16, image: &MetadataImage, listener_name: &str) {
+    let moved = [ErrorCode::NotLeaderOrFollower.code(), ErrorCode::FencedLeaderEpoch.code()];
+    for topic in &mut response.responses {
+        let name = if version >= 13 {
+            image.topic_by_id(topic.topic_id).map(|topic| topic.name.as_str())
+        } else {
+            Some(topic.topic.as_str())
+        };
+        let Some(name) = name else { continue };
+        for partition in &mut topic.partitions {
+            if !moved.contains(&partition.error_code) {
+                continue;
+            }
+            let Some(leader) = current_leader(image, name, partition.partition_index, listener_name) else {
+                continue;
+            };
+            partition.current_leader = LeaderIdAndEpoch {
+                leader_id: leader.leader_id,
+                leader_epoch: leader.leader_epoch,
+                ..LeaderIdAndEpoch::default()
+            };
+            let Some(node) = leader.node.filter(|_| version >= NODE_ENDPOINTS_SINCE_VERSION) else { continue };
+            if !response.node_endpoints.iter().any(|endpoint| endpoint.node_id == node.id) {
+                response.node_endpoints.push(NodeEndpoint {
+                    node_id: node.id,
+                    host: node.host,
+                    port: node.port,
+                    rack: node.rack,
+                    ..NodeEndpoint::default()
+                });
+            }
+        }
+    }
 }
 
 /// Reads every partition, and while fewer than `min_bytes` are ready (and no
@@ -229,10 +299,12 @@ async fn read_until_ready(
 /// The partitions named in the request, keyed by name (v4-v12) or id (v13+), with
 /// the topic's name filled in from the id when we know it.
 fn requested_partitions(broker: &Broker, version: i16, request: &FetchRequest) -> Vec<SessionPartition> {
+    // Ids resolve through the image: a topic with no replica here is still known.
+    let image = broker.image();
     let mut partitions = Vec::new();
     for topic in &request.topics {
         let name = if version >= 13 {
-            broker.replicas.topic_name(topic.topic_id).map(|name| name.to_string()).unwrap_or_default()
+            image.topic_by_id(topic.topic_id).map(|topic| topic.name.clone()).unwrap_or_default()
         } else {
             topic.topic.clone()
         };
@@ -257,10 +329,11 @@ fn requested_partitions(broker: &Broker, version: i16, request: &FetchRequest) -
 }
 
 fn forgotten_partitions(broker: &Broker, version: i16, request: &FetchRequest) -> Vec<SessionPartitionKey> {
+    let image = broker.image();
     let mut forgotten = Vec::new();
     for topic in &request.forgotten_topics_data {
         let name = if version >= 13 {
-            broker.replicas.topic_name(topic.topic_id).map(|name| name.to_string()).unwrap_or_default()
+            image.topic_by_id(topic.topic_id).map(|topic| topic.name.clone()).unwrap_or_default()
         } else {
             topic.topic.clone()
         };

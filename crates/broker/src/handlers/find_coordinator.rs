@@ -1,23 +1,31 @@
 //! FindCoordinator (key 10), v0-v6.
 //!
-//! Every group is coordinated by this node: the first lookup of a group creates
-//! `__consumer_offsets` (`offsets.topic.num.partitions` partitions, compacted), as
-//! Kafka does, and the answer names this node's first advertised listener. v0-v3 ask
-//! for one key, v4+ for a batch of keys answered one by one. Key type 1 (transaction)
-//! is answered the same way after creating `__transaction_state`
-//! (`transaction.state.log.num.partitions` partitions, compacted); other key types
-//! (2, share groups) are INVALID_REQUEST.
+//! A group is coordinated by the leader of its partition of `__consumer_offsets`
+//! (Java's hash of the group id modulo the partition count); the first lookup of a
+//! group creates the topic (`offsets.topic.num.partitions` partitions, compacted), as
+//! Kafka does. The answer is the leader's endpoint on the listener the request came
+//! in on, or COORDINATOR_NOT_AVAILABLE while that partition has no leader alive there
+//! ([`crate::cluster_view::coordinator`]). v0-v3 ask for one key, v4+ for a batch of
+//! keys answered one by one. Key type 1 (transaction) is answered the same way from
+//! `__transaction_state` (`transaction.state.log.num.partitions` partitions,
+//! compacted); other key types (2, share groups) are INVALID_REQUEST.
 //!
 //! With an authorizer: DESCRIBE on the group (else GROUP_AUTHORIZATION_FAILED) or on
 //! the transactional id (else TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
 
-use crate::authorization::{Access, Session};
+use crate::authorization::Access;
 use crate::broker::Broker;
+use crate::cluster_view::coordinator;
+use crate::coordinator::OFFSETS_TOPIC;
+use crate::request_context::RequestContext;
+use crate::txn_coordinator::TXN_TOPIC;
+use gregor_group::shard::partition_for_group;
 use gregor_metadata::acl::operation;
 use gregor_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use gregor_protocol::messages::find_coordinator_response::{Coordinator, FindCoordinatorResponse};
 use gregor_protocol::messages::RequestHeader;
 use gregor_protocol::ErrorCode;
+use gregor_txn::record::partition_for_transactional_id;
 use std::sync::Arc;
 
 const KEY_TYPE_GROUP: i8 = 0;
@@ -26,15 +34,15 @@ const KEY_TYPE_TRANSACTION: i8 = 1;
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    let access = broker.access(session);
+    let access = broker.access(context);
     let batched = header.request_api_version >= 4;
     let keys = if batched { request.coordinator_keys } else { vec![request.key] };
     let mut coordinators = Vec::with_capacity(keys.len());
     for key in keys {
-        coordinators.push(find(broker, &access, request.key_type, key).await);
+        coordinators.push(find(broker, context, &access, request.key_type, key).await);
     }
     if batched {
         return FindCoordinatorResponse { coordinators, ..FindCoordinatorResponse::default() };
@@ -50,7 +58,13 @@ pub async fn handle(
     }
 }
 
-async fn find(broker: &Arc<Broker>, access: &Access, key_type: i8, key: String) -> Coordinator {
+async fn find(
+    broker: &Arc<Broker>,
+    context: &RequestContext,
+    access: &Access,
+    key_type: i8,
+    key: String,
+) -> Coordinator {
     let error = |code: ErrorCode, message: &str| Coordinator {
         key: key.clone(),
         node_id: -1,
@@ -70,22 +84,25 @@ async fn find(broker: &Arc<Broker>, access: &Access, key_type: i8, key: String) 
     if !allowed {
         return error(refusal, refusal.message());
     }
-    let ensured = match key_type {
-        KEY_TYPE_GROUP => broker.groups.ensure_topic(broker).await,
-        KEY_TYPE_TRANSACTION => broker.txns.ensure_topic(broker).await,
+    let placed = match key_type {
+        KEY_TYPE_GROUP => {
+            broker.groups.ensure_topic(broker).await.map(|count| (OFFSETS_TOPIC, partition_for_group(&key, count)))
+        }
+        KEY_TYPE_TRANSACTION => {
+            broker.txns.ensure_topic(broker).await.map(|count| (TXN_TOPIC, partition_for_transactional_id(&key, count)))
+        }
         _ => return error(ErrorCode::InvalidRequest, &format!("Unsupported key type {key_type}.")),
     };
-    if let Err(code) = ensured {
-        return error(code, "The coordinator is not available.");
-    }
-    let Some(endpoint) = broker.endpoints.first() else {
-        return error(ErrorCode::CoordinatorNotAvailable, "The coordinator is not available.");
+    let found = placed.and_then(|(topic, index)| coordinator(&broker.image(), topic, index, context.listener_name()));
+    let node = match found {
+        Ok(node) => node,
+        Err(code) => return error(code, code.message()),
     };
     Coordinator {
         key,
-        node_id: broker.node_id,
-        host: endpoint.host.clone(),
-        port: i32::from(endpoint.port),
+        node_id: node.id,
+        host: node.host,
+        port: node.port,
         error_code: ErrorCode::None.code(),
         error_message: None,
         ..Coordinator::default()

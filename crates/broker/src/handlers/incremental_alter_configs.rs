@@ -7,9 +7,9 @@
 //! ALTER_CONFIGS on the topic, the cluster (brokers) or the group is needed, else the
 //! resource's authorization error.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::config_resource::{authorize, parse};
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::operation;
 use gregor_metadata::controller::{incremental_alter_configs, AlterOp, ConfigChange};
 use gregor_protocol::messages::incremental_alter_configs_request::IncrementalAlterConfigsRequest;
@@ -33,10 +33,10 @@ fn operation(code: i8) -> Option<AlterOp> {
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let access = broker.access(session);
+    let access = broker.access(context);
     let mut answers: Vec<Option<(ErrorCode, Option<String>)>> = Vec::new();
     let mut changes = Vec::new();
     let mut positions = Vec::new();

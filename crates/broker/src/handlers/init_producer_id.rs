@@ -15,8 +15,8 @@
 //! or WRITE on some topic (else CLUSTER_AUTHORIZATION_FAILED), judged as Kafka's
 //! `authorizeByResourceType` does: an allowed pattern covered by a DENY does not count.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::{operation, resource_type};
 use gregor_protocol::messages::init_producer_id_request::InitProducerIdRequest;
 use gregor_protocol::messages::init_producer_id_response::InitProducerIdResponse;
@@ -27,7 +27,7 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
     let failed = |error: ErrorCode| InitProducerIdResponse {
@@ -36,7 +36,7 @@ pub async fn handle(
         producer_epoch: -1,
         ..InitProducerIdResponse::default()
     };
-    let access = broker.access(session);
+    let access = broker.access(context);
     match request.transactional_id.as_deref() {
         Some(id) if !access.allows_transactional_id(operation::WRITE, id) => {
             return failed(ErrorCode::TransactionalIdAuthorizationFailed)

@@ -7,8 +7,8 @@
 //! With an authorizer: every group with DESCRIBE on the cluster, else only the groups
 //! the client may DESCRIBE.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::operation;
 use gregor_protocol::messages::list_groups_request::ListGroupsRequest;
 use gregor_protocol::messages::list_groups_response::ListGroupsResponse;
@@ -19,7 +19,7 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: ListGroupsRequest,
 ) -> ListGroupsResponse {
     let (states_filter, types_filter) = (request.states_filter, request.types_filter);
@@ -28,7 +28,7 @@ pub async fn handle(
         Ok(groups) => groups,
         Err(code) => return ListGroupsResponse { error_code: code.code(), ..ListGroupsResponse::default() },
     };
-    let access = broker.access(session);
+    let access = broker.access(context);
     if !access.allows_cluster(operation::DESCRIBE) {
         groups.retain(|group| access.allows_group(operation::DESCRIBE, &group.group_id));
     }

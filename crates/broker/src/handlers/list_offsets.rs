@@ -13,10 +13,12 @@
 //! read_committed. Latest is that end; a timestamp lookup or max timestamp whose
 //! record lies at or past it answers "none" (offset and timestamp -1, no error),
 //! as Kafka does; earliest is not bounded. With an authorizer, a topic the client may
-//! not DESCRIBE is TOPIC_AUTHORIZATION_FAILED.
+//! not DESCRIBE is TOPIC_AUTHORIZATION_FAILED. A partition another broker leads is
+//! NOT_LEADER_OR_FOLLOWER (but for Kafka's debugging replica id, -2).
 
-use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::cluster_view::led_elsewhere;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::operation;
 use gregor_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsRequest};
 use gregor_protocol::messages::list_offsets_response::{
@@ -34,17 +36,22 @@ const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 const EARLIEST_PENDING_UPLOAD: i64 = -6;
 const READ_COMMITTED: i8 = 1;
+/// The replica id of a request that may read any replica, not only the leader.
+const DEBUGGING_REPLICA_ID: i32 = -2;
 
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
     let version = header.request_api_version;
-    let access = broker.access(session);
+    let access = broker.access(context);
     let broker = Arc::clone(broker);
     let isolation = request.isolation_level;
+    let image = broker.image();
+    // Kafka's debugging replica id may read any replica; consumers only the leader.
+    let leader_only = request.replica_id != DEBUGGING_REPLICA_ID;
     let answer = move || {
         let topics = request
             .topics
@@ -58,6 +65,17 @@ pub async fn handle(
                             return ListOffsetsPartitionResponse {
                                 partition_index: partition.partition_index,
                                 error_code: ErrorCode::TopicAuthorizationFailed.code(),
+                                timestamp: -1,
+                                offset: -1,
+                                leader_epoch: -1,
+                                ..ListOffsetsPartitionResponse::default()
+                            };
+                        }
+                        if leader_only && led_elsewhere(&image, &topic.name, partition.partition_index, broker.node_id)
+                        {
+                            return ListOffsetsPartitionResponse {
+                                partition_index: partition.partition_index,
+                                error_code: ErrorCode::NotLeaderOrFollower.code(),
                                 timestamp: -1,
                                 offset: -1,
                                 leader_epoch: -1,

@@ -4,8 +4,8 @@
 //! of the named partitions (unknown ones and those not moving are left out, as Kafka
 //! does). Needs DESCRIBE on the cluster, else CLUSTER_AUTHORIZATION_FAILED.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::{operation, resource_type, CLUSTER_RESOURCE_NAME};
 use gregor_metadata::controller::reassignment::list_partition_reassignments;
 use gregor_protocol::messages::list_partition_reassignments_request::ListPartitionReassignmentsRequest;
@@ -19,10 +19,10 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
-    if !broker.authorize(session, operation::DESCRIBE, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
+    if !broker.authorize(context, operation::DESCRIBE, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
         return ListPartitionReassignmentsResponse {
             error_code: ErrorCode::ClusterAuthorizationFailed.code(),
             error_message: None,

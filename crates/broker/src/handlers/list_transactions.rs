@@ -6,8 +6,8 @@
 //!
 //! With an authorizer, only the ids the client may DESCRIBE are listed.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 use crate::time::now_ms;
 use gregor_metadata::acl::operation;
 use gregor_protocol::messages::list_transactions_request::ListTransactionsRequest;
@@ -20,7 +20,7 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: ListTransactionsRequest,
 ) -> ListTransactionsResponse {
     let now = now_ms();
@@ -35,7 +35,7 @@ pub async fn handle(
         response.error_code = code.code();
         return response;
     }
-    let access = broker.access(session);
+    let access = broker.access(context);
     response.transaction_states = states
         .into_iter()
         .filter(|state| access.allows_transactional_id(operation::DESCRIBE, &state.transactional_id))

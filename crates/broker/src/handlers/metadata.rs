@@ -1,8 +1,10 @@
 //! Metadata (key 3), v0-v13.
 //!
-//! Lists this node as the only broker and controller, and the requested topics (all
-//! of them when the list is null, or empty in v0) with their partitions, leaders,
-//! leader epochs (v7+) and topic ids (v10+). A requested topic that does not exist
+//! Lists the live brokers reachable on the request's listener, the active controller,
+//! and the requested topics (all of them when the list is null, or empty in v0) with
+//! their partitions' leaders, leader epochs (v7+), replicas, ISR, offline replicas
+//! (v5+) and topic ids (v10+), all from the metadata image by Kafka's rules
+//! ([`crate::cluster_view`]). A requested topic that does not exist
 //! is created with the broker's defaults when `auto.create.topics.enable` is on and
 //! the request allows it (always in v0-v3, `allow_auto_topic_creation` from v4), and
 //! the answer already describes it. v10+ may name topics by id only; an unknown id is
@@ -12,8 +14,10 @@
 //! all-topics answer and TOPIC_AUTHORIZATION_FAILED when named; auto-creation needs
 //! CREATE on the cluster or the topic (else TOPIC_AUTHORIZATION_FAILED).
 
-use crate::authorization::{Access, Session};
+use crate::authorization::Access;
 use crate::broker::Broker;
+use crate::cluster_view::{brokers_on_listener, partition_view, with_own_rack, PartitionRules};
+use crate::request_context::RequestContext;
 use crate::topics::{auto_create, is_internal_topic, AUTHORIZED_OPERATIONS_OMITTED};
 use gregor_metadata::acl::{operation, resource_type, CLUSTER_RESOURCE_NAME};
 use gregor_metadata::{MetadataImage, TopicImage};
@@ -28,7 +32,7 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: MetadataRequest,
 ) -> MetadataResponse {
     let version = header.request_api_version;
@@ -37,7 +41,7 @@ pub async fn handle(
         Some(topics) => version == 0 && topics.is_empty(),
     };
     let requested = request.topics.unwrap_or_default();
-    let access = broker.access(session);
+    let access = broker.access(context);
     let operations_for = (version >= 8 && request.include_topic_authorized_operations).then_some(&access);
     // Kafka's rules: a topic the client may not DESCRIBE is TOPIC_AUTHORIZATION_FAILED
     // (or left out of an all-topics answer); auto-creation needs CREATE on the cluster
@@ -66,7 +70,7 @@ pub async fn handle(
         image
             .topics()
             .filter(|topic| !denied(&topic.name))
-            .map(|topic| describe_topic(broker, &image, topic, operations_for))
+            .map(|topic| describe_topic(broker, &image, context, topic, operations_for))
             .collect()
     } else {
         requested
@@ -90,7 +94,7 @@ pub async fn handle(
                         topic_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
                         ..MetadataResponseTopic::default()
                     },
-                    Some(topic) => describe_topic(broker, &image, topic, operations_for),
+                    Some(topic) => describe_topic(broker, &image, context, topic, operations_for),
                     None => {
                         let error = match &wanted.name {
                             Some(name) => creation_errors
@@ -115,9 +119,22 @@ pub async fn handle(
 
     MetadataResponse {
         throttle_time_ms: 0,
-        brokers: brokers(broker),
+        brokers: with_own_rack(
+            brokers_on_listener(&image, context.listener_name(), false),
+            broker.node_id,
+            broker.config().broker_rack.as_deref(),
+        )
+        .into_iter()
+        .map(|node| MetadataResponseBroker {
+            node_id: node.id,
+            host: node.host,
+            port: node.port,
+            rack: node.rack,
+            ..MetadataResponseBroker::default()
+        })
+        .collect(),
         cluster_id: Some(broker.cluster_id.clone()),
-        controller_id: broker.node_id,
+        controller_id: broker.active_controller_id().unwrap_or(-1),
         topics,
         cluster_authorized_operations: if (8..=10).contains(&version) && request.include_cluster_authorized_operations {
             access.operations(resource_type::CLUSTER, CLUSTER_RESOURCE_NAME)
@@ -128,42 +145,40 @@ pub async fn handle(
     }
 }
 
-/// This node, as reachable through the first advertised listener.
-pub fn brokers(broker: &Broker) -> Vec<MetadataResponseBroker> {
-    broker
-        .endpoints
-        .first()
-        .map(|endpoint| MetadataResponseBroker {
-            node_id: broker.node_id,
-            host: endpoint.host.clone(),
-            port: i32::from(endpoint.port),
-            rack: broker.config().broker_rack.clone(),
-            ..MetadataResponseBroker::default()
-        })
-        .into_iter()
-        .collect()
-}
-
 fn describe_topic(
     broker: &Broker,
-    _image: &MetadataImage,
+    image: &MetadataImage,
+    context: &RequestContext,
     topic: &TopicImage,
     operations_for: Option<&Access>,
 ) -> MetadataResponseTopic {
+    let rules = PartitionRules::for_metadata_version(context.api_version);
     let partitions = topic
         .partitions
         .iter()
         .map(|(&index, partition)| {
+            let view = partition_view(image, partition, context.listener_name(), rules);
+            let mut error = view.error;
+            let mut offline_replicas = view.offline_replicas;
+            // This node knows before the image does that a log directory of its own
+            // failed: its replica is offline and, as its leader, it cannot serve.
             let hosted = broker.replicas.get(&topic.name, index);
-            let offline = hosted.as_ref().is_some_and(|hosted| hosted.log.is_offline());
+            if hosted.as_ref().is_some_and(|hosted| hosted.log.is_offline()) {
+                if !offline_replicas.contains(&broker.node_id) {
+                    offline_replicas.push(broker.node_id);
+                }
+                if view.leader_id == broker.node_id {
+                    error = ErrorCode::KafkaStorageError;
+                }
+            }
             MetadataResponsePartition {
-                error_code: if offline { ErrorCode::KafkaStorageError.code() } else { ErrorCode::None.code() },
+                error_code: error.code(),
                 partition_index: index,
-                leader_id: partition.leader,
-                leader_epoch: partition.leader_epoch,
-                replica_nodes: partition.replicas.clone(),
-                isr_nodes: partition.isr.clone(),
-                offline_replicas: if offline { vec![broker.node_id] } else { Vec::new() },
+                leader_id: view.leader_id,
+                leader_epoch: view.leader_epoch,
+                replica_nodes: view.replicas,
+                isr_nodes: view.isr,
+                offline_replicas,
                 ..MetadataResponsePartition::default()
             }
         })

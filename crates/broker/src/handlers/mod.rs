@@ -51,3 +51,6 @@ pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod unregister_broker;
 pub mod write_txn_markers;
+
+#[cfg(test)]
+mod cluster_tests;

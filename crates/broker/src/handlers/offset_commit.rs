@@ -8,9 +8,9 @@
 //! GROUP_AUTHORIZATION_FAILED) and READ on each topic (else its partitions are
 //! TOPIC_AUTHORIZATION_FAILED and the others are committed).
 
-use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::coordinator::ClientSource;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::operation;
 use gregor_protocol::messages::offset_commit_request::OffsetCommitRequest;
 use gregor_protocol::messages::offset_commit_response::{
@@ -18,18 +18,17 @@ use gregor_protocol::messages::offset_commit_response::{
 };
 use gregor_protocol::messages::RequestHeader;
 use gregor_protocol::{ErrorCode, ResponseBody};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
-    peer: SocketAddr,
+    context: &RequestContext,
     mut request: OffsetCommitRequest,
 ) -> ResponseBody {
-    let client = ClientSource::new(header, peer);
+    let client = ClientSource::new(header, context.client_address());
     let group_id = request.group_id.clone();
-    let access = broker.access(&Session::from_peer(peer));
+    let access = broker.access(context);
     if !access.allows_group(operation::READ, &group_id) {
         return ResponseBody::OffsetCommit(every_partition(&request)(ErrorCode::GroupAuthorizationFailed));
     }

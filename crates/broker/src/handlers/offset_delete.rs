@@ -6,9 +6,9 @@
 //! With an authorizer: DELETE on the group (else GROUP_AUTHORIZATION_FAILED) and READ
 //! on each topic (else its partitions are TOPIC_AUTHORIZATION_FAILED).
 
-use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::coordinator::ClientSource;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::operation;
 use gregor_protocol::messages::offset_delete_request::OffsetDeleteRequest;
 use gregor_protocol::messages::offset_delete_response::{
@@ -16,18 +16,17 @@ use gregor_protocol::messages::offset_delete_response::{
 };
 use gregor_protocol::messages::RequestHeader;
 use gregor_protocol::{ErrorCode, ResponseBody};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
-    peer: SocketAddr,
+    context: &RequestContext,
     mut request: OffsetDeleteRequest,
 ) -> ResponseBody {
-    let client = ClientSource::new(header, peer);
+    let client = ClientSource::new(header, context.client_address());
     let group_id = request.group_id.clone();
-    let access = broker.access(&Session::from_peer(peer));
+    let access = broker.access(context);
     if !access.allows_group(operation::DELETE, &group_id) {
         return ResponseBody::OffsetDelete(OffsetDeleteResponse {
             error_code: ErrorCode::GroupAuthorizationFailed.code(),

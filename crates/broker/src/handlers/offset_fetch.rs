@@ -10,9 +10,10 @@
 //! each topic; requested topics the client may not describe are
 //! TOPIC_AUTHORIZATION_FAILED, and an all-topics fetch leaves them out.
 
-use crate::authorization::{Access, Session};
+use crate::authorization::Access;
 use crate::broker::Broker;
 use crate::coordinator::ClientSource;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::operation;
 use gregor_protocol::messages::offset_fetch_request::{
     OffsetFetchRequest, OffsetFetchRequestGroup, OffsetFetchRequestTopics,
@@ -23,17 +24,16 @@ use gregor_protocol::messages::offset_fetch_response::{
 };
 use gregor_protocol::messages::RequestHeader;
 use gregor_protocol::{ErrorCode, Uuid};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
-    peer: SocketAddr,
+    context: &RequestContext,
     request: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
-    let client = ClientSource::new(header, peer);
-    let access = broker.access(&Session::from_peer(peer));
+    let client = ClientSource::new(header, context.client_address());
+    let access = broker.access(context);
     let version = header.request_api_version;
     let require_stable = request.require_stable;
     if version >= 8 {

@@ -6,10 +6,12 @@
 //! Consumers use it to detect truncation after a leader change (librdkafka pins v2).
 //! v2+ checks the current leader epoch (FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH);
 //! v3+ carries the replica id (-1 for consumers). With an authorizer, a topic the
-//! client may not DESCRIBE is TOPIC_AUTHORIZATION_FAILED.
+//! client may not DESCRIBE is TOPIC_AUTHORIZATION_FAILED. Only the leader answers:
+//! a partition another broker leads is NOT_LEADER_OR_FOLLOWER.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::cluster_view::led_elsewhere;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::operation;
 use gregor_protocol::messages::offset_for_leader_epoch_request::OffsetForLeaderEpochRequest;
 use gregor_protocol::messages::offset_for_leader_epoch_response::{
@@ -22,10 +24,11 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
-    let access = broker.access(session);
+    let access = broker.access(context);
+    let image = broker.image();
     let topics = request
         .topics
         .into_iter()
@@ -43,6 +46,10 @@ pub async fn handle(
                     };
                     if !access.allows_topic(operation::DESCRIBE, &topic.topic) {
                         result.error_code = ErrorCode::TopicAuthorizationFailed.code();
+                        return result;
+                    }
+                    if led_elsewhere(&image, &topic.topic, wanted.partition, broker.node_id) {
+                        result.error_code = ErrorCode::NotLeaderOrFollower.code();
                         return result;
                     }
                     let Some(partition) = broker.replicas.get(&topic.topic, wanted.partition) else {

@@ -30,21 +30,27 @@
 //! Clients may not write to the internal topics (`__consumer_offsets`,
 //! `__transaction_state`): INVALID_TOPIC_EXCEPTION, as Kafka answers.
 //!
+//! A partition another broker leads is NOT_LEADER_OR_FOLLOWER; from v10 the answer
+//! names that partition's current leader and its endpoint on the request's listener
+//! (KIP-951), so the client sends there without waiting for a metadata refresh.
+//!
 //! With an authorizer: WRITE on each topic (else TOPIC_AUTHORIZATION_FAILED for its
 //! partitions) and, for a transactional producer, WRITE on its transactional id (else
 //! TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every partition).
 
-use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::cluster_view::{current_leader, led_elsewhere};
 use crate::dispatch::Outcome;
 use crate::legacy::upconvert_message_set;
 use crate::partitions::Partition;
+use crate::request_context::RequestContext;
 use crate::time::now_ms;
 use bytes::{Bytes, BytesMut};
 use gregor_metadata::acl::operation;
 use gregor_protocol::messages::produce_request::ProduceRequest;
 use gregor_protocol::messages::produce_response::{
-    BatchIndexAndErrorMessage, PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, ProduceResponse,
+    TopicProduceResponse,
 };
 use gregor_protocol::messages::RequestHeader;
 use gregor_protocol::records::{split_record_set, RecordBatchHeader, MAGIC_V2};
@@ -55,6 +61,8 @@ use std::sync::Arc;
 /// The first Produce version whose transactional batches add their partitions to
 /// the transaction implicitly under transaction version 2 (KIP-890 part 2).
 const IMPLICIT_ADD_SINCE_VERSION: i16 = 12;
+/// The first version whose answers carry the current leader (KIP-951).
+const CURRENT_LEADER_SINCE_VERSION: i16 = 10;
 
 /// One partition's part of the request, resolved before the blocking append.
 struct Work {
@@ -66,11 +74,11 @@ struct Work {
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: ProduceRequest,
 ) -> Outcome {
     let version = header.request_api_version;
-    let access = broker.access(session);
+    let access = broker.access(context);
     let transactional_id_denied =
         request.transactional_id.as_deref().is_some_and(|id| !access.allows_transactional_id(operation::WRITE, id));
     let acks = request.acks;
@@ -85,12 +93,14 @@ pub async fn handle(
         .clone()
         .filter(|_| config.transaction_partition_verification_enable)
         .map(|transactional_id| (Arc::clone(broker), transactional_id));
+    let mut topic_names = Vec::with_capacity(request.topic_data.len());
     for (topic_index, topic) in request.topic_data.into_iter().enumerate() {
         let name = if version >= 13 {
-            broker.replicas.topic_name(topic.topic_id).map(|name| name.to_string())
+            image.topic_by_id(topic.topic_id).map(|topic| topic.name.clone())
         } else {
             Some(topic.name.clone())
         };
+        topic_names.push(name.clone());
         responses.push(TopicProduceResponse {
             name: if version >= 13 { String::new() } else { topic.name.clone() },
             topic_id: topic.topic_id,
@@ -105,8 +115,14 @@ pub async fn handle(
                 Err(ErrorCode::TransactionalIdAuthorizationFailed)
             } else if name.as_deref().is_some_and(|name| !access.allows_topic(operation::WRITE, name)) {
                 Err(ErrorCode::TopicAuthorizationFailed)
+            } else if name
+                .as_deref()
+                .is_some_and(|name| !is_internal(name) && led_elsewhere(&image, name, partition.index, broker.node_id))
+            {
+                Err(ErrorCode::NotLeaderOrFollower)
             } else {
                 match name.as_deref().and_then(|name| broker.replicas.get(name, partition.index)) {
+                    None if name.as_deref().is_some_and(is_internal) => Err(ErrorCode::InvalidTopicException),
                     None => Err(unknown),
                     Some(hosted) if is_internal(&hosted.topic) => Err(ErrorCode::InvalidTopicException),
                     Some(hosted) => {
@@ -152,7 +168,10 @@ pub async fn handle(
             topic.partition_responses.push(response);
         }
     }
-    let response = ProduceResponse { responses, throttle_time_ms: 0, ..ProduceResponse::default() };
+    let mut response = ProduceResponse { responses, throttle_time_ms: 0, ..ProduceResponse::default() };
+    if version >= CURRENT_LEADER_SINCE_VERSION {
+        add_current_leaders(&mut response, &image, &topic_names, context.listener_name());
+    }
     if acks == 0 {
         if !syncs.is_empty() {
             // Nothing is acknowledged; the sync the flush policy wants still happens.
@@ -366,6 +385,40 @@ fn append_error_response(index: i32, partition: &Partition, error: &AppendError)
         })
         .collect();
     response
+}
+
+/// Names the current leader of every NOT_LEADER_OR_FOLLOWER partition, and the
+/// leaders' endpoints on `listener_name`, as Kafka's KIP-951 answer does.
+fn add_current_leaders(
+    response: &mut ProduceResponse,
+    image: &gregor_metadata::MetadataImage,
+    topic_names: &[Option<String>],
+    listener_name: &str,
+) {
+    for (topic, name) in response.responses.iter_mut().zip(topic_names) {
+        let Some(name) = name else { continue };
+        for partition in &mut topic.partition_responses {
+            if partition.error_code != ErrorCode::NotLeaderOrFollower.code() {
+                continue;
+            }
+            let Some(leader) = current_leader(image, name, partition.index, listener_name) else { continue };
+            partition.current_leader = LeaderIdAndEpoch {
+                leader_id: leader.leader_id,
+                leader_epoch: leader.leader_epoch,
+                ..LeaderIdAndEpoch::default()
+            };
+            let Some(node) = leader.node else { continue };
+            if !response.node_endpoints.iter().any(|endpoint| endpoint.node_id == node.id) {
+                response.node_endpoints.push(NodeEndpoint {
+                    node_id: node.id,
+                    host: node.host,
+                    port: node.port,
+                    rack: node.rack,
+                    ..NodeEndpoint::default()
+                });
+            }
+        }
+    }
 }
 
 fn error_response(index: i32, error: ErrorCode, message: Option<String>) -> PartitionProduceResponse {

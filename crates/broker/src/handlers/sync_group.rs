@@ -6,28 +6,27 @@
 //!
 //! With an authorizer, READ on the group is needed (else GROUP_AUTHORIZATION_FAILED).
 
-use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::coordinator::ClientSource;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::{operation, resource_type};
 use gregor_protocol::messages::sync_group_request::SyncGroupRequest;
 use gregor_protocol::messages::sync_group_response::SyncGroupResponse;
 use gregor_protocol::messages::RequestHeader;
 use gregor_protocol::ErrorCode;
 use gregor_protocol::ResponseBody;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
-    peer: SocketAddr,
+    context: &RequestContext,
     request: SyncGroupRequest,
 ) -> ResponseBody {
-    let client = ClientSource::new(header, peer);
+    let client = ClientSource::new(header, context.client_address());
     let group_id = request.group_id.clone();
     // Every classic-group request needs READ on the group.
-    let allowed = broker.authorize(&Session::from_peer(peer), operation::READ, resource_type::GROUP, &group_id);
+    let allowed = broker.authorize(context, operation::READ, resource_type::GROUP, &group_id);
     let decided = if !allowed {
         Err(ErrorCode::GroupAuthorizationFailed)
     } else {

@@ -26,9 +26,9 @@
 //! GROUP_AUTHORIZATION_FAILED), READ on each topic (else its partitions are
 //! TOPIC_AUTHORIZATION_FAILED and the others are committed).
 
-use crate::authorization::Session;
 use crate::broker::Broker;
 use crate::coordinator::{ClientSource, OFFSETS_TOPIC};
+use crate::request_context::RequestContext;
 use gregor_group::{partition_for_group, Effects};
 use gregor_metadata::acl::operation;
 use gregor_protocol::messages::txn_offset_commit_request::TxnOffsetCommitRequest;
@@ -37,7 +37,6 @@ use gregor_protocol::messages::txn_offset_commit_response::{
 };
 use gregor_protocol::messages::RequestHeader;
 use gregor_protocol::{ErrorCode, ResponseBody};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// The first version that, under transaction version 2, adds the group's partition
@@ -47,12 +46,12 @@ const IMPLICIT_ADD_SINCE_VERSION: i16 = 5;
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
-    peer: SocketAddr,
+    context: &RequestContext,
     mut request: TxnOffsetCommitRequest,
 ) -> ResponseBody {
-    let client = ClientSource::new(header, peer);
+    let client = ClientSource::new(header, context.client_address());
     let group_id = request.group_id.clone();
-    let access = broker.access(&Session::from_peer(peer));
+    let access = broker.access(context);
     if !access.allows_transactional_id(operation::WRITE, &request.transactional_id) {
         return ResponseBody::TxnOffsetCommit(every_partition(&request)(ErrorCode::TransactionalIdAuthorizationFailed));
     }

@@ -4,8 +4,8 @@
 //! An id that is not registered answers BROKER_ID_NOT_REGISTERED. Needs ALTER on the
 //! cluster, else CLUSTER_AUTHORIZATION_FAILED. As in Kafka, only the code is sent.
 
-use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 use gregor_metadata::acl::{operation, resource_type, CLUSTER_RESOURCE_NAME};
 use gregor_metadata::controller::brokers::unregister_broker;
 use gregor_protocol::messages::unregister_broker_request::UnregisterBrokerRequest;
@@ -17,10 +17,10 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: UnregisterBrokerRequest,
 ) -> UnregisterBrokerResponse {
-    let error = if !broker.authorize(session, operation::ALTER, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
+    let error = if !broker.authorize(context, operation::ALTER, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
         ErrorCode::ClusterAuthorizationFailed
     } else {
         let broker_id = request.broker_id;

@@ -3,15 +3,16 @@
 //! admin client's `abortTransaction` for a hanging transaction uses it). Each marker
 //! is appended directly to each of its partitions (`__consumer_offsets` partitions
 //! through the group coordinator, so the group's pending offsets complete in log
-//! order); errors are per partition: UNKNOWN_TOPIC_OR_PARTITION for a partition this
-//! node does not host, and storage's own (INVALID_PRODUCER_EPOCH,
+//! order); errors are per partition: NOT_LEADER_OR_FOLLOWER for a partition another
+//! broker leads, UNKNOWN_TOPIC_OR_PARTITION for one that does not exist, and storage's own (INVALID_PRODUCER_EPOCH,
 //! TRANSACTION_COORDINATOR_FENCED for an older coordinator epoch, ...).
 //!
 //! With an authorizer, CLUSTER_ACTION on the cluster is needed (else every partition
 //! is CLUSTER_AUTHORIZATION_FAILED).
 
-use crate::authorization::Session;
 use crate::broker::Broker;
+use crate::cluster_view::led_elsewhere;
+use crate::request_context::RequestContext;
 use crate::txn_coordinator::write_marker;
 use gregor_metadata::acl::{operation, resource_type, CLUSTER_RESOURCE_NAME};
 use gregor_protocol::messages::write_txn_markers_request::WriteTxnMarkersRequest;
@@ -26,10 +27,10 @@ use std::sync::Arc;
 pub async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
-    session: &Session,
+    context: &RequestContext,
     request: WriteTxnMarkersRequest,
 ) -> WriteTxnMarkersResponse {
-    if !broker.authorize(session, operation::CLUSTER_ACTION, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
+    if !broker.authorize(context, operation::CLUSTER_ACTION, resource_type::CLUSTER, CLUSTER_RESOURCE_NAME) {
         return every_partition(&request, ErrorCode::ClusterAuthorizationFailed);
     }
     let broker = Arc::clone(broker);
@@ -46,6 +47,7 @@ pub async fn handle(
 
 /// Appends every marker of the request. Blocking.
 fn write_all(broker: &Broker, request: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse {
+    let image = broker.image();
     let markers = request
         .markers
         .into_iter()
@@ -64,9 +66,13 @@ fn write_all(broker: &Broker, request: WriteTxnMarkersRequest) -> WriteTxnMarker
                         .partition_indexes
                         .iter()
                         .map(|&partition_index| {
-                            let code = match write_marker(broker, &topic.name, partition_index, txn_marker) {
-                                Ok(()) => ErrorCode::None,
-                                Err(code) => code,
+                            let code = if led_elsewhere(&image, &topic.name, partition_index, broker.node_id) {
+                                ErrorCode::NotLeaderOrFollower
+                            } else {
+                                match write_marker(broker, &topic.name, partition_index, txn_marker) {
+                                    Ok(()) => ErrorCode::None,
+                                    Err(code) => code,
+                                }
                             };
                             WritableTxnMarkerPartitionResult {
                                 partition_index,

@@ -20,9 +20,9 @@ use gregor_protocol::messages::txn_offset_commit_request::{
 use gregor_protocol::messages::RequestHeader;
 use gregor_protocol::records::RecordBatchBuilder;
 
-/// A PLAINTEXT client's session, for calling handlers directly.
-fn test_session() -> crate::authorization::Session {
-    crate::authorization::Session::from_peer(std::net::SocketAddr::from(([127, 0, 0, 1], 9)))
+/// A PLAINTEXT client's context, for calling handlers directly.
+fn test_session() -> crate::request_context::RequestContext {
+    crate::request_context::RequestContext::plaintext(std::net::SocketAddr::from(([127, 0, 0, 1], 9)))
 }
 
 fn header(api_key: i16, version: i16) -> RequestHeader {
@@ -177,10 +177,10 @@ async fn a_transaction_commits_through_the_handlers_and_survives_a_restart() {
         }],
         ..TxnOffsetCommitRequest::default()
     };
-    let peer: std::net::SocketAddr = "127.0.0.1:9".parse().expect("address");
     let txn_offset_commit = async |request: &TxnOffsetCommitRequest| {
         wait_for(async || {
-            let response = handlers::txn_offset_commit::handle(&broker, &header(28, 3), peer, request.clone()).await;
+            let response =
+                handlers::txn_offset_commit::handle(&broker, &header(28, 3), &test_session(), request.clone()).await;
             let ResponseBody::TxnOffsetCommit(response) = response else { panic!("{response:?}") };
             let code = response.topics[0].partitions[0].error_code;
             (code != ErrorCode::CoordinatorLoadInProgress.code()).then_some(code)
@@ -410,9 +410,9 @@ async fn transaction_version_2_adds_partitions_implicitly_and_bumps_the_epoch() 
         }],
         ..TxnOffsetCommitRequest::default()
     };
-    let peer: std::net::SocketAddr = "127.0.0.1:9".parse().expect("address");
     let committed = wait_for(async || {
-        let response = handlers::txn_offset_commit::handle(&broker, &header(28, 5), peer, commit.clone()).await;
+        let response =
+            handlers::txn_offset_commit::handle(&broker, &header(28, 5), &test_session(), commit.clone()).await;
         let ResponseBody::TxnOffsetCommit(response) = response else { panic!("{response:?}") };
         let code = response.topics[0].partitions[0].error_code;
         (code != ErrorCode::CoordinatorLoadInProgress.code()).then_some(code)
@@ -442,7 +442,7 @@ async fn transaction_version_2_adds_partitions_implicitly_and_bumps_the_epoch() 
         require_stable: true,
         ..Default::default()
     };
-    let fetched = handlers::offset_fetch::handle(&broker, &header(9, 7), peer, fetch).await;
+    let fetched = handlers::offset_fetch::handle(&broker, &header(9, 7), &test_session(), fetch).await;
     assert_eq!(fetched.error_code, 0, "{fetched:?}");
     let offsets: Vec<(i32, i64, i16)> =
         fetched.topics[0].partitions.iter().map(|p| (p.partition_index, p.committed_offset, p.error_code)).collect();
