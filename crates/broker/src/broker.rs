@@ -58,6 +58,8 @@ pub struct Broker {
     pub broker_epoch: i64,
     /// The offset of the last record applied to the published image.
     pub metadata_offset: AtomicI64,
+    /// The directory ids of this node's log dirs (`meta.properties`), as it registers them.
+    pub log_dir_ids: Vec<gregor_protocol::Uuid>,
     /// Requests to the active controller (a cluster's registration, heartbeats, forwarding).
     pub controller_client: crate::controller_client::ControllerClient,
     /// On the active controller: the brokers' sessions (started afresh by each new
@@ -98,6 +100,7 @@ impl Broker {
             producer_ids: tokio::sync::Mutex::new(ProducerIdRange::default()),
             broker_epoch: now_ms(),
             metadata_offset: AtomicI64::new(-1),
+            log_dir_ids: Vec::new(),
             controller_client: crate::controller_client::ControllerClient::default(),
             broker_sessions: std::sync::Mutex::new(gregor_metadata::controller::brokers::BrokerSessions::new()),
             registration_offsets: std::sync::Mutex::new(std::collections::HashMap::new()),

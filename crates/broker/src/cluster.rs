@@ -107,6 +107,7 @@ async fn register(broker: &Arc<Broker>, incarnation: Uuid, timeout: Duration) ->
             })
             .collect(),
         rack: config.broker_rack.clone(),
+        log_dirs: broker.log_dir_ids.clone(),
         ..Default::default()
     };
     let response = broker.controller_client.call(broker, RequestBody::BrokerRegistration(request), 4, timeout).await?;

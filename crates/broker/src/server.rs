@@ -114,7 +114,9 @@ pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
         let node_id = config.node_id;
         Controller::local(tokio::task::spawn_blocking(move || LocalMetadataLog::open(&logs, node_id)).await??)
     };
-    let broker = Arc::new(Broker::new(config, meta.cluster_id.clone(), endpoints, logs, controller));
+    let mut broker = Broker::new(config, meta.cluster_id.clone(), endpoints, logs, controller);
+    broker.log_dir_ids = vec![meta.directory_id];
+    let broker = Arc::new(broker);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     match broker.controller.quorum.clone() {
         Some(quorum) => {

@@ -53,6 +53,15 @@ pub async fn handle(broker: &Arc<Broker>, request: BrokerRegistrationRequest) ->
         log_dirs: request.log_dirs.clone(),
     };
     let broker_id = request.broker_id;
+    // A registration that arrives before the new cluster's bootstrap records
+    // waits for them: the features it is checked against are in those records.
+    if broker.image().features().is_empty() {
+        let bootstrapped =
+            broker.decide(|image, _context| (gregor_metadata::finalize_missing_features(image), ())).await;
+        if let Err(error) = bootstrapped {
+            return failed(error.error_code());
+        }
+    }
     let session_timeout_ms = i64::from(broker.config().broker_session_timeout_ms);
     let controller = Arc::clone(broker);
     let decided = broker
