@@ -28,6 +28,7 @@ pub mod connection;
 pub mod connection_quotas;
 pub mod controller;
 pub mod coordinator;
+pub mod coordinator_runtime;
 pub mod dispatch;
 pub mod error;
 pub mod fetch_session;
