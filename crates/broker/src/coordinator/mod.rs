@@ -6,9 +6,12 @@
 //! offsets in log order with the shard's own writes).
 
 use crate::broker::Broker;
-use crate::coordinator_runtime::{CoordinatorRuntime, FollowUpHandler, LoadState, ShardContext};
+use crate::coordinator_runtime::{
+    CoordinatorRuntime, CoordinatorShard, FollowUpHandler, LoadState, ShardContext, Writes,
+};
 use crate::internal_topic::ensure_internal_topic;
 use crate::time::now_ms;
+use bytes::Bytes;
 use gregor_group::{
     partition_for_group, ConsumerTiming, CoordinatorRecord, Effects, GroupConfig, GroupCoordinatorShard,
     RequestContext, TopicsView,
@@ -16,10 +19,9 @@ use gregor_group::{
 use gregor_metadata::controller::NewTopic;
 use gregor_metadata::MetadataImage;
 use gregor_protocol::{ErrorCode, ResponseBody, Uuid};
-use gregor_storage::TxnMarker;
+use gregor_storage::{AppendError, TxnMarker};
 use std::sync::Arc;
 
-mod shard;
 #[cfg(test)]
 mod tests;
 
@@ -32,22 +34,11 @@ pub type CoordinatorUnavailable = ErrorCode;
 type Context = Arc<ShardContext<GroupCoordinatorShard>>;
 
 /// Every `__consumer_offsets` partition this node leads.
+#[derive(Debug, Default)]
 pub struct GroupCoordinator {
     runtime: CoordinatorRuntime<GroupCoordinatorShard>,
     /// Serialises the creation of `__consumer_offsets`.
     create_lock: tokio::sync::Mutex<()>,
-}
-
-impl std::fmt::Debug for GroupCoordinator {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GroupCoordinator").finish_non_exhaustive()
-    }
-}
-
-impl Default for GroupCoordinator {
-    fn default() -> Self {
-        GroupCoordinator { runtime: CoordinatorRuntime::new(OFFSETS_TOPIC), create_lock: tokio::sync::Mutex::new(()) }
-    }
 }
 
 /// The coordinator's settings from the broker's config.
@@ -104,8 +95,7 @@ impl TopicsView for ImageTopics {
 }
 
 impl GroupCoordinator {
-    /// Starts following the leadership of `__consumer_offsets` partitions (at
-    /// start-up, once the metadata is loaded) and loads those this node leads.
+    /// Starts following leadership (at start-up, once the metadata is loaded).
     pub fn sync_with(&self, broker: &Arc<Broker>) {
         // Group decisions hand back no follow-ups.
         let none: FollowUpHandler<GroupCoordinatorShard> = Arc::new(|_, _| {});
@@ -113,16 +103,14 @@ impl GroupCoordinator {
         self.on_metadata_update(broker, &broker.image());
     }
 
-    /// Loads the `__consumer_offsets` partitions `image` makes this node the leader
-    /// of and unloads the others (see [`CoordinatorRuntime::on_metadata_update`]).
+    /// See [`CoordinatorRuntime::on_metadata_update`].
     pub fn on_metadata_update(&self, broker: &Broker, image: &MetadataImage) {
         let config = group_config(&broker.config(), image);
         self.runtime
             .on_metadata_update(image, broker.node_id, &config, |index| broker.replicas.get(OFFSETS_TOPIC, index));
     }
 
-    /// Unloads every shard: parked requests answer NOT_COORDINATOR (their
-    /// connections close, and clients find the coordinator again after the restart).
+    /// Unloads every shard: parked requests answer NOT_COORDINATOR.
     pub fn shutdown(&self) {
         self.runtime.shutdown();
     }
@@ -151,8 +139,7 @@ impl GroupCoordinator {
         .await
     }
 
-    /// The shard serving `group_id`: NOT_COORDINATOR when this node does not lead
-    /// its partition, COORDINATOR_LOAD_IN_PROGRESS while it loads.
+    /// The shard serving `group_id` (see [`CoordinatorRuntime::lookup`]).
     fn context_for(&self, broker: &Broker, group_id: &str) -> Result<Context, CoordinatorUnavailable> {
         self.runtime.lookup(&broker.image(), broker.node_id, |count| partition_for_group(group_id, count))
     }
@@ -177,8 +164,7 @@ impl GroupCoordinator {
             .await
     }
 
-    /// Reads the shard serving `group_id` without changing it, on a blocking thread:
-    /// the shard's lock may be held by a decision appending to the log.
+    /// Reads the shard serving `group_id`, on a blocking thread.
     pub async fn read<T, F>(
         &self,
         broker: &Broker,
@@ -197,8 +183,7 @@ impl GroupCoordinator {
     }
 
     /// Runs `decide` on the shard of `group_id` when the answer is not a response
-    /// (DeleteGroups per group): the records are applied, `T` is returned; a failed
-    /// append answers its error, not a success that was not written.
+    /// (DeleteGroups per group); a failed append answers its error.
     pub async fn decide_value<T, F>(
         &self,
         broker: &Arc<Broker>,
@@ -219,11 +204,8 @@ impl GroupCoordinator {
         self.runtime.write(context, write).await
     }
 
-    /// Calls `visit` on every loaded shard, on a blocking thread (a shard's lock may
-    /// be held by a decision appending to the log). COORDINATOR_LOAD_IN_PROGRESS when
-    /// some shard is still loading: Kafka's ListGroups then answers that error and no
-    /// groups. A shard whose load failed is skipped, as Kafka skips a partition it no
-    /// longer coordinates.
+    /// See [`CoordinatorRuntime::visit_all`]; Kafka's ListGroups answers
+    /// COORDINATOR_LOAD_IN_PROGRESS and no groups while some shard loads.
     pub async fn visit_all<T, F>(&self, visit: F) -> Result<Vec<T>, CoordinatorUnavailable>
     where
         F: FnMut(&GroupCoordinatorShard) -> Vec<T> + Send + 'static,
@@ -235,32 +217,12 @@ impl GroupCoordinator {
         }
     }
 
-    /// Tells the shard of `__consumer_offsets` partition `partition` that a COMMIT
-    /// (`commit`) or ABORT marker of `producer_id` has been appended to that partition:
-    /// the producer's pending offsets become committed or are dropped. For a writer that
-    /// appended the marker itself; [`write_marker_and_complete`](Self::write_marker_and_complete)
-    /// does both under the shard's lock. Blocking (waits for the shard's lock): call it
-    /// from a blocking context. NOT_COORDINATOR when this node does not host the shard;
-    /// a shard still loading reads the marker from the log itself. Replaying a marker
-    /// twice is harmless, since the producer cannot start its next transaction on this
-    /// group until its markers are written (the transaction coordinator answers
-    /// CONCURRENT_TRANSACTIONS meanwhile).
-    pub fn complete_transaction(&self, partition: i32, producer_id: i64, commit: bool) -> Result<(), ErrorCode> {
-        let context = self.runtime.context(partition).ok_or(ErrorCode::NotCoordinator)?;
-        let mut state = context.lock();
-        if state.load == LoadState::Active {
-            state.shard.replay_end_transaction_marker(producer_id, commit);
-        }
-        Ok(())
-    }
-
     /// Appends `marker` to `__consumer_offsets` partition `partition` and replays it
     /// into the partition's shard, both under the shard's lock, so the marker is applied
     /// in log order with the shard's own writes (WriteTxnMarkers for a group's offsets).
-    /// A shard still loading finds the marker in the log: its load installs the loaded
-    /// shard only under this lock and only once it has replayed the log to its end.
-    /// The append's error (INVALID_PRODUCER_EPOCH, TRANSACTION_COORDINATOR_FENCED, ...)
-    /// is returned as storage reports it. Blocking: call it from a blocking context.
+    /// A loading shard finds the marker in the log (its load swaps in under this
+    /// lock, once at the log's end). The append's error (INVALID_PRODUCER_EPOCH, ...)
+    /// is returned as storage reports it. Blocking.
     pub fn write_marker_and_complete(&self, partition: i32, marker: TxnMarker) -> Result<(), ErrorCode> {
         let context = self.runtime.context(partition).ok_or(ErrorCode::NotCoordinator)?;
         let mut state = context.lock();
@@ -343,6 +305,83 @@ impl ClientSource {
             api_version: self.api_version,
             client_id: &self.client_id,
             client_host: &self.client_host,
+        }
+    }
+}
+
+impl CoordinatorShard for GroupCoordinatorShard {
+    type Config = GroupConfig;
+    type Record = CoordinatorRecord;
+    type Effects = Effects;
+    /// Group decisions hand back nothing besides records and answers.
+    type FollowUp = std::convert::Infallible;
+    const KIND: &'static str = "group";
+    const TOPIC: &'static str = OFFSETS_TOPIC;
+    const TOPIC_MISSING: ErrorCode = ErrorCode::CoordinatorNotAvailable;
+
+    fn new(partition: i32, _leader_epoch: i32, config: GroupConfig) -> Self {
+        GroupCoordinatorShard::new(partition, config)
+    }
+
+    fn config(&self) -> &GroupConfig {
+        GroupCoordinatorShard::config(self)
+    }
+
+    fn set_config(&mut self, config: GroupConfig) {
+        GroupCoordinatorShard::set_config(self, config);
+    }
+
+    fn encode(record: &CoordinatorRecord) -> Result<(Bytes, Option<Bytes>), String> {
+        record.encode().map_err(|error| error.to_string())
+    }
+
+    fn decode(key: Bytes, value: Option<Bytes>) -> Result<Option<CoordinatorRecord>, String> {
+        CoordinatorRecord::decode(key, value).map_err(|error| error.to_string())
+    }
+
+    fn replay(&mut self, producer_id: Option<i64>, record: CoordinatorRecord) {
+        match producer_id {
+            Some(producer_id) => self.replay_transactional(producer_id, record),
+            None => GroupCoordinatorShard::replay(self, record),
+        }
+    }
+
+    fn replay_end_transaction(&mut self, producer_id: i64, commit: bool) {
+        self.replay_end_transaction_marker(producer_id, commit);
+    }
+
+    fn finish_load(&mut self, now_ms: i64) -> Effects {
+        GroupCoordinatorShard::finish_load(self, now_ms);
+        Effects::default()
+    }
+
+    fn next_deadline_ms(&self) -> Option<i64> {
+        GroupCoordinatorShard::next_deadline_ms(self)
+    }
+
+    fn poll_timers(&mut self, now_ms: i64) -> Effects {
+        GroupCoordinatorShard::poll_timers(self, now_ms)
+    }
+
+    fn into_writes(effects: Effects) -> Writes<Self> {
+        let Effects { records, replies, transactional } = effects;
+        Writes { records, replies, transactional, follow_ups: Vec::new() }
+    }
+
+    /// A transactional write (TxnOffsetCommit) answers the storage's error after
+    /// Kafka's `handleOperationException` normalisation (an INVALID_PRODUCER_EPOCH
+    /// for a fenced producer); every other failed write answers NOT_COORDINATOR.
+    fn write_error(append: Option<&AppendError>, transactional: bool) -> ErrorCode {
+        let Some(error) = append.filter(|_| transactional) else { return ErrorCode::NotCoordinator };
+        match error.error_code() {
+            ErrorCode::UnknownTopicOrPartition | ErrorCode::NotEnoughReplicas | ErrorCode::RequestTimedOut => {
+                ErrorCode::CoordinatorNotAvailable
+            }
+            ErrorCode::NotLeaderOrFollower | ErrorCode::KafkaStorageError => ErrorCode::NotCoordinator,
+            ErrorCode::MessageTooLarge | ErrorCode::RecordListTooLarge | ErrorCode::InvalidFetchSize => {
+                ErrorCode::UnknownServerError
+            }
+            other => other,
         }
     }
 }

@@ -92,8 +92,8 @@ fn transactional_offsets_are_appended_completed_and_reloaded() {
     let fenced = apply(&shard, effects(vec![commit("t", 2, 41)], Some((7, 1))));
     assert_eq!(fenced, Err(ErrorCode::InvalidProducerEpoch));
     assert_eq!(shard.lock().shard.offsets().pending(7, "g", "t", 2).map(|offset| offset.offset), Some(40));
-    // Another producer's marker for a partition this node does not host.
-    assert_eq!(coordinator.complete_transaction(3, 7, true), Err(ErrorCode::NotCoordinator));
+    // A marker for a partition this node does not host.
+    assert_eq!(coordinator.write_marker_and_complete(3, txn_marker(7, true)), Err(ErrorCode::NotCoordinator));
 
     // Loading the log rebuilds the same committed and pending offsets.
     let fresh = reload(&partition);
@@ -105,10 +105,8 @@ fn transactional_offsets_are_appended_completed_and_reloaded() {
     assert_eq!(fresh.offsets().pending_producers(), vec![7]);
     assert_eq!(fresh.offsets().pending(7, "g", "t", 2).map(|offset| offset.offset), Some(40));
 
-    // The marker written by someone else, then told to the shard.
     let marker = TxnMarker { producer_epoch: 2, ..txn_marker(7, true) };
-    partition.log.append_transaction_marker(marker, 0, now_ms()).expect("marker");
-    coordinator.complete_transaction(0, 7, true).expect("completes");
+    coordinator.write_marker_and_complete(0, marker).expect("commit marker");
     assert_eq!(committed(&shard.lock().shard, "t", 2), Some(40));
     let fresh = reload(&partition);
     let fresh = fresh.lock();

@@ -15,11 +15,9 @@ const LOAD_READ_BYTES: usize = 4 << 20;
 /// Records decompressed per batch at most while loading (a bound on bad input).
 const LOAD_BATCH_BYTES_MAX: usize = 64 << 20;
 
-/// Encodes `records` as one batch; a transactional batch of `(producer id, epoch)`
-/// when given. Like Kafka's coordinator writes, the batch carries no sequence:
-/// storage then checks the producer epoch and opens the producer's transaction on
-/// this partition (holding its LSO until the marker), without the idempotence
-/// checks a client's produce gets.
+/// Encodes `records` as one batch, transactional for `(producer id, epoch)`. Like
+/// Kafka's coordinator writes it carries no sequence: storage checks the producer
+/// epoch and opens its transaction (holding the LSO) without idempotence checks.
 pub(super) fn encode_records<S: CoordinatorShard>(
     records: &[S::Record],
     now: i64,
@@ -38,10 +36,8 @@ pub(super) fn encode_records<S: CoordinatorShard>(
 }
 
 /// Appends the effects' records as one batch, replays them, releases the answers and
-/// returns the follow-ups. Runs with the shard's lock held, so the decisions of one
-/// shard are applied in log order. On a failed append the decision's answers and
-/// follow-ups are dropped (their requests answer NOT_COORDINATOR) and the returned
-/// error is the shard's [`CoordinatorShard::write_error`].
+/// returns the follow-ups, under the shard's lock (decisions apply in log order). A
+/// failed append drops the answers and follow-ups; the error is the shard's.
 pub(super) fn apply<S: CoordinatorShard>(
     state: &mut ShardState<S>,
     partition: &Partition,
@@ -103,14 +99,11 @@ impl From<String> for LoadError {
     }
 }
 
-/// Replays the context's log into a fresh shard without holding the context's lock,
-/// then installs it and marks the context active. Blocking. The lock is taken only
-/// to check that nothing was appended meanwhile (transaction markers are appended to
-/// `__consumer_offsets` while its shard loads, under the lock: those are replayed
-/// too before the swap), so a marker is either in the replayed log or replayed by
-/// its writer into the loaded shard. Returns how many records were replayed and the
-/// follow-ups of the shard's `finish_load`. `on_step` runs before each read of the
-/// log (tests hold a load there).
+/// Replays the log into a fresh shard without the context's lock, then swaps it in
+/// and activates it; returns the records replayed and `finish_load`'s follow-ups.
+/// Blocking. The lock is taken to check that nothing was appended meanwhile (markers
+/// are appended to `__consumer_offsets` during a load, under the lock, and replayed
+/// before the swap). `on_step` runs before each read of the log (tests hold it).
 pub(super) fn load<S: CoordinatorShard>(
     context: &ShardContext<S>,
     mut on_step: impl FnMut(),

@@ -1,29 +1,21 @@
-//! The one runtime both coordinators (groups over `__consumer_offsets`, transactions
-//! over `__transaction_state`) run on, after Kafka's `CoordinatorRuntime`: it hosts
-//! one [`CoordinatorShard`] per partition of the coordinator's topic that this node
-//! leads, and runs the shard's decisions: append the records a decision returns to
-//! the partition's log, replay them into the shard (state changes only in replay),
-//! then release the answers.
+//! The one runtime both coordinators run on (groups over `__consumer_offsets`,
+//! transactions over `__transaction_state`), after Kafka's `CoordinatorRuntime`: one
+//! [`ShardContext`] (Kafka's `CoordinatorContext`) per partition of the topic this
+//! node leads, each with its own lock and timer task. A decision's records are
+//! appended to the partition's log, then replayed into the shard (state changes only
+//! in replay), then its answers are released.
 //!
-//! Leadership drives it. On every metadata image
-//! ([`CoordinatorRuntime::on_metadata_update`]) the runtime compares the partitions
-//! of its topic this node leads (with their leader epochs) against what it hosts:
-//! a newly led partition is loaded, one led at a new leader epoch (or whose log was
-//! replaced) is loaded again, and one no longer led is unloaded: its parked requests
-//! answer NOT_COORDINATOR, its timers and follow-up tasks stop, its state is dropped.
+//! Leadership drives it ([`CoordinatorRuntime::on_metadata_update`]): a partition
+//! newly led is loaded, one led at a new leader epoch (or with a new log) is loaded
+//! again, one no longer led is unloaded: its parked requests answer NOT_COORDINATOR,
+//! its timers and follow-up tasks stop, its state is dropped. A load replays the log
+//! into a fresh shard on a blocking thread without the lock (requests answer
+//! COORDINATOR_LOAD_IN_PROGRESS meanwhile) and swaps it in under the lock.
 //!
-//! Each hosted partition is a [`ShardContext`] (Kafka's `CoordinatorContext`) with its
-//! own lock and timer task, so keys on different partitions never wait for each
-//! other. A load replays the log into a fresh shard on a blocking thread without the
-//! lock (requests answer COORDINATOR_LOAD_IN_PROGRESS meanwhile instead of waiting
-//! for the disk) and swaps it in under the lock.
-//!
-//! Answers are addressed by [`ReplyId`]: an answer may be released by another
-//! request's decision or a timer (a JoinGroup waits for the other members), so the
-//! caller parks a oneshot under its id and the shard's effects fill it. A failed
-//! append drops the decision's answers; their requests answer NOT_COORDINATOR, as
-//! Kafka does when the coordinator's partition goes away, unless the shard maps the
-//! storage error to another code.
+//! Answers are addressed by [`ReplyId`]: one may be released by a later decision or
+//! a timer (a JoinGroup waits for the other members), so the caller parks a oneshot
+//! under its id. A failed append drops the decision's answers; their requests answer
+//! NOT_COORDINATOR, as Kafka does when the coordinator's partition goes away.
 
 use crate::partitions::Partition;
 use crate::time::now_ms;
@@ -44,17 +36,18 @@ mod tests;
 /// Identifies one outstanding request (the group and transaction shards' `ReplyId`).
 pub type ReplyId = u64;
 
-/// A coordinator's state machine over one partition of its topic: what the runtime
-/// needs to load it, apply its decisions and fire its timers.
-pub trait CoordinatorShard: Send + 'static {
+/// A coordinator's state machine over one partition of its topic (Kafka's
+/// `CoordinatorShard`).
+pub trait CoordinatorShard: Sized + Send + 'static {
     type Config: Clone + Send + Sync + 'static;
     type Record: Send + 'static;
     type Effects: Send + Default + 'static;
-    /// Work a decision hands back besides records and answers, done by the
-    /// coordinator's own tasks (the transaction markers to write).
+    /// Work a decision hands back for the coordinator's own tasks (markers to write).
     type FollowUp: Send + 'static;
     /// What the shard coordinates, for logs ("group", "transaction").
     const KIND: &'static str;
+    /// The coordinator's internal topic.
+    const TOPIC: &'static str;
     /// The answer for a key while the coordinator's topic does not exist.
     const TOPIC_MISSING: ErrorCode;
 
@@ -65,20 +58,16 @@ pub trait CoordinatorShard: Send + 'static {
     fn encode(record: &Self::Record) -> Result<(Bytes, Option<Bytes>), String>;
     /// `Ok(None)` for a record the shard does not keep (an unknown key version).
     fn decode(key: Bytes, value: Option<Bytes>) -> Result<Option<Self::Record>, String>;
-    /// Applies one durable record; `producer_id` when it is in that producer's
-    /// transaction (pending until the producer's marker).
+    /// Applies one durable record, of `producer_id`'s transaction when given.
     fn replay(&mut self, producer_id: Option<i64>, record: Self::Record);
     /// A COMMIT (`commit`) or ABORT marker of `producer_id` in the partition.
-    fn replay_end_transaction(&mut self, producer_id: i64, commit: bool);
+    fn replay_end_transaction(&mut self, _producer_id: i64, _commit: bool) {}
     /// Called once the log is replayed, before the shard serves requests.
     fn finish_load(&mut self, now_ms: i64) -> Self::Effects;
     fn next_deadline_ms(&self) -> Option<i64>;
     fn poll_timers(&mut self, now_ms: i64) -> Self::Effects;
-    fn into_writes(effects: Self::Effects) -> Writes<Self>
-    where
-        Self: Sized;
-    /// The code a decision's requests answer when its records cannot be written:
-    /// `append` is the storage's error, `None` when the records could not be encoded.
+    fn into_writes(effects: Self::Effects) -> Writes<Self>;
+    /// What a decision answers when its records cannot be written (`None`: encoding).
     fn write_error(append: Option<&AppendError>, transactional: bool) -> ErrorCode;
 }
 
@@ -94,14 +83,12 @@ pub struct Writes<S: CoordinatorShard> {
 /// Where a hosted partition is (Kafka's `CoordinatorState`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoadState {
-    /// The log is being replayed into a shard of its own; the context's shard is an
-    /// empty placeholder holding the current config.
+    /// The log is replayed into a fresh shard; the context's holds the config.
     Loading,
     Active,
-    /// The partition's log could not be read; the shard serves nothing until this
-    /// node leads the partition at a new epoch.
+    /// The log could not be read: nothing served until a new leader epoch.
     Failed,
-    /// No longer led (or the runtime shut down): the context is dropped.
+    /// No longer led, or shut down.
     Unloaded,
 }
 
@@ -158,14 +145,7 @@ impl<S: CoordinatorShard> ShardContext<S> {
     }
 
     pub fn lock(&self) -> MutexGuard<'_, ShardState<S>> {
-        match self.state.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-
-    pub fn load_state(&self) -> LoadState {
-        self.lock().load
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Resolves once the context is unloaded (at once if it is already).
@@ -188,33 +168,26 @@ impl<S: CoordinatorShard> ShardContext<S> {
     /// Runs `write` on the active shard and applies its effects; returns the
     /// follow-ups for the caller to start. Blocking.
     pub fn write<T>(&self, write: impl FnOnce(&mut S) -> (S::Effects, T)) -> Result<(T, Vec<S::FollowUp>), ErrorCode> {
+        self.park_and_write(None, write)
+    }
+
+    /// [`write`](Self::write), first parking the answer channel of `reply`.
+    fn park_and_write<T>(
+        &self,
+        park: Option<(ReplyId, oneshot::Sender<ResponseBody>)>,
+        write: impl FnOnce(&mut S) -> (S::Effects, T),
+    ) -> Result<(T, Vec<S::FollowUp>), ErrorCode> {
         let mut state = self.lock();
         state.load.ready()?;
+        state.waiting.extend(park);
         let (effects, value) = write(&mut state.shard);
         let follow_ups = log::apply(&mut state, &self.partition, effects)?;
         self.timers_changed.notify_one();
         Ok((value, follow_ups))
     }
 
-    /// Parks `reply`'s answer channel, then [`write`](Self::write)s. Blocking.
-    fn decide(
-        &self,
-        reply: ReplyId,
-        sender: oneshot::Sender<ResponseBody>,
-        decide: impl FnOnce(&mut S) -> S::Effects,
-    ) -> Result<Vec<S::FollowUp>, ErrorCode> {
-        let mut state = self.lock();
-        state.load.ready()?;
-        state.waiting.insert(reply, sender);
-        let effects = decide(&mut state.shard);
-        let follow_ups = log::apply(&mut state, &self.partition, effects)?;
-        self.timers_changed.notify_one();
-        Ok(follow_ups)
-    }
-
-    /// Stops serving: parked requests answer NOT_COORDINATOR (their senders are
-    /// dropped), the timer and follow-up tasks stop, a load in progress discards
-    /// what it read, and the shard's state is dropped.
+    /// Parked requests answer NOT_COORDINATOR (their senders are dropped), timers,
+    /// follow-ups and a load in progress stop, the shard's state is dropped.
     fn unload(&self) {
         let _ = self.unloaded.send(true);
         let mut state = self.lock();
@@ -230,7 +203,6 @@ pub type FollowUpHandler<S> = Arc<dyn Fn(&Arc<ShardContext<S>>, Vec<<S as Coordi
 
 /// Every partition of one coordinator's topic this node leads.
 pub struct CoordinatorRuntime<S: CoordinatorShard> {
-    topic: &'static str,
     contexts: RwLock<HashMap<i32, Arc<ShardContext<S>>>>,
     next_reply: AtomicU64,
     /// Set by [`start`](Self::start); leadership is followed only from then on.
@@ -240,39 +212,31 @@ pub struct CoordinatorRuntime<S: CoordinatorShard> {
 
 impl<S: CoordinatorShard> std::fmt::Debug for CoordinatorRuntime<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CoordinatorRuntime").field("topic", &self.topic).finish_non_exhaustive()
+        f.debug_struct("CoordinatorRuntime").field("topic", &S::TOPIC).finish_non_exhaustive()
     }
 }
 
-impl<S: CoordinatorShard> CoordinatorRuntime<S> {
-    pub fn new(topic: &'static str) -> Self {
+impl<S: CoordinatorShard> Default for CoordinatorRuntime<S> {
+    fn default() -> Self {
         CoordinatorRuntime {
-            topic,
             contexts: RwLock::new(HashMap::new()),
             next_reply: AtomicU64::new(1),
             follow_ups: OnceLock::new(),
             closed: AtomicBool::new(false),
         }
     }
+}
 
-    pub fn topic(&self) -> &'static str {
-        self.topic
-    }
-
+impl<S: CoordinatorShard> CoordinatorRuntime<S> {
     /// Starts following leadership, with `follow_ups` starting the follow-ups that
     /// loads, timers and decisions hand back. Later calls keep the first handler.
     pub fn start(&self, follow_ups: FollowUpHandler<S>) {
         let _ = self.follow_ups.set(follow_ups);
     }
 
-    pub fn is_started(&self) -> bool {
-        self.follow_ups.get().is_some()
-    }
-
-    /// Loads the partitions of the topic that `image` makes this node (`node_id`)
-    /// the leader of and that it hosts (`hosted` gives a partition's log), and
-    /// unloads the others: see the module documentation. `config` is the config of
-    /// the shards it creates. Needs a tokio runtime (the loads and timers are tasks).
+    /// Loads the partitions of the topic `image` makes `node_id` the leader of and
+    /// `hosted` has the log of, with `config`, and unloads the others (see the
+    /// module documentation). Needs a tokio runtime: loads and timers are tasks.
     pub fn on_metadata_update(
         &self,
         image: &MetadataImage,
@@ -282,28 +246,19 @@ impl<S: CoordinatorShard> CoordinatorRuntime<S> {
     ) {
         let Some(follow_ups) = self.follow_ups.get() else { return };
         let Ok(tasks) = tokio::runtime::Handle::try_current() else {
-            tracing::error!(topic = self.topic, "coordinator leadership not followed: no tokio runtime");
+            tracing::error!(topic = S::TOPIC, "coordinator leadership not followed: no tokio runtime");
             return;
         };
         let closed = self.closed.load(Ordering::Acquire);
-        let mut led: HashMap<i32, (i32, Arc<Partition>)> = HashMap::new();
-        if let Some(topic) = image.topic(self.topic).filter(|_| !closed) {
-            for (&index, state) in &topic.partitions {
-                if state.leader != node_id {
-                    continue;
-                }
-                if let Some(partition) = hosted(index) {
-                    led.insert(index, (state.leader_epoch, partition));
-                }
-            }
-        }
+        let partitions = image.topic(S::TOPIC).filter(|_| !closed).map(|topic| topic.partitions.iter());
+        let led: HashMap<i32, (i32, Arc<Partition>)> = (partitions.into_iter().flatten())
+            .filter(|(_, state)| state.leader == node_id)
+            .filter_map(|(&index, state)| Some((index, (state.leader_epoch, hosted(index)?))))
+            .collect();
         let mut unloaded = Vec::new();
         let mut loading = Vec::new();
         {
-            let mut contexts = match self.contexts.write() {
-                Ok(guard) => guard,
-                Err(poisoned) => poisoned.into_inner(),
-            };
+            let mut contexts = self.contexts.write().unwrap_or_else(|poisoned| poisoned.into_inner());
             contexts.retain(|index, context| {
                 let current = led.get(index).is_some_and(|(epoch, partition)| {
                     *epoch == context.leader_epoch && Arc::ptr_eq(partition, &context.partition)
@@ -324,43 +279,26 @@ impl<S: CoordinatorShard> CoordinatorRuntime<S> {
         }
         // Outside the map's lock: an unload waits for a decision's append.
         for context in unloaded {
-            tracing::info!(
-                topic = self.topic,
-                partition = context.index(),
-                leader_epoch = context.leader_epoch,
-                "unloading the {} coordinator",
-                S::KIND
-            );
+            tracing::info!(topic = S::TOPIC, partition = context.index(), "unloading epoch {}", context.leader_epoch);
             context.unload();
         }
         for context in loading {
-            tracing::info!(
-                topic = self.topic,
-                partition = context.index(),
-                leader_epoch = context.leader_epoch,
-                "loading the {} coordinator",
-                S::KIND
-            );
+            tracing::info!(topic = S::TOPIC, partition = context.index(), "loading at epoch {}", context.leader_epoch);
             tasks.spawn(run_context(context, Arc::clone(follow_ups)));
         }
     }
 
-    /// Unloads every partition and loads none from now on: parked requests answer
-    /// NOT_COORDINATOR (their connections close, and clients find the coordinator
-    /// again after the restart), timers and follow-ups stop.
+    /// Unloads every partition and loads none from now on.
     pub fn shutdown(&self) {
         self.closed.store(true, Ordering::Release);
-        let contexts: Vec<Arc<ShardContext<S>>> = match self.contexts.write() {
-            Ok(mut guard) => guard.drain().map(|(_, context)| context).collect(),
-            Err(poisoned) => poisoned.into_inner().drain().map(|(_, context)| context).collect(),
-        };
-        for context in contexts {
+        let mut contexts = self.contexts.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let contexts: Vec<_> = contexts.drain().collect();
+        for (_, context) in contexts {
             context.unload();
         }
     }
 
-    /// Applies a changed config to every hosted shard (a loading one passes it on
-    /// to the shard it loads).
+    /// Applies a changed config to every hosted shard (a load takes it over).
     pub fn reconfigure(&self, config: &S::Config) {
         for (_, context) in self.contexts() {
             context.lock().shard.set_config(config.clone());
@@ -393,7 +331,7 @@ impl<S: CoordinatorShard> CoordinatorRuntime<S> {
         node_id: i32,
         partition_of: impl FnOnce(i32) -> i32,
     ) -> Result<Arc<ShardContext<S>>, ErrorCode> {
-        let Some(topic) = image.topic(self.topic) else { return Err(S::TOPIC_MISSING) };
+        let Some(topic) = image.topic(S::TOPIC) else { return Err(S::TOPIC_MISSING) };
         let count = i32::try_from(topic.partitions.len()).map_err(|_| ErrorCode::CoordinatorNotAvailable)?;
         let index = partition_of(count);
         let leads = topic.partitions.get(&index).is_some_and(|partition| partition.leader == node_id);
@@ -403,16 +341,6 @@ impl<S: CoordinatorShard> CoordinatorRuntime<S> {
         self.context(index).ok_or(ErrorCode::CoordinatorLoadInProgress)
     }
 
-    pub fn next_reply(&self) -> ReplyId {
-        self.next_reply.fetch_add(1, Ordering::Relaxed)
-    }
-
-    fn follow_up(&self, context: &Arc<ShardContext<S>>, follow_ups: Vec<S::FollowUp>) {
-        if let Some(handler) = self.follow_ups.get().filter(|_| !follow_ups.is_empty()) {
-            handler(context, follow_ups);
-        }
-    }
-
     /// Runs one decision on `context`'s shard and waits for the answer addressed to
     /// the reply id it is given (which a later decision may release).
     pub async fn decide(
@@ -420,31 +348,37 @@ impl<S: CoordinatorShard> CoordinatorRuntime<S> {
         context: Arc<ShardContext<S>>,
         decide: impl FnOnce(&mut S, ReplyId) -> S::Effects + Send + 'static,
     ) -> Result<ResponseBody, ErrorCode> {
-        let reply = self.next_reply();
+        let reply = self.next_reply.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = oneshot::channel();
-        let run = {
-            let context = Arc::clone(&context);
-            move || context.decide(reply, sender, |shard| decide(shard, reply))
-        };
-        let follow_ups = tokio::task::spawn_blocking(run).await.map_err(|_| ErrorCode::CoordinatorNotAvailable)??;
-        self.follow_up(&context, follow_ups);
+        let write = move |shard: &mut S| (decide(shard, reply), ());
+        self.run_write(context, Some((reply, sender)), write).await?;
         receiver.await.map_err(|_| ErrorCode::NotCoordinator)
     }
 
-    /// Runs `write` on `context`'s shard when its answer is not a response: the
-    /// records are applied, `T` returned (a failed append answers its error).
+    /// Runs `write` on `context`'s shard when its answer is not a response.
     pub async fn write<T: Send + 'static>(
         &self,
         context: Arc<ShardContext<S>>,
         write: impl FnOnce(&mut S) -> (S::Effects, T) + Send + 'static,
     ) -> Result<T, ErrorCode> {
+        self.run_write(context, None, write).await
+    }
+
+    async fn run_write<T: Send + 'static>(
+        &self,
+        context: Arc<ShardContext<S>>,
+        park: Option<(ReplyId, oneshot::Sender<ResponseBody>)>,
+        write: impl FnOnce(&mut S) -> (S::Effects, T) + Send + 'static,
+    ) -> Result<T, ErrorCode> {
         let run = {
             let context = Arc::clone(&context);
-            move || context.write(write)
+            move || context.park_and_write(park, write)
         };
         let (value, follow_ups) =
             tokio::task::spawn_blocking(run).await.map_err(|_| ErrorCode::CoordinatorNotAvailable)??;
-        self.follow_up(&context, follow_ups);
+        if let Some(handler) = self.follow_ups.get().filter(|_| !follow_ups.is_empty()) {
+            handler(&context, follow_ups);
+        }
         Ok(value)
     }
 
@@ -457,9 +391,9 @@ impl<S: CoordinatorShard> CoordinatorRuntime<S> {
         tokio::task::spawn_blocking(move || context.read(read)).await.map_err(|_| ErrorCode::CoordinatorNotAvailable)?
     }
 
-    /// Calls `visit` on every active shard, by partition, on a blocking thread; the
-    /// error is COORDINATOR_LOAD_IN_PROGRESS when some shard is still loading. A
-    /// failed shard is skipped, as Kafka skips a partition it does not coordinate.
+    /// Calls `visit` on every active shard, by partition, on a blocking thread;
+    /// COORDINATOR_LOAD_IN_PROGRESS when some shard is loading. A failed shard is
+    /// skipped, as Kafka skips a partition it does not coordinate.
     pub async fn visit_all<T: Send + 'static>(
         &self,
         visit: impl FnMut(&S) -> Vec<T> + Send + 'static,
@@ -494,31 +428,21 @@ async fn run_context<S: CoordinatorShard>(context: Arc<ShardContext<S>>, follow_
         let context = Arc::clone(&context);
         move || {
             let started = std::time::Instant::now();
-            match log::load(&context, || {}) {
+            let loaded = log::load(&context, || {});
+            let (topic, partition) = (&context.partition.topic, context.index());
+            match loaded {
                 Ok((replayed, follow_ups)) => {
-                    if replayed > 0 {
-                        tracing::info!(
-                            topic = %context.partition.topic,
-                            partition = context.index(),
-                            "loaded {replayed} {} records in {} ms",
-                            S::KIND,
-                            started.elapsed().as_millis()
-                        );
-                    }
+                    let elapsed_ms = started.elapsed().as_millis();
+                    tracing::info!(%topic, partition, "loaded {replayed} {} records in {elapsed_ms} ms", S::KIND);
                     follow_ups
                 }
                 Err(log::LoadError::Unloaded) => Vec::new(),
                 Err(log::LoadError::Read(error)) => {
+                    tracing::error!(%topic, partition, "loading the {} coordinator failed: {error}", S::KIND);
                     let mut state = context.lock();
                     if state.load == LoadState::Loading {
                         state.load = LoadState::Failed;
                     }
-                    tracing::error!(
-                        topic = %context.partition.topic,
-                        partition = context.index(),
-                        "loading the {} coordinator failed: {error}",
-                        S::KIND
-                    );
                     Vec::new()
                 }
             }
@@ -554,31 +478,5 @@ async fn run_context<S: CoordinatorShard>(context: Arc<ShardContext<S>>, follow_
             Ok(_) => {}
             Err(_) => return,
         }
-    }
-}
-
-#[cfg(test)]
-impl<S: CoordinatorShard> CoordinatorRuntime<S> {
-    /// Hosts `partition` as a loading context without starting its load, for tests
-    /// that drive [`ShardContext::load_for_test`] themselves.
-    pub(crate) fn host_for_test(
-        &self,
-        partition: Arc<Partition>,
-        leader_epoch: i32,
-        config: S::Config,
-    ) -> Arc<ShardContext<S>> {
-        let context = Arc::new(ShardContext::new(partition, leader_epoch, config));
-        if let Ok(mut contexts) = self.contexts.write() {
-            contexts.insert(context.index(), Arc::clone(&context));
-        }
-        context
-    }
-}
-
-#[cfg(test)]
-impl<S: CoordinatorShard> ShardContext<S> {
-    /// Loads the context on this thread; `on_step` runs before each read of the log.
-    pub(crate) fn load_for_test(&self, on_step: impl FnMut()) -> Result<(usize, Vec<S::FollowUp>), String> {
-        log::load(self, on_step).map_err(|error| format!("{error:?}"))
     }
 }

@@ -18,6 +18,30 @@ const TOPIC_ID: Uuid = Uuid([3; 16]);
 const THIS_NODE: i32 = 1;
 const OTHER_NODE: i32 = 2;
 
+impl<S: CoordinatorShard> CoordinatorRuntime<S> {
+    /// Hosts `partition` as a loading context without starting its load, for tests
+    /// that drive [`ShardContext::load_for_test`] themselves.
+    pub(crate) fn host_for_test(
+        &self,
+        partition: Arc<Partition>,
+        leader_epoch: i32,
+        config: S::Config,
+    ) -> Arc<ShardContext<S>> {
+        let context = Arc::new(ShardContext::new(partition, leader_epoch, config));
+        if let Ok(mut contexts) = self.contexts.write() {
+            contexts.insert(context.index(), Arc::clone(&context));
+        }
+        context
+    }
+}
+
+impl<S: CoordinatorShard> ShardContext<S> {
+    /// Loads the context on this thread; `on_step` runs before each read of the log.
+    pub(crate) fn load_for_test(&self, on_step: impl FnMut()) -> Result<(usize, Vec<S::FollowUp>), String> {
+        log::load(self, on_step).map_err(|error| format!("{error:?}"))
+    }
+}
+
 /// Keeps the values it replayed; a decision appends values and answers or parks
 /// its request; a timer appends one value and hands back a follow-up.
 #[derive(Default)]
@@ -40,6 +64,7 @@ impl CoordinatorShard for FakeShard {
     type Effects = FakeEffects;
     type FollowUp = i64;
     const KIND: &'static str = "fake";
+    const TOPIC: &'static str = TOPIC;
     const TOPIC_MISSING: ErrorCode = ErrorCode::CoordinatorNotAvailable;
 
     fn new(_partition: i32, leader_epoch: i32, _config: ()) -> Self {
@@ -65,8 +90,6 @@ impl CoordinatorShard for FakeShard {
     fn replay(&mut self, _producer_id: Option<i64>, record: i64) {
         self.values.push(record);
     }
-
-    fn replay_end_transaction(&mut self, _producer_id: i64, _commit: bool) {}
 
     fn finish_load(&mut self, _now_ms: i64) -> FakeEffects {
         FakeEffects::default()
@@ -151,7 +174,7 @@ impl Fixture {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let partitions = vec![open_partition(dir.path(), 0), open_partition(dir.path(), 1)];
-        let runtime = Arc::new(CoordinatorRuntime::new(TOPIC));
+        let runtime = Arc::new(CoordinatorRuntime::default());
         let follow_ups = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&follow_ups);
         runtime.start(Arc::new(move |_, started: Vec<i64>| {
@@ -174,7 +197,7 @@ impl Fixture {
     async fn active(&self, image: &MetadataImage, index: i32) -> Arc<ShardContext<FakeShard>> {
         for _ in 0..500 {
             if let Ok(context) = self.lookup(image, index) {
-                if context.load_state() == LoadState::Active {
+                if context.lock().load == LoadState::Active {
                     return context;
                 }
             }
@@ -265,7 +288,7 @@ async fn a_partition_is_loaded_when_led_and_unloaded_when_leadership_moves() {
     fixture.publish(&moved);
     assert_eq!(parked.await.expect("request task"), Err(ErrorCode::NotCoordinator));
     assert!(context.is_unloaded());
-    assert_eq!(context.load_state(), LoadState::Unloaded);
+    assert_eq!(context.lock().load, LoadState::Unloaded);
     assert!(values(&context).is_empty(), "the unloaded shard's state is dropped");
     assert!(fixture.runtime.context(0).is_none());
     assert_eq!(fixture.lookup(&moved, 0).err(), Some(ErrorCode::NotCoordinator));
@@ -342,12 +365,12 @@ async fn a_partition_whose_log_cannot_be_read_fails_and_is_unloaded_when_no_long
         bytes[last] ^= 1;
         std::fs::write(&segment, bytes).expect("corrupt");
         let damaged = Arc::clone(&writer.partitions[0]);
-        let runtime: CoordinatorRuntime<FakeShard> = CoordinatorRuntime::new(TOPIC);
+        let runtime: CoordinatorRuntime<FakeShard> = CoordinatorRuntime::default();
         runtime.start(Arc::new(|_, _| {}));
         runtime.on_metadata_update(&led, THIS_NODE, &(), |index| (index == 0).then(|| Arc::clone(&damaged)));
         let mut state = LoadState::Loading;
         for _ in 0..500 {
-            state = runtime.context(0).map_or(LoadState::Loading, |context| context.load_state());
+            state = runtime.context(0).map_or(LoadState::Loading, |context| context.lock().load);
             if state != LoadState::Loading {
                 break;
             }
@@ -365,7 +388,7 @@ async fn a_partition_whose_log_cannot_be_read_fails_and_is_unloaded_when_no_long
         // The same leadership again: no reload loop, the partition stays failed.
         runtime.on_metadata_update(&led, THIS_NODE, &(), |index| (index == 0).then(|| Arc::clone(&damaged)));
         assert!(Arc::ptr_eq(&runtime.context(0).expect("hosted"), &failed));
-        assert_eq!(failed.load_state(), LoadState::Failed);
+        assert_eq!(failed.lock().load, LoadState::Failed);
         // Losing leadership unloads it.
         let moved = image(&[THIS_NODE, OTHER_NODE], &[(0, OTHER_NODE)]);
         runtime.on_metadata_update(&moved, THIS_NODE, &(), |index| (index == 0).then(|| Arc::clone(&damaged)));

@@ -3,23 +3,22 @@
 //! partition this node leads (the first FindCoordinator of key type transaction
 //! creates the topic). The shard's coordinator epoch is the partition's leader epoch.
 //!
-//! Markers: a decision (EndTxn, a timeout abort, or the load of a transaction left
-//! in PrepareCommit/PrepareAbort) hands back [`MarkerRequest`]s, the runtime's
-//! follow-ups. Each is written by a task of its own: on a blocking thread the
-//! COMMIT/ABORT control batch is appended to every partition of the transaction
-//! (`Partition::append_marker`, or for `__consumer_offsets` partitions
-//! `GroupCoordinator::write_marker_and_complete`, so the group shard's pending offsets
-//! complete in log order), then `markers_written(Ok)` completes the transaction. On a
-//! failure `markers_written(Err)` hands the request back if it is still current, and
-//! the partitions not yet written are retried with backoff. A partition that no
-//! longer exists in the metadata is skipped, as Kafka's marker channel drops it. The
-//! task stops when its shard is unloaded (leadership moved, or shutdown).
+//! Markers: a decision (EndTxn, a timeout abort, the load of a transaction left in
+//! PrepareCommit/PrepareAbort) hands back [`MarkerRequest`]s, the runtime's follow-ups.
+//! A task per request appends the COMMIT/ABORT batch to every partition of the
+//! transaction (for `__consumer_offsets` through `GroupCoordinator::
+//! write_marker_and_complete`, so pending offsets complete in log order), then
+//! `markers_written(Ok)` completes it; after a failure the partitions not yet written
+//! are retried with backoff while the shard hands the request back. A partition gone
+//! from the metadata is skipped, as Kafka's marker channel drops it. The task stops
+//! when its shard is unloaded.
 
 use crate::broker::Broker;
 use crate::coordinator::OFFSETS_TOPIC;
-use crate::coordinator_runtime::{CoordinatorRuntime, FollowUpHandler, ShardContext};
+use crate::coordinator_runtime::{CoordinatorRuntime, CoordinatorShard, FollowUpHandler, ShardContext, Writes};
 use crate::internal_topic::ensure_internal_topic;
 use crate::time::now_ms;
+use bytes::Bytes;
 use gregor_metadata::controller::NewTopic;
 use gregor_metadata::MetadataImage;
 use gregor_protocol::messages::add_partitions_to_txn_request::{
@@ -28,13 +27,12 @@ use gregor_protocol::messages::add_partitions_to_txn_request::{
 use gregor_protocol::{ErrorCode, ResponseBody};
 use gregor_storage::{AppendError, TxnMarker};
 use gregor_txn::{
-    partition_for_transactional_id, Effects, MarkerRequest, RequestContext, TxnConfig, TxnCoordinatorShard,
+    partition_for_transactional_id, Effects, MarkerRequest, RequestContext, TxnConfig, TxnCoordinatorShard, TxnRecord,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-mod shard;
 #[cfg(test)]
 mod tests;
 
@@ -50,22 +48,11 @@ const MARKER_RETRY_MAX: Duration = Duration::from_secs(5);
 type Context = Arc<ShardContext<TxnCoordinatorShard>>;
 
 /// Every `__transaction_state` partition this node leads.
+#[derive(Debug, Default)]
 pub struct TxnCoordinator {
     runtime: CoordinatorRuntime<TxnCoordinatorShard>,
     /// Serialises the creation of `__transaction_state`.
     create_lock: tokio::sync::Mutex<()>,
-}
-
-impl std::fmt::Debug for TxnCoordinator {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TxnCoordinator").finish_non_exhaustive()
-    }
-}
-
-impl Default for TxnCoordinator {
-    fn default() -> Self {
-        TxnCoordinator { runtime: CoordinatorRuntime::new(TXN_TOPIC), create_lock: tokio::sync::Mutex::new(()) }
-    }
 }
 
 /// The finalized `transaction.version` level (0 when not finalized).
@@ -96,9 +83,8 @@ impl TxnCoordinator {
         finalized_transaction_version(&broker.image())
     }
 
-    /// Starts following the leadership of `__transaction_state` partitions (at
-    /// start-up, once the metadata is loaded), with the marker writers as the
-    /// runtime's follow-ups, and loads the partitions this node leads.
+    /// Starts following leadership (at start-up, once the metadata is loaded), with
+    /// the marker writers as the runtime's follow-ups.
     pub fn sync_with(&self, broker: &Arc<Broker>) {
         let weak = Arc::downgrade(broker);
         let markers: FollowUpHandler<TxnCoordinatorShard> =
@@ -107,8 +93,7 @@ impl TxnCoordinator {
         self.on_metadata_update(broker, &broker.image());
     }
 
-    /// Loads the `__transaction_state` partitions `image` makes this node the
-    /// leader of and unloads the others (see [`CoordinatorRuntime::on_metadata_update`]).
+    /// See [`CoordinatorRuntime::on_metadata_update`].
     pub fn on_metadata_update(&self, broker: &Broker, image: &MetadataImage) {
         let config = txn_config(&broker.config(), finalized_transaction_version(image));
         self.runtime.on_metadata_update(image, broker.node_id, &config, |index| broker.replicas.get(TXN_TOPIC, index));
@@ -143,8 +128,7 @@ impl TxnCoordinator {
         .await
     }
 
-    /// The shard serving `transactional_id`: NOT_COORDINATOR when this node does not
-    /// lead its partition, COORDINATOR_LOAD_IN_PROGRESS while it loads.
+    /// The shard serving `transactional_id` (see [`CoordinatorRuntime::lookup`]).
     fn context_for(&self, broker: &Broker, transactional_id: &str) -> Result<Context, ErrorCode> {
         self.runtime
             .lookup(&broker.image(), broker.node_id, |count| partition_for_transactional_id(transactional_id, count))
@@ -169,8 +153,7 @@ impl TxnCoordinator {
             .await
     }
 
-    /// Reads the shard serving `transactional_id` without changing it, on a blocking
-    /// thread: the shard's lock may be held by a decision appending to the log.
+    /// Reads the shard serving `transactional_id`, on a blocking thread.
     pub async fn read<T, F>(&self, broker: &Broker, transactional_id: &str, read: F) -> Result<T, ErrorCode>
     where
         F: FnOnce(&TxnCoordinatorShard) -> T + Send + 'static,
@@ -178,17 +161,6 @@ impl TxnCoordinator {
     {
         let context = self.context_for(broker, transactional_id)?;
         self.runtime.read(context, read).await
-    }
-
-    /// [`read`](Self::read) for a caller already on a blocking thread (the produce
-    /// path's append).
-    fn read_blocking<T>(
-        &self,
-        broker: &Broker,
-        transactional_id: &str,
-        read: impl FnOnce(&TxnCoordinatorShard) -> T,
-    ) -> Result<T, ErrorCode> {
-        self.context_for(broker, transactional_id)?.read(read)
     }
 
     /// The produce path's KIP-890 check (see `gregor_storage::TxnVerifier`): is
@@ -210,8 +182,10 @@ impl TxnCoordinator {
     ) -> Result<(), AppendError> {
         let partitions = [(topic.to_string(), index)];
         let answer = self
-            .read_blocking(broker, transactional_id, |shard| {
-                shard.verify_partitions(transactional_id, producer_id, producer_epoch, &partitions)
+            .context_for(broker, transactional_id)
+            .and_then(|context| {
+                context
+                    .read(|shard| shard.verify_partitions(transactional_id, producer_id, producer_epoch, &partitions))
             })
             .and_then(|verified| verified);
         let error = match answer {
@@ -303,9 +277,7 @@ impl TxnCoordinator {
         Ok(errors)
     }
 
-    /// Calls `visit` on every loaded shard, on a blocking thread (a shard's lock may
-    /// be held by a decision appending to the log); the error is
-    /// COORDINATOR_LOAD_IN_PROGRESS when some shard is still loading.
+    /// See [`CoordinatorRuntime::visit_all`].
     pub async fn visit_all<T, F>(&self, visit: F) -> (Vec<T>, Option<ErrorCode>)
     where
         F: FnMut(&TxnCoordinatorShard) -> Vec<T> + Send + 'static,
@@ -459,4 +431,71 @@ pub fn write_marker(broker: &Broker, topic: &str, index: i32, marker: TxnMarker)
     }
     let partition = broker.replicas.get(topic, index).ok_or(ErrorCode::UnknownTopicOrPartition)?;
     partition.append_marker(marker, now_ms()).map(|_| ()).map_err(|error| error.error_code())
+}
+
+impl CoordinatorShard for TxnCoordinatorShard {
+    type Config = TxnConfig;
+    type Record = TxnRecord;
+    type Effects = Effects;
+    /// The markers to write for a transaction that is completing.
+    type FollowUp = MarkerRequest;
+    const KIND: &'static str = "transaction";
+    const TOPIC: &'static str = TXN_TOPIC;
+    const TOPIC_MISSING: ErrorCode = ErrorCode::NotCoordinator;
+
+    /// The coordinator epoch is the partition's leader epoch, as in Kafka.
+    fn new(partition: i32, leader_epoch: i32, config: TxnConfig) -> Self {
+        TxnCoordinatorShard::new(partition, leader_epoch, config)
+    }
+
+    fn config(&self) -> &TxnConfig {
+        TxnCoordinatorShard::config(self)
+    }
+
+    fn set_config(&mut self, config: TxnConfig) {
+        TxnCoordinatorShard::set_config(self, config);
+    }
+
+    fn encode(record: &TxnRecord) -> Result<(Bytes, Option<Bytes>), String> {
+        record.encode().map_err(|error| error.to_string())
+    }
+
+    fn decode(key: Bytes, value: Option<Bytes>) -> Result<Option<TxnRecord>, String> {
+        TxnRecord::decode(key, value).map(Some).map_err(|error| error.to_string())
+    }
+
+    /// `__transaction_state` holds no transactional batches.
+    fn replay(&mut self, _producer_id: Option<i64>, record: TxnRecord) {
+        TxnCoordinatorShard::replay(self, record);
+    }
+
+    fn finish_load(&mut self, now_ms: i64) -> Effects {
+        TxnCoordinatorShard::finish_load(self, now_ms)
+    }
+
+    fn next_deadline_ms(&self) -> Option<i64> {
+        TxnCoordinatorShard::next_deadline_ms(self)
+    }
+
+    fn poll_timers(&mut self, now_ms: i64) -> Effects {
+        TxnCoordinatorShard::poll_timers(self, now_ms)
+    }
+
+    fn into_writes(effects: Effects) -> Writes<Self> {
+        let Effects { records, replies, markers } = effects;
+        Writes { records, replies, transactional: None, follow_ups: markers }
+    }
+
+    /// After Kafka's `TransactionStateManager.appendTransactionToLog` normalisation.
+    fn write_error(append: Option<&AppendError>, _transactional: bool) -> ErrorCode {
+        let Some(error) = append else { return ErrorCode::UnknownServerError };
+        match error.error_code() {
+            ErrorCode::UnknownTopicOrPartition
+            | ErrorCode::NotEnoughReplicas
+            | ErrorCode::NotEnoughReplicasAfterAppend
+            | ErrorCode::RequestTimedOut => ErrorCode::CoordinatorNotAvailable,
+            ErrorCode::NotLeaderOrFollower | ErrorCode::KafkaStorageError => ErrorCode::NotCoordinator,
+            _ => ErrorCode::UnknownServerError,
+        }
+    }
 }
