@@ -198,3 +198,106 @@ fn requests_answer_load_in_progress_while_a_shard_loads_then_see_its_state() {
     assert_eq!(listed, Ok(vec!["g".to_string()]));
     assert_eq!(committed(&shard.lock().shard, "t", 199), Some(200));
 }
+
+/// A one-node server with one `__consumer_offsets` partition and a long initial
+/// rebalance delay (a JoinGroup waits in the shard).
+async fn start(dir: &std::path::Path) -> crate::server::RunningServer {
+    let log_dir = dir.to_string_lossy().to_string();
+    let config = gregor_config::BrokerConfig::from_pairs(&[
+        ("log.dirs", log_dir.as_str()),
+        ("listeners", "PLAINTEXT://127.0.0.1:0"),
+        ("offsets.topic.num.partitions", "1"),
+        ("group.initial.rebalance.delay.ms", "60000"),
+    ])
+    .expect("config")
+    .config;
+    crate::server::run(config).await.expect("server starts")
+}
+
+/// What the broker's controller writes when partition 0 of `__consumer_offsets`
+/// gets leader `leader` (-1: none, as when its leader is fenced).
+async fn move_leader(broker: &Arc<Broker>, leader: i32) {
+    use gregor_metadata::MetadataRecord;
+    use gregor_protocol::messages::partition_change_record::PartitionChangeRecord;
+    let topic_id = broker.image().topic(OFFSETS_TOPIC).expect("topic").id;
+    let change = PartitionChangeRecord { partition_id: 0, topic_id, leader, ..PartitionChangeRecord::default() };
+    broker.decide(move |_, _| (vec![MetadataRecord::PartitionChange(change)], ())).await.expect("decided");
+}
+
+/// The committed offset of g/t-0, once the shard answers something other than
+/// COORDINATOR_LOAD_IN_PROGRESS.
+async fn committed_offset(broker: &Arc<Broker>) -> Result<Option<i64>, ErrorCode> {
+    let source = RequestContextSource { api_version: 5, client_id: "c", client_host: "/127.0.0.1" };
+    for _ in 0..500 {
+        match broker.groups.read(broker, &source, "g", |shard, _, _| committed(shard, "t", 0)).await {
+            Err(ErrorCode::CoordinatorLoadInProgress) => tokio::time::sleep(Duration::from_millis(10)).await,
+            answer => return answer,
+        }
+    }
+    panic!("the shard never loaded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_group_coordinator_follows_leadership_of_its_partition() {
+    use gregor_protocol::messages::join_group_request::{JoinGroupRequest, JoinGroupRequestProtocol};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start(dir.path()).await;
+    let broker = Arc::clone(&server.broker);
+    assert_eq!(broker.groups.ensure_topic(&broker).await, Ok(1));
+    assert_eq!(committed_offset(&broker).await, Ok(None));
+    let source = RequestContextSource { api_version: 8, client_id: "c", client_host: "/127.0.0.1" };
+    let commit_written = broker.groups.decide_value(&broker, &source, "g", |_, _| (vec![commit("t", 0, 10)], ()));
+    commit_written.await.expect("committed");
+    assert_eq!(committed_offset(&broker).await, Ok(Some(10)));
+
+    // A JoinGroup (v3: no member id round trip) waits out the initial rebalance delay.
+    let join = {
+        let broker = Arc::clone(&broker);
+        let header = gregor_protocol::messages::RequestHeader {
+            request_api_key: 11,
+            request_api_version: 3,
+            client_id: Some("c".into()),
+            ..Default::default()
+        };
+        let request = JoinGroupRequest {
+            group_id: "g".into(),
+            session_timeout_ms: 30_000,
+            rebalance_timeout_ms: 60_000,
+            protocol_type: "consumer".into(),
+            protocols: vec![JoinGroupRequestProtocol { name: "range".into(), ..Default::default() }],
+            ..Default::default()
+        };
+        let peer: std::net::SocketAddr = "127.0.0.1:9".parse().expect("address");
+        tokio::spawn(async move { crate::handlers::join_group::handle(&broker, &header, peer, request).await })
+    };
+    let source = RequestContextSource { api_version: 5, client_id: "c", client_host: "/127.0.0.1" };
+    let mut joining = false;
+    for _ in 0..500 {
+        let state = broker
+            .groups
+            .read(&broker, &source, "g", |shard, context, _| shard.describe_group(context, "g").group_state);
+        if state.await == Ok("PreparingRebalance".to_string()) {
+            joining = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(joining, "the join is waiting in the shard");
+
+    // The controller takes leadership away: the parked join and new requests answer
+    // NOT_COORDINATOR, and the shard is gone.
+    move_leader(&broker, -1).await;
+    let joined = tokio::time::timeout(Duration::from_secs(10), join).await.expect("answered").expect("task");
+    let ResponseBody::JoinGroup(joined) = joined else { panic!("{joined:?}") };
+    assert_eq!(joined.error_code, ErrorCode::NotCoordinator.code());
+    assert_eq!(committed_offset(&broker).await, Err(ErrorCode::NotCoordinator));
+    assert!(broker.groups.runtime.context(0).is_none());
+
+    // Leadership comes back at a new epoch: the shard is loaded again from its log.
+    move_leader(&broker, broker.node_id).await;
+    assert_eq!(committed_offset(&broker).await, Ok(Some(10)));
+    let context = broker.groups.runtime.context(0).expect("hosted");
+    assert_eq!(context.leader_epoch(), broker.image().topic(OFFSETS_TOPIC).expect("topic").partitions[&0].leader_epoch);
+    assert_eq!(context.leader_epoch(), 2);
+    server.shutdown().await.expect("shuts down");
+}

@@ -570,3 +570,41 @@ fn transaction_requests_answer_load_in_progress_while_a_shard_loads() {
     assert_eq!(described, Ok(3));
     assert_eq!((listed, list_error), (vec!["a".to_string(), "b".to_string(), "c".to_string()], None));
 }
+
+/// What the broker's controller writes when `__transaction_state` partition `index`
+/// gets leader `leader` (-1: none, as when its leader is fenced).
+async fn move_leader(broker: &Arc<Broker>, index: i32, leader: i32) {
+    use gregor_metadata::MetadataRecord;
+    use gregor_protocol::messages::partition_change_record::PartitionChangeRecord;
+    let topic_id = broker.image().topic(TXN_TOPIC).expect("topic").id;
+    let change = PartitionChangeRecord { partition_id: index, topic_id, leader, ..PartitionChangeRecord::default() };
+    broker.decide(move |_, _| (vec![MetadataRecord::PartitionChange(change)], ())).await.expect("decided");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transaction_coordinator_follows_leadership_of_its_partition() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start(dir.path()).await;
+    let broker = Arc::clone(&server.broker);
+    assert_eq!(broker.txns.ensure_topic(&broker).await, Ok(2));
+    let first = init_producer_id(&broker).await;
+    assert_eq!((first.error_code, first.producer_epoch), (0, 0), "{first:?}");
+    let index = partition_for_transactional_id("tx", 2);
+
+    // Leadership moves away: the transactional id is not coordinated here any more.
+    move_leader(&broker, index, -1).await;
+    assert!(broker.txns.runtime.context(index).is_none());
+    let refused = init_producer_id(&broker).await;
+    assert_eq!(refused.error_code, ErrorCode::NotCoordinator.code());
+    let count = broker.txns.read(&broker, "tx", |shard| shard.transaction_count()).await;
+    assert_eq!(count, Err(ErrorCode::NotCoordinator));
+
+    // It comes back at leader epoch 2: the shard reloads from its log with that
+    // coordinator epoch, and the producer id survives with a bumped epoch.
+    move_leader(&broker, index, broker.node_id).await;
+    let again = init_producer_id(&broker).await;
+    assert_eq!((again.error_code, again.producer_id, again.producer_epoch), (0, first.producer_id, 1), "{again:?}");
+    let context = broker.txns.runtime.context(index).expect("hosted");
+    assert_eq!(context.read(|shard| shard.coordinator_epoch()), Ok(2));
+    server.shutdown().await.expect("shutdown");
+}
