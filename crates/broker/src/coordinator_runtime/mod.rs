@@ -41,7 +41,7 @@ pub type ReplyId = u64;
 pub trait CoordinatorShard: Sized + Send + 'static {
     type Config: Clone + Send + Sync + 'static;
     type Record: Send + 'static;
-    type Effects: Send + Default + 'static;
+    type Effects: Send + 'static;
     /// Work a decision hands back for the coordinator's own tasks (markers to write).
     type FollowUp: Send + 'static;
     /// What the shard coordinates, for logs ("group", "transaction").
