@@ -244,6 +244,10 @@ impl Broker {
                 }
             }
         }
+        // The coordinators follow leadership once the logs they load are open (Kafka's
+        // metadata publisher also applies the replica changes before electing them).
+        self.groups.on_metadata_update(self, image);
+        self.txns.on_metadata_update(self, image);
         Ok(())
     }
 }

@@ -31,6 +31,7 @@ pub mod connection_quotas;
 pub mod controller;
 pub mod controller_client;
 pub mod coordinator;
+pub mod coordinator_runtime;
 pub mod dispatch;
 pub mod error;
 pub mod fetch_session;

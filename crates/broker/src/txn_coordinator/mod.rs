@@ -1,59 +1,43 @@
-//! The transaction coordinator's runtime, mirroring the group coordinator's
-//! (`crate::coordinator`): one [`TxnCoordinatorShard`] per partition of
-//! `__transaction_state`, created when the topic exists (the first FindCoordinator
-//! of key type transaction creates it), loaded in the background (requests answer
-//! COORDINATOR_LOAD_IN_PROGRESS meanwhile), each with its own lock and timer task
-//! (timed-out transactions, expired transactional ids). A decision is applied by
-//! appending its records to the partition, replaying them into the shard, then
-//! releasing the answers.
+//! The transaction coordinator: [`TxnCoordinatorShard`]s of `gregor-txn` on the
+//! coordinator runtime ([`crate::coordinator_runtime`]), one per `__transaction_state`
+//! partition this node leads (the first FindCoordinator of key type transaction
+//! creates the topic). The shard's coordinator epoch is the partition's leader epoch.
 //!
-//! A load replays the log into a fresh shard on a blocking thread without the
-//! shard's lock (requests answer COORDINATOR_LOAD_IN_PROGRESS meanwhile, without
-//! waiting for the disk) and swaps it in under the lock.
-//!
-//! Markers: a decision (EndTxn, a timeout abort, or the load of a transaction left
-//! in PrepareCommit/PrepareAbort) hands back [`MarkerRequest`]s. Each is written by
-//! a task of its own: on a blocking thread the COMMIT/ABORT control batch is appended
-//! to every partition of the transaction (`Partition::append_marker`, or for
-//! `__consumer_offsets` partitions `GroupCoordinator::write_marker_and_complete`, so
-//! the group shard's pending offsets complete in log order), then
-//! `markers_written(Ok)` completes the transaction. On a failure
-//! `markers_written(Err)` hands the request back if it is still current, and the
-//! partitions not yet written are retried with backoff. A partition that no longer
-//! exists in the metadata is skipped, as Kafka's marker channel drops it.
+//! Markers: a decision (EndTxn, a timeout abort, the load of a transaction left in
+//! PrepareCommit/PrepareAbort) hands back [`MarkerRequest`]s, the runtime's follow-ups.
+//! A task per request appends the COMMIT/ABORT batch to every partition of the
+//! transaction (for `__consumer_offsets` through `GroupCoordinator::
+//! write_marker_and_complete`, so pending offsets complete in log order), then
+//! `markers_written(Ok)` completes it; after a failure the partitions not yet written
+//! are retried with backoff while the shard hands the request back. A partition gone
+//! from the metadata is skipped, as Kafka's marker channel drops it. The task stops
+//! when its shard is unloaded.
 
 use crate::broker::Broker;
-use crate::coordinator::{LoadState, OFFSETS_TOPIC};
+use crate::coordinator::OFFSETS_TOPIC;
+use crate::coordinator_runtime::{CoordinatorRuntime, CoordinatorShard, FollowUpHandler, ShardContext, Writes};
 use crate::internal_topic::ensure_internal_topic;
-use crate::partitions::Partition;
 use crate::time::now_ms;
+use bytes::Bytes;
 use gregor_metadata::controller::NewTopic;
+use gregor_metadata::MetadataImage;
 use gregor_protocol::messages::add_partitions_to_txn_request::{
     AddPartitionsToTxnRequest, AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
 };
 use gregor_protocol::{ErrorCode, ResponseBody};
 use gregor_storage::{AppendError, TxnMarker};
 use gregor_txn::{
-    partition_for_transactional_id, Effects, MarkerRequest, ReplyId, RequestContext, TxnConfig, TxnCoordinatorShard,
+    partition_for_transactional_id, Effects, MarkerRequest, RequestContext, TxnConfig, TxnCoordinatorShard, TxnRecord,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
-use tokio::sync::{oneshot, watch, Notify};
 
-mod log;
 #[cfg(test)]
 mod tests;
 
-use log::{apply, replay_log};
-
 /// The internal topic holding transaction state.
 pub const TXN_TOPIC: &str = "__transaction_state";
-/// Bytes read per step while loading a shard.
-const LOAD_READ_BYTES: usize = 4 << 20;
-/// Records decompressed per batch at most while loading (a bound on bad input).
-const LOAD_BATCH_BYTES_MAX: usize = 64 << 20;
 /// The AddPartitionsToTxn version a broker's implicit add speaks (KIP-890: it may
 /// answer TRANSACTION_ABORTABLE).
 const IMPLICIT_ADD_VERSION: i16 = 5;
@@ -61,56 +45,14 @@ const IMPLICIT_ADD_VERSION: i16 = 5;
 const MARKER_RETRY_MIN: Duration = Duration::from_millis(100);
 const MARKER_RETRY_MAX: Duration = Duration::from_secs(5);
 
-struct ShardState {
-    shard: TxnCoordinatorShard,
-    load: LoadState,
-    waiting: HashMap<ReplyId, oneshot::Sender<ResponseBody>>,
-}
+type Context = Arc<ShardContext<TxnCoordinatorShard>>;
 
-/// One `__transaction_state` partition and the coordinator state built from it.
-struct Shard {
-    partition: Arc<Partition>,
-    state: Mutex<ShardState>,
-    /// Wakes the timer task when a decision may have moved the next deadline.
-    timers_changed: Notify,
-}
-
-impl Shard {
-    fn lock(&self) -> MutexGuard<'_, ShardState> {
-        match self.state.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-}
-
-/// Every transaction coordinator shard this node hosts.
+/// Every `__transaction_state` partition this node leads.
+#[derive(Debug, Default)]
 pub struct TxnCoordinator {
-    shards: RwLock<HashMap<i32, Arc<Shard>>>,
-    next_reply: AtomicU64,
+    runtime: CoordinatorRuntime<TxnCoordinatorShard>,
     /// Serialises the creation of `__transaction_state`.
     create_lock: tokio::sync::Mutex<()>,
-    shutdown: watch::Receiver<bool>,
-    shutdown_tx: watch::Sender<bool>,
-}
-
-impl std::fmt::Debug for TxnCoordinator {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TxnCoordinator").finish_non_exhaustive()
-    }
-}
-
-impl Default for TxnCoordinator {
-    fn default() -> Self {
-        let (shutdown_tx, shutdown) = watch::channel(false);
-        TxnCoordinator {
-            shards: RwLock::new(HashMap::new()),
-            next_reply: AtomicU64::new(1),
-            create_lock: tokio::sync::Mutex::new(()),
-            shutdown,
-            shutdown_tx,
-        }
-    }
 }
 
 /// The finalized `transaction.version` level (0 when not finalized).
@@ -135,77 +77,42 @@ pub fn txn_config(config: &gregor_config::BrokerConfig, transaction_version: i16
 }
 
 impl TxnCoordinator {
-    fn shard(&self, index: i32) -> Option<Arc<Shard>> {
-        self.shards.read().ok()?.get(&index).cloned()
-    }
-
-    fn all_shards(&self) -> Vec<(i32, Arc<Shard>)> {
-        self.shards
-            .read()
-            .map(|shards| shards.iter().map(|(index, shard)| (*index, Arc::clone(shard))).collect())
-            .unwrap_or_default()
-    }
-
     /// The transaction version the coordinator runs at: the finalized
     /// `transaction.version` feature level.
     pub fn transaction_version(&self, broker: &Broker) -> i16 {
         finalized_transaction_version(&broker.image())
     }
 
-    /// Starts hosting every `__transaction_state` partition this node leads that is
-    /// not hosted yet, loading each in the background; drops every shard when the
-    /// topic is gone.
+    /// Starts following leadership (at start-up, once the metadata is loaded), with
+    /// the marker writers as the runtime's follow-ups.
     pub fn sync_with(&self, broker: &Arc<Broker>) {
-        let image = broker.image();
-        let Some(topic) = image.topic(TXN_TOPIC) else {
-            if let Ok(mut shards) = self.shards.write() {
-                shards.clear();
-            }
-            return;
-        };
-        let config = txn_config(&broker.config(), finalized_transaction_version(&image));
-        for &index in topic.partitions.keys() {
-            if self.shard(index).is_some() {
-                continue;
-            }
-            let Some(partition) = broker.replicas.get(TXN_TOPIC, index) else { continue };
-            let coordinator_epoch = partition.leader_epoch();
-            let shard = Arc::new(Shard {
-                partition,
-                state: Mutex::new(ShardState {
-                    shard: TxnCoordinatorShard::new(index, coordinator_epoch, config.clone()),
-                    load: LoadState::Loading,
-                    waiting: HashMap::new(),
-                }),
-                timers_changed: Notify::new(),
-            });
-            if let Ok(mut shards) = self.shards.write() {
-                shards.insert(index, Arc::clone(&shard));
-            }
-            tokio::spawn(run_shard(shard, Arc::downgrade(broker), self.shutdown.clone()));
-        }
+        let weak = Arc::downgrade(broker);
+        let markers: FollowUpHandler<TxnCoordinatorShard> =
+            Arc::new(move |context, markers| spawn_markers(&weak, context, markers));
+        self.runtime.start(markers);
+        self.on_metadata_update(broker, &broker.image());
     }
 
-    /// Stops the timer and marker tasks and releases every parked request.
+    /// See [`CoordinatorRuntime::on_metadata_update`].
+    pub fn on_metadata_update(&self, broker: &Broker, image: &MetadataImage) {
+        let config = txn_config(&broker.config(), finalized_transaction_version(image));
+        self.runtime.on_metadata_update(image, broker.node_id, &config, |index| broker.replicas.get(TXN_TOPIC, index));
+    }
+
+    /// Unloads every shard: parked requests are released, marker writers stop.
     pub fn shutdown(&self) {
-        let _ = self.shutdown_tx.send(true);
-        for (_, shard) in self.all_shards() {
-            shard.lock().waiting.clear();
-        }
+        self.runtime.shutdown();
     }
 
     /// Applies a changed broker config to every shard.
     pub fn reconfigure(&self, config: &gregor_config::BrokerConfig, transaction_version: i16) {
-        let config = txn_config(config, transaction_version);
-        for (_, shard) in self.all_shards() {
-            shard.lock().shard.set_config(config.clone());
-        }
+        self.runtime.reconfigure(&txn_config(config, transaction_version));
     }
 
     /// The number of `__transaction_state` partitions, creating the topic if it does
     /// not exist yet (as Kafka does on the first FindCoordinator of a transactional id).
     pub async fn ensure_topic(&self, broker: &Arc<Broker>) -> Result<i32, ErrorCode> {
-        let count = ensure_internal_topic(broker, TXN_TOPIC, &self.create_lock, |config| NewTopic {
+        ensure_internal_topic(broker, TXN_TOPIC, &self.create_lock, |config| NewTopic {
             name: TXN_TOPIC.to_string(),
             num_partitions: config.transaction_state_log_num_partitions,
             // One node: Kafka also caps the replication factor at the live brokers.
@@ -218,21 +125,13 @@ impl TxnCoordinator {
                 ("segment.bytes".to_string(), Some(config.transaction_state_log_segment_bytes.to_string())),
             ],
         })
-        .await?;
-        self.sync_with(broker);
-        Ok(count)
+        .await
     }
 
-    /// The shard serving `transactional_id`, if this node hosts it.
-    fn shard_for(&self, broker: &Broker, transactional_id: &str) -> Result<Arc<Shard>, ErrorCode> {
-        let image = broker.image();
-        let Some(topic) = image.topic(TXN_TOPIC) else { return Err(ErrorCode::NotCoordinator) };
-        let count = i32::try_from(topic.partitions.len()).map_err(|_| ErrorCode::CoordinatorNotAvailable)?;
-        let index = partition_for_transactional_id(transactional_id, count);
-        // A partition this node leads whose shard is not there yet is being opened
-        // (the image is published before the partition's log is), so the client retries.
-        let leads = topic.partitions.get(&index).is_some_and(|partition| partition.leader == broker.node_id);
-        self.shard(index).ok_or(if leads { ErrorCode::CoordinatorLoadInProgress } else { ErrorCode::NotCoordinator })
+    /// The shard serving `transactional_id` (see [`CoordinatorRuntime::lookup`]).
+    fn context_for(&self, broker: &Broker, transactional_id: &str) -> Result<Context, ErrorCode> {
+        self.runtime
+            .lookup(&broker.image(), broker.node_id, |count| partition_for_transactional_id(transactional_id, count))
     }
 
     /// Runs one decision of the shard serving `transactional_id` and waits for this
@@ -247,49 +146,21 @@ impl TxnCoordinator {
     where
         F: FnOnce(&mut TxnCoordinatorShard, &RequestContext) -> Effects + Send + 'static,
     {
-        let shard = self.shard_for(broker, transactional_id)?;
-        let reply = self.next_reply.fetch_add(1, Ordering::Relaxed);
-        let context = RequestContext { api_version, now_ms: now_ms(), reply };
-        let (sender, receiver) = oneshot::channel();
-        let run = {
-            let shard = Arc::clone(&shard);
-            move || -> Result<Vec<MarkerRequest>, ErrorCode> {
-                let mut state = shard.lock();
-                state.load.ready()?;
-                state.waiting.insert(reply, sender);
-                let effects = decide(&mut state.shard, &context);
-                apply(&mut state, &shard.partition, effects)
-            }
-        };
-        let markers = tokio::task::spawn_blocking(run).await.map_err(|_| ErrorCode::CoordinatorNotAvailable)??;
-        shard.timers_changed.notify_one();
-        spawn_markers(Arc::downgrade(broker), &shard, self.shutdown.clone(), markers);
-        receiver.await.map_err(|_| ErrorCode::NotCoordinator)
+        let context = self.context_for(broker, transactional_id)?;
+        let now = now_ms();
+        self.runtime
+            .decide(context, move |shard, reply| decide(shard, &RequestContext { api_version, now_ms: now, reply }))
+            .await
     }
 
-    /// Reads the shard serving `transactional_id` without changing it, on a blocking
-    /// thread: the shard's lock may be held by a decision appending to the log.
+    /// Reads the shard serving `transactional_id`, on a blocking thread.
     pub async fn read<T, F>(&self, broker: &Broker, transactional_id: &str, read: F) -> Result<T, ErrorCode>
     where
         F: FnOnce(&TxnCoordinatorShard) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let shard = self.shard_for(broker, transactional_id)?;
-        tokio::task::spawn_blocking(move || read_loaded(&shard, read))
-            .await
-            .map_err(|_| ErrorCode::CoordinatorNotAvailable)?
-    }
-
-    /// [`read`](Self::read) for a caller already on a blocking thread (the produce
-    /// path's append).
-    fn read_blocking<T>(
-        &self,
-        broker: &Broker,
-        transactional_id: &str,
-        read: impl FnOnce(&TxnCoordinatorShard) -> T,
-    ) -> Result<T, ErrorCode> {
-        let shard = self.shard_for(broker, transactional_id)?;
-        read_loaded(&shard, read)
+        let context = self.context_for(broker, transactional_id)?;
+        self.runtime.read(context, read).await
     }
 
     /// The produce path's KIP-890 check (see `gregor_storage::TxnVerifier`): is
@@ -311,8 +182,10 @@ impl TxnCoordinator {
     ) -> Result<(), AppendError> {
         let partitions = [(topic.to_string(), index)];
         let answer = self
-            .read_blocking(broker, transactional_id, |shard| {
-                shard.verify_partitions(transactional_id, producer_id, producer_epoch, &partitions)
+            .context_for(broker, transactional_id)
+            .and_then(|context| {
+                context
+                    .read(|shard| shard.verify_partitions(transactional_id, producer_id, producer_epoch, &partitions))
             })
             .and_then(|verified| verified);
         let error = match answer {
@@ -404,130 +277,13 @@ impl TxnCoordinator {
         Ok(errors)
     }
 
-    /// Calls `visit` on every loaded shard, on a blocking thread (a shard's lock may
-    /// be held by a decision appending to the log); the error is
-    /// COORDINATOR_LOAD_IN_PROGRESS when some shard is still loading.
+    /// See [`CoordinatorRuntime::visit_all`].
     pub async fn visit_all<T, F>(&self, visit: F) -> (Vec<T>, Option<ErrorCode>)
     where
         F: FnMut(&TxnCoordinatorShard) -> Vec<T> + Send + 'static,
         T: Send + 'static,
     {
-        let mut shards = self.all_shards();
-        shards.sort_by_key(|(index, _)| *index);
-        let shards: Vec<Arc<Shard>> = shards.into_iter().map(|(_, shard)| shard).collect();
-        tokio::task::spawn_blocking(move || visit_loaded(&shards, visit))
-            .await
-            .unwrap_or((Vec::new(), Some(ErrorCode::CoordinatorNotAvailable)))
-    }
-}
-
-/// Loads one shard, then fires its timers until shutdown.
-async fn run_shard(shard: Arc<Shard>, broker: Weak<Broker>, mut shutdown: watch::Receiver<bool>) {
-    let loading = {
-        let shard = Arc::clone(&shard);
-        move || -> Vec<MarkerRequest> {
-            let started = std::time::Instant::now();
-            match load(&shard, || {}) {
-                Ok((replayed, markers)) => {
-                    if replayed > 0 {
-                        tracing::info!(
-                            partition = shard.partition.index,
-                            transactional_ids = shard.lock().shard.transaction_count(),
-                            "loaded {replayed} transaction records in {} ms",
-                            started.elapsed().as_millis()
-                        );
-                    }
-                    markers
-                }
-                Err(error) => {
-                    shard.lock().load = LoadState::Failed;
-                    tracing::error!(partition = shard.partition.index, "loading transactions failed: {error}");
-                    Vec::new()
-                }
-            }
-        }
-    };
-    let Ok(markers) = tokio::task::spawn_blocking(loading).await else { return };
-    spawn_markers(broker.clone(), &shard, shutdown.clone(), markers);
-    loop {
-        let deadline = shard.lock().shard.next_deadline_ms();
-        let wait = match deadline {
-            Some(deadline) => Duration::from_millis(u64::try_from(deadline - now_ms()).unwrap_or(0)),
-            None => Duration::from_secs(3600),
-        };
-        tokio::select! {
-            _ = shutdown.changed() => return,
-            _ = shard.timers_changed.notified() => continue,
-            _ = tokio::time::sleep(wait) => {}
-        }
-        let fire = {
-            let shard = Arc::clone(&shard);
-            move || {
-                let mut state = shard.lock();
-                let effects = state.shard.poll_timers(now_ms());
-                // A failure is logged by `apply`; the next scan tries again.
-                apply(&mut state, &shard.partition, effects).unwrap_or_default()
-            }
-        };
-        let Ok(markers) = tokio::task::spawn_blocking(fire).await else { return };
-        spawn_markers(broker.clone(), &shard, shutdown.clone(), markers);
-    }
-}
-
-/// Runs `read` on the shard's state once it is loaded. Blocking: the lock is held
-/// by a decision and its append (never by a load).
-fn read_loaded<T>(shard: &Shard, read: impl FnOnce(&TxnCoordinatorShard) -> T) -> Result<T, ErrorCode> {
-    let state = shard.lock();
-    state.load.ready().map(|()| read(&state.shard))
-}
-
-/// [`TxnCoordinator::visit_all`]'s work. Blocking.
-fn visit_loaded<T>(
-    shards: &[Arc<Shard>],
-    mut visit: impl FnMut(&TxnCoordinatorShard) -> Vec<T>,
-) -> (Vec<T>, Option<ErrorCode>) {
-    let mut out = Vec::new();
-    let mut error = None;
-    for shard in shards {
-        match read_loaded(shard, &mut visit) {
-            Ok(visited) => out.extend(visited),
-            Err(ErrorCode::CoordinatorLoadInProgress) => error = Some(ErrorCode::CoordinatorLoadInProgress),
-            Err(_) => {}
-        }
-    }
-    (out, error)
-}
-
-/// Replays the shard's log into a fresh shard without holding the shard's lock, then
-/// installs it under the lock (once nothing was appended meanwhile) and applies its
-/// `finish_load` there: the records replayed, and the markers of transactions a
-/// previous run left half-finished, which the caller writes. Blocking. `on_step` runs
-/// before each read of the log (tests hold a load there).
-fn load(shard: &Shard, mut on_step: impl FnMut()) -> Result<(usize, Vec<MarkerRequest>), String> {
-    let (config, coordinator_epoch) = {
-        let state = shard.lock();
-        (state.shard.config().clone(), state.shard.coordinator_epoch())
-    };
-    let mut fresh = TxnCoordinatorShard::new(shard.partition.index, coordinator_epoch, config);
-    let log = &shard.partition.log;
-    let mut from = log.log_start_offset();
-    let mut replayed = 0;
-    loop {
-        let end = log.log_end_offset();
-        replayed += replay_log(&shard.partition, &mut fresh, from, end, &mut on_step)?;
-        from = end;
-        let mut state = shard.lock();
-        // Only the loaded shard appends to its partition, but a log that grew anyway
-        // is replayed to its end before the swap.
-        if log.log_end_offset() > end {
-            continue;
-        }
-        // A config change during the load went to the placeholder.
-        fresh.set_config(state.shard.config().clone());
-        let effects = fresh.finish_load(now_ms());
-        state.shard = fresh;
-        state.load = LoadState::Loaded;
-        return Ok((replayed, apply(&mut state, &shard.partition, effects).unwrap_or_default()));
+        self.runtime.visit_all(visit).await
     }
 }
 
@@ -548,30 +304,21 @@ pub fn produce_error(code: ErrorCode) -> ErrorCode {
 }
 
 /// Starts one marker-writing task per request.
-fn spawn_markers(
-    broker: Weak<Broker>,
-    shard: &Arc<Shard>,
-    shutdown: watch::Receiver<bool>,
-    markers: Vec<MarkerRequest>,
-) {
+fn spawn_markers(broker: &Weak<Broker>, context: &Context, markers: Vec<MarkerRequest>) {
     for request in markers {
-        tokio::spawn(write_markers(broker.clone(), Arc::clone(shard), shutdown.clone(), request));
+        tokio::spawn(write_markers(broker.clone(), Arc::clone(context), request));
     }
 }
 
 /// Writes `request`'s marker to every partition of the transaction, retrying the
 /// partitions not yet written with backoff while the shard still wants them, then
-/// completes the transaction (`markers_written(Ok)`).
-async fn write_markers(
-    broker: Weak<Broker>,
-    shard: Arc<Shard>,
-    mut shutdown: watch::Receiver<bool>,
-    mut request: MarkerRequest,
-) {
+/// completes the transaction (`markers_written(Ok)`). Stops when the shard is
+/// unloaded: its next leader loads the transaction and writes the markers.
+async fn write_markers(broker: Weak<Broker>, context: Context, mut request: MarkerRequest) {
     let mut written: BTreeSet<(String, i32)> = BTreeSet::new();
     let mut backoff = MARKER_RETRY_MIN;
     loop {
-        if *shutdown.borrow() {
+        if context.is_unloaded() {
             return;
         }
         let Some(strong) = broker.upgrade() else { return };
@@ -590,41 +337,35 @@ async fn write_markers(
         }
         let result = if outcome == MarkerOutcome::Done { Ok(()) } else { Err(ErrorCode::RequestTimedOut) };
         let complete = {
-            let shard = Arc::clone(&shard);
+            let context = Arc::clone(&context);
             let request = request.clone();
-            move || -> Vec<MarkerRequest> {
-                let mut state = shard.lock();
-                if !matches!(state.load, LoadState::Loaded) {
-                    return Vec::new();
-                }
-                let context = RequestContext { api_version: 0, now_ms: now_ms(), reply: 0 };
-                let effects = state.shard.markers_written(
-                    &context,
-                    &request.transactional_id,
-                    request.producer_id,
-                    request.producer_epoch,
-                    result,
-                );
-                apply(&mut state, &shard.partition, effects).unwrap_or_default()
+            move || {
+                let written = |shard: &mut TxnCoordinatorShard| {
+                    let now = RequestContext { api_version: 0, now_ms: now_ms(), reply: 0 };
+                    let (id, producer_id, epoch) =
+                        (&request.transactional_id, request.producer_id, request.producer_epoch);
+                    (shard.markers_written(&now, id, producer_id, epoch, result), ())
+                };
+                // Not active (unloaded), or a failed append (logged by the runtime).
+                context.write(written).map(|((), markers)| markers).unwrap_or_default()
             }
         };
         let Ok(mut markers) = tokio::task::spawn_blocking(complete).await else { return };
-        shard.timers_changed.notify_one();
         if result.is_ok() {
             // A completed transaction hands back no markers; anything else is a new
             // request (none today), written by tasks of its own.
-            spawn_markers(broker.clone(), &shard, shutdown.clone(), markers);
+            spawn_markers(&broker, &context, markers);
             return;
         }
         // Still current: the shard handed the same transaction back; retry.
         let Some(retry) = markers.pop() else { return };
-        spawn_markers(broker.clone(), &shard, shutdown.clone(), markers);
+        spawn_markers(&broker, &context, markers);
         if retry.producer_id != request.producer_id || retry.producer_epoch != request.producer_epoch {
             written.clear();
         }
         request = retry;
         tokio::select! {
-            _ = shutdown.changed() => return,
+            _ = context.wait_unloaded() => return,
             _ = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(MARKER_RETRY_MAX);
@@ -690,4 +431,71 @@ pub fn write_marker(broker: &Broker, topic: &str, index: i32, marker: TxnMarker)
     }
     let partition = broker.replicas.get(topic, index).ok_or(ErrorCode::UnknownTopicOrPartition)?;
     partition.append_marker(marker, now_ms()).map(|_| ()).map_err(|error| error.error_code())
+}
+
+impl CoordinatorShard for TxnCoordinatorShard {
+    type Config = TxnConfig;
+    type Record = TxnRecord;
+    type Effects = Effects;
+    /// The markers to write for a transaction that is completing.
+    type FollowUp = MarkerRequest;
+    const KIND: &'static str = "transaction";
+    const TOPIC: &'static str = TXN_TOPIC;
+    const TOPIC_MISSING: ErrorCode = ErrorCode::NotCoordinator;
+
+    /// The coordinator epoch is the partition's leader epoch, as in Kafka.
+    fn new(partition: i32, leader_epoch: i32, config: TxnConfig) -> Self {
+        TxnCoordinatorShard::new(partition, leader_epoch, config)
+    }
+
+    fn config(&self) -> &TxnConfig {
+        TxnCoordinatorShard::config(self)
+    }
+
+    fn set_config(&mut self, config: TxnConfig) {
+        TxnCoordinatorShard::set_config(self, config);
+    }
+
+    fn encode(record: &TxnRecord) -> Result<(Bytes, Option<Bytes>), String> {
+        record.encode().map_err(|error| error.to_string())
+    }
+
+    fn decode(key: Bytes, value: Option<Bytes>) -> Result<Option<TxnRecord>, String> {
+        TxnRecord::decode(key, value).map(Some).map_err(|error| error.to_string())
+    }
+
+    /// `__transaction_state` holds no transactional batches.
+    fn replay(&mut self, _producer_id: Option<i64>, record: TxnRecord) {
+        TxnCoordinatorShard::replay(self, record);
+    }
+
+    fn finish_load(&mut self, now_ms: i64) -> Effects {
+        TxnCoordinatorShard::finish_load(self, now_ms)
+    }
+
+    fn next_deadline_ms(&self) -> Option<i64> {
+        TxnCoordinatorShard::next_deadline_ms(self)
+    }
+
+    fn poll_timers(&mut self, now_ms: i64) -> Effects {
+        TxnCoordinatorShard::poll_timers(self, now_ms)
+    }
+
+    fn into_writes(effects: Effects) -> Writes<Self> {
+        let Effects { records, replies, markers } = effects;
+        Writes { records, replies, transactional: None, follow_ups: markers }
+    }
+
+    /// After Kafka's `TransactionStateManager.appendTransactionToLog` normalisation.
+    fn write_error(append: Option<&AppendError>, _transactional: bool) -> ErrorCode {
+        let Some(error) = append else { return ErrorCode::UnknownServerError };
+        match error.error_code() {
+            ErrorCode::UnknownTopicOrPartition
+            | ErrorCode::NotEnoughReplicas
+            | ErrorCode::NotEnoughReplicasAfterAppend
+            | ErrorCode::RequestTimedOut => ErrorCode::CoordinatorNotAvailable,
+            ErrorCode::NotLeaderOrFollower | ErrorCode::KafkaStorageError => ErrorCode::NotCoordinator,
+            _ => ErrorCode::UnknownServerError,
+        }
+    }
 }

@@ -3,7 +3,9 @@
 //! batch → EndTxn commit, whose marker the runtime writes and completes.
 
 use super::*;
+use crate::coordinator_runtime::visit_active;
 use crate::handlers;
+use crate::partitions::Partition;
 use bytes::Bytes;
 use gregor_metadata::controller::create_topics;
 use gregor_protocol::messages::add_offsets_to_txn_request::AddOffsetsToTxnRequest;
@@ -486,16 +488,13 @@ fn open_txn_partition(dir: &std::path::Path) -> Arc<Partition> {
     Arc::new(Partition::new(TXN_TOPIC.into(), 0, gregor_protocol::Uuid::ZERO, Arc::new(log), 0))
 }
 
-fn txn_shard(partition: &Arc<Partition>, load: LoadState) -> Arc<Shard> {
-    Arc::new(Shard {
-        partition: Arc::clone(partition),
-        state: Mutex::new(ShardState {
-            shard: TxnCoordinatorShard::new(0, 0, TxnConfig::default()),
-            load,
-            waiting: HashMap::new(),
-        }),
-        timers_changed: Notify::new(),
-    })
+/// `partition` hosted by `coordinator` at leader epoch 0, loaded when `loaded`.
+fn txn_shard(coordinator: &TxnCoordinator, partition: &Arc<Partition>, loaded: bool) -> Context {
+    let context = coordinator.runtime.host_for_test(Arc::clone(partition), 0, TxnConfig::default());
+    if loaded {
+        context.load_for_test(|| {}).expect("loads");
+    }
+    context
 }
 
 /// DescribeTransactions (`read`) and ListTransactions (`visit_all`) as the
@@ -503,14 +502,13 @@ fn txn_shard(partition: &Arc<Partition>, load: LoadState) -> Arc<Shard> {
 /// shard's lock fails the test instead of hanging it.
 fn txn_reads_within(
     coordinator: &Arc<TxnCoordinator>,
-    shard: &Arc<Shard>,
+    shard: &Context,
 ) -> (Result<usize, ErrorCode>, (Vec<String>, Option<ErrorCode>)) {
     let (sender, receiver) = std::sync::mpsc::channel();
     let (coordinator, shard) = (Arc::clone(coordinator), Arc::clone(shard));
     std::thread::spawn(move || {
-        let described = read_loaded(&shard, |loaded| loaded.transaction_count());
-        let shards: Vec<Arc<Shard>> = coordinator.all_shards().into_iter().map(|(_, shard)| shard).collect();
-        let listed = visit_loaded(&shards, |loaded| {
+        let described = shard.read(|loaded| loaded.transaction_count());
+        let listed = visit_active(&coordinator.runtime.contexts(), |loaded| {
             let listed = loaded.list_transactions(&ListTransactionsRequest::default(), now_ms());
             listed.transaction_states.into_iter().map(|state| state.transactional_id).collect()
         });
@@ -524,8 +522,7 @@ fn transaction_requests_answer_load_in_progress_while_a_shard_loads() {
     let dir = tempfile::tempdir().expect("tempdir");
     let partition = open_txn_partition(dir.path());
     {
-        let writer = txn_shard(&partition, LoadState::Loaded);
-        let mut state = writer.lock();
+        let writer = txn_shard(&TxnCoordinator::default(), &partition, true);
         for (index, transactional_id) in ["a", "b", "c"].into_iter().enumerate() {
             let context = RequestContext { api_version: 4, now_ms: now_ms(), reply: 0 };
             let request = InitProducerIdRequest {
@@ -535,21 +532,21 @@ fn transaction_requests_answer_load_in_progress_while_a_shard_loads() {
                 producer_epoch: -1,
                 ..InitProducerIdRequest::default()
             };
-            let effects = state.shard.init_producer_id(&context, request, 1000 + index as i64);
-            apply(&mut state, &partition, effects).expect("append");
+            let init =
+                |shard: &mut TxnCoordinatorShard| (shard.init_producer_id(&context, request, 1000 + index as i64), ());
+            writer.write(init).expect("append");
         }
     }
 
-    let shard = txn_shard(&partition, LoadState::Loading);
     let coordinator = Arc::new(TxnCoordinator::default());
-    coordinator.shards.write().expect("lock").insert(0, Arc::clone(&shard));
+    let shard = txn_shard(&coordinator, &partition, false);
     let (reading, read_started) = std::sync::mpsc::channel();
     let (resume, resumed) = std::sync::mpsc::channel::<()>();
     let loader = {
         let shard = Arc::clone(&shard);
         std::thread::spawn(move || {
             let mut first = true;
-            load(&shard, move || {
+            shard.load_for_test(move || {
                 if std::mem::take(&mut first) {
                     let _ = reading.send(());
                     let _ = resumed.recv();
@@ -572,4 +569,42 @@ fn transaction_requests_answer_load_in_progress_while_a_shard_loads() {
     listed.sort();
     assert_eq!(described, Ok(3));
     assert_eq!((listed, list_error), (vec!["a".to_string(), "b".to_string(), "c".to_string()], None));
+}
+
+/// What the broker's controller writes when `__transaction_state` partition `index`
+/// gets leader `leader` (-1: none, as when its leader is fenced).
+async fn move_leader(broker: &Arc<Broker>, index: i32, leader: i32) {
+    use gregor_metadata::MetadataRecord;
+    use gregor_protocol::messages::partition_change_record::PartitionChangeRecord;
+    let topic_id = broker.image().topic(TXN_TOPIC).expect("topic").id;
+    let change = PartitionChangeRecord { partition_id: index, topic_id, leader, ..PartitionChangeRecord::default() };
+    broker.decide(move |_, _| (vec![MetadataRecord::PartitionChange(change)], ())).await.expect("decided");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transaction_coordinator_follows_leadership_of_its_partition() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start(dir.path()).await;
+    let broker = Arc::clone(&server.broker);
+    assert_eq!(broker.txns.ensure_topic(&broker).await, Ok(2));
+    let first = init_producer_id(&broker).await;
+    assert_eq!((first.error_code, first.producer_epoch), (0, 0), "{first:?}");
+    let index = partition_for_transactional_id("tx", 2);
+
+    // Leadership moves away: the transactional id is not coordinated here any more.
+    move_leader(&broker, index, -1).await;
+    assert!(broker.txns.runtime.context(index).is_none());
+    let refused = init_producer_id(&broker).await;
+    assert_eq!(refused.error_code, ErrorCode::NotCoordinator.code());
+    let count = broker.txns.read(&broker, "tx", |shard| shard.transaction_count()).await;
+    assert_eq!(count, Err(ErrorCode::NotCoordinator));
+
+    // It comes back at leader epoch 2: the shard reloads from its log with that
+    // coordinator epoch, and the producer id survives with a bumped epoch.
+    move_leader(&broker, index, broker.node_id).await;
+    let again = init_producer_id(&broker).await;
+    assert_eq!((again.error_code, again.producer_id, again.producer_epoch), (0, first.producer_id, 1), "{again:?}");
+    let context = broker.txns.runtime.context(index).expect("hosted");
+    assert_eq!(context.read(|shard| shard.coordinator_epoch()), Ok(2));
+    server.shutdown().await.expect("shutdown");
 }
