@@ -268,7 +268,10 @@ async fn the_group_coordinator_follows_leadership_of_its_partition() {
             ..Default::default()
         };
         let peer: std::net::SocketAddr = "127.0.0.1:9".parse().expect("address");
-        tokio::spawn(async move { crate::handlers::join_group::handle(&broker, &header, peer, request).await })
+        tokio::spawn(async move {
+            let context = crate::request_context::RequestContext::plaintext(peer);
+            crate::handlers::join_group::handle(&broker, &header, &context, request).await
+        })
     };
     let source = RequestContextSource { api_version: 5, client_id: "c", client_host: "/127.0.0.1" };
     let mut joining = false;
