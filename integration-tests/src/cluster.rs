@@ -174,6 +174,29 @@ impl Cluster {
 }
 
 impl Cluster {
+    /// Waits until node `node_id`'s Metadata lists `count` live (registered and
+    /// unfenced) brokers.
+    pub fn wait_for_brokers(&self, node_id: i32, count: usize, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let port = self.client_ports[(node_id - 1) as usize];
+            let seen = RawConn::connect(&format!("127.0.0.1:{port}"))
+                .and_then(|mut conn| conn.round_trip(gregor_protocol::messages::MetadataRequest::default(), 12, 1))
+                .map(|response| match response {
+                    ResponseBody::Metadata(metadata) => metadata.brokers.len(),
+                    _ => 0,
+                })
+                .unwrap_or(0);
+            if seen == count {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!("node {node_id} lists {seen} live brokers, not {count}, after {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// [`Cluster::create_topic`], retried while the cluster is still forming (too
     /// few brokers registered yet, no controller, a timeout) until `timeout`.
     pub fn create_topic_within(
