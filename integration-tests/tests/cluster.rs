@@ -88,7 +88,10 @@ fn killing_the_active_controller_elects_another_that_decides_within_the_election
     for round in 0..3 {
         let controller = cluster.wait_for_controller(Duration::from_secs(20))?;
         cluster.wait_for_brokers(controller, 3, Duration::from_secs(20))?;
-        assert_eq!(cluster.create_topic_within(controller, &format!("before-{round}"), 1, 3, Duration::from_secs(20))?, 0);
+        assert_eq!(
+            cluster.create_topic_within(controller, &format!("before-{round}"), 1, 3, Duration::from_secs(20))?,
+            0
+        );
         let survivor = (1..=3).find(|id| *id != controller).unwrap_or(1);
         cluster.kill9(controller)?;
         let killed_at = Instant::now();

@@ -89,6 +89,10 @@ pub const CONTROLLER_LISTENER_APIS: &[Supported] = &[
     supported(ApiKey::BrokerHeartbeat, 0, 1),
     supported(ApiKey::ApiVersions, 0, 4),
     supported(ApiKey::DescribeQuorum, 0, 2),
+    // A broker's own requests to the controller: topics it creates itself
+    // (automatic creation, internal topics) and blocks of producer ids.
+    supported(ApiKey::CreateTopics, 2, 7),
+    supported(ApiKey::AllocateProducerIds, 0, 0),
 ];
 
 /// The range we serve for `api_key`, if we serve it at all.

@@ -63,7 +63,8 @@ pub async fn broker_lifecycle(broker: Arc<Broker>, mut shutdown: watch::Receiver
     let Some(current) = epoch else { return };
     let deadline = Instant::now() + CONTROLLED_SHUTDOWN_MAX;
     while Instant::now() < deadline {
-        let left = deadline.saturating_duration_since(Instant::now());
+        // Each try is short: with the whole cluster stopping, the controller may be gone.
+        let left = deadline.saturating_duration_since(Instant::now()).min(Duration::from_secs(2));
         match heartbeat(&broker, current, true, left).await {
             Ok(answer) if answer.should_shut_down => {
                 tracing::info!("controlled shutdown complete");

@@ -356,14 +356,7 @@ impl Broker {
     pub async fn next_producer_id(self: &Arc<Self>) -> Result<i64, BrokerError> {
         let mut range = self.producer_ids.lock().await;
         if range.next >= range.end {
-            let node_id = self.node_id;
-            let broker_epoch = self.broker_epoch;
-            let block = self
-                .decide(move |image, _context| {
-                    gregor_metadata::controller::allocate_producer_ids(image, node_id, broker_epoch)
-                })
-                .await?
-                .map_err(|error| BrokerError::Controller { code: error.code, message: error.message })?;
+            let block = self.allocate_producer_ids().await?;
             range.next = block.first_producer_id;
             range.end = block.first_producer_id + i64::from(block.size);
         }
@@ -371,4 +364,124 @@ impl Broker {
         range.next += 1;
         Ok(id)
     }
+
+    /// A block of producer ids from the controller: decided here on the active
+    /// controller, asked for with AllocateProducerIds elsewhere, as Kafka's brokers do.
+    async fn allocate_producer_ids(
+        self: &Arc<Self>,
+    ) -> Result<gregor_metadata::controller::ProducerIdBlock, BrokerError> {
+        let node_id = self.node_id;
+        // In a cluster the epoch is the one the controller gave this broker's registration.
+        let broker_epoch = match &self.controller.quorum {
+            Some(_) => self.image().broker(node_id).map_or(-1, |registration| registration.epoch),
+            None => self.broker_epoch,
+        };
+        if self.controller.quorum.is_none() || self.controller.leadership().may_decide {
+            return self
+                .decide(move |image, _context| {
+                    gregor_metadata::controller::allocate_producer_ids(image, node_id, broker_epoch)
+                })
+                .await?
+                .map_err(|error| BrokerError::Controller { code: error.code, message: error.message });
+        }
+        let request = gregor_protocol::messages::AllocateProducerIdsRequest {
+            broker_id: node_id,
+            broker_epoch,
+            ..Default::default()
+        };
+        let response = self
+            .controller_client
+            .call(self, gregor_protocol::RequestBody::AllocateProducerIds(request), 0, CONTROLLER_CALL_TIMEOUT)
+            .await?;
+        match response {
+            gregor_protocol::ResponseBody::AllocateProducerIds(response) if response.error_code == 0 => {
+                Ok(gregor_metadata::controller::ProducerIdBlock {
+                    first_producer_id: response.producer_id_start,
+                    size: response.producer_id_len,
+                })
+            }
+            gregor_protocol::ResponseBody::AllocateProducerIds(response) => Err(BrokerError::Controller {
+                code: gregor_protocol::ErrorCode::from_code(response.error_code)
+                    .unwrap_or(gregor_protocol::ErrorCode::UnknownServerError),
+                message: None,
+            }),
+            other => {
+                Err(BrokerError::Cluster(format!("unexpected answer to AllocateProducerIds: {:?}", other.api_key())))
+            }
+        }
+    }
+
+    /// Creates topics on behalf of this broker (automatic creation, the
+    /// coordinators' internal topics): decided here on the active controller, sent
+    /// to it as CreateTopics elsewhere, as Kafka's brokers do. Returns each topic's
+    /// outcome, once this node's image has the topics that were created.
+    pub async fn create_topics_via_controller(
+        self: &Arc<Self>,
+        topics: Vec<gregor_metadata::controller::NewTopic>,
+    ) -> Result<Vec<(String, gregor_protocol::ErrorCode)>, BrokerError> {
+        use gregor_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+        if self.controller.quorum.is_none() || self.controller.leadership().may_decide {
+            let outcomes = self
+                .decide(move |image, context| {
+                    gregor_metadata::controller::create_topics(image, context, &topics, false)
+                })
+                .await?;
+            return Ok(outcomes.into_iter().map(|outcome| (outcome.name, outcome.error)).collect());
+        }
+        let request = gregor_protocol::messages::CreateTopicsRequest {
+            topics: topics
+                .iter()
+                .map(|topic| CreatableTopic {
+                    name: topic.name.clone(),
+                    num_partitions: topic.num_partitions,
+                    replication_factor: topic.replication_factor,
+                    configs: topic
+                        .configs
+                        .iter()
+                        .map(|(name, value)| CreatableTopicConfig {
+                            name: name.clone(),
+                            value: value.clone(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            timeout_ms: 30_000,
+            ..Default::default()
+        };
+        let response = self
+            .controller_client
+            .call(self, gregor_protocol::RequestBody::CreateTopics(request), 7, CONTROLLER_CALL_TIMEOUT)
+            .await?;
+        let gregor_protocol::ResponseBody::CreateTopics(response) = response else {
+            return Err(BrokerError::Cluster("unexpected answer to CreateTopics".into()));
+        };
+        let outcomes: Vec<(String, gregor_protocol::ErrorCode)> = response
+            .topics
+            .iter()
+            .map(|topic| {
+                let code = gregor_protocol::ErrorCode::from_code(topic.error_code)
+                    .unwrap_or(gregor_protocol::ErrorCode::UnknownServerError);
+                (topic.name.clone(), code)
+            })
+            .collect();
+        // The caller reads the new topics from this node's image next: wait until the
+        // committed records have reached it.
+        let created: Vec<String> = outcomes
+            .iter()
+            .filter(|(_, code)| {
+                matches!(code, gregor_protocol::ErrorCode::None | gregor_protocol::ErrorCode::TopicAlreadyExists)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        let deadline = std::time::Instant::now() + CONTROLLER_CALL_TIMEOUT;
+        while !created.iter().all(|name| self.image().topic(name).is_some()) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        Ok(outcomes)
+    }
 }
+
+/// How long a broker waits for the active controller to answer its own requests.
+const CONTROLLER_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);

@@ -122,6 +122,10 @@ fn not_controller(response: &ResponseBody) -> bool {
         ResponseBody::BrokerRegistration(response) => response.error_code,
         ResponseBody::BrokerHeartbeat(response) => response.error_code,
         ResponseBody::Envelope(response) => response.error_code,
+        ResponseBody::AllocateProducerIds(response) => response.error_code,
+        ResponseBody::CreateTopics(response) => {
+            response.topics.iter().map(|topic| topic.error_code).find(|code| *code != 0).unwrap_or(0)
+        }
         _ => 0,
     };
     code == ErrorCode::NotController.code()

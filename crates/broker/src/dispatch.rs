@@ -177,6 +177,9 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, connection:
         RequestBody::BrokerRegistration(body) => {
             respond(ResponseBody::BrokerRegistration(handlers::broker_registration::handle(broker, body).await))
         }
+        RequestBody::AllocateProducerIds(body) => {
+            respond(ResponseBody::AllocateProducerIds(handlers::allocate_producer_ids::handle(broker, body).await))
+        }
         RequestBody::BrokerHeartbeat(body) => {
             respond(ResponseBody::BrokerHeartbeat(handlers::broker_heartbeat::handle(broker, body).await))
         }
@@ -195,7 +198,6 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, connection:
         | RequestBody::AlterPartition(_)
         | RequestBody::UpdateFeatures(_)
         | RequestBody::FetchSnapshot(_)
-        | RequestBody::AllocateProducerIds(_)
         | RequestBody::ControllerRegistration(_)
         | RequestBody::GetTelemetrySubscriptions(_)
         | RequestBody::PushTelemetry(_)
@@ -276,7 +278,8 @@ pub fn has_handler(api_key: ApiKey) -> bool {
         | ApiKey::DescribeQuorum
         | ApiKey::Envelope
         | ApiKey::BrokerRegistration
-        | ApiKey::BrokerHeartbeat => true,
+        | ApiKey::BrokerHeartbeat
+        | ApiKey::AllocateProducerIds => true,
         ApiKey::SaslHandshake
         | ApiKey::AlterReplicaLogDirs
         | ApiKey::SaslAuthenticate
@@ -292,7 +295,6 @@ pub fn has_handler(api_key: ApiKey) -> bool {
         | ApiKey::AlterPartition
         | ApiKey::UpdateFeatures
         | ApiKey::FetchSnapshot
-        | ApiKey::AllocateProducerIds
         | ApiKey::ControllerRegistration
         | ApiKey::GetTelemetrySubscriptions
         | ApiKey::PushTelemetry

@@ -3,7 +3,7 @@
 //! creates the topic from the broker's config, once, however many requests race.
 
 use crate::broker::Broker;
-use gregor_metadata::controller::{create_topics, NewTopic};
+use gregor_metadata::controller::NewTopic;
 use gregor_protocol::ErrorCode;
 use std::sync::Arc;
 
@@ -28,14 +28,12 @@ pub async fn ensure_internal_topic(
         return Ok(count);
     }
     let topic = define(&broker.config());
-    let created = broker.decide(move |image, context| create_topics(image, context, &[topic], false)).await;
-    match created {
+    match broker.create_topics_via_controller(vec![topic]).await {
         Ok(outcomes) => {
-            let failed = outcomes
-                .iter()
-                .find(|outcome| outcome.error != ErrorCode::None && outcome.error != ErrorCode::TopicAlreadyExists);
-            if let Some(outcome) = failed {
-                tracing::warn!("creating {name} failed: {:?}", outcome.error);
+            let failed =
+                outcomes.iter().find(|(_, error)| *error != ErrorCode::None && *error != ErrorCode::TopicAlreadyExists);
+            if let Some((_, error)) = failed {
+                tracing::warn!("creating {name} failed: {error:?}");
                 return Err(ErrorCode::CoordinatorNotAvailable);
             }
         }
@@ -45,4 +43,15 @@ pub async fn ensure_internal_topic(
         }
     }
     partition_count(broker).ok_or(ErrorCode::CoordinatorNotAvailable)
+}
+
+/// The replication factor an internal topic can have now: its configured one
+/// (`offsets.topic.replication.factor`, `transaction.state.log.replication.factor`)
+/// capped at the brokers registered, so that a single node, or a cluster smaller
+/// than the default 3, still gets its coordinators. Kafka refuses to create the
+/// topic until enough brokers have registered; Gregor creates it with fewer
+/// replicas instead, and says so in its README.
+pub fn registered_brokers(broker: &Broker) -> i16 {
+    let count = broker.image().brokers().count().max(1);
+    i16::try_from(count).unwrap_or(i16::MAX)
 }

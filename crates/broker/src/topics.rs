@@ -2,7 +2,7 @@
 //! older clients' behalf) and the value of an authorized-operations field not asked for.
 
 use crate::broker::Broker;
-use gregor_metadata::controller::{create_topics, NewTopic};
+use gregor_metadata::controller::NewTopic;
 use gregor_protocol::ErrorCode;
 use std::sync::Arc;
 
@@ -29,12 +29,10 @@ pub async fn auto_create(broker: &Arc<Broker>, names: Vec<String>) -> Vec<(Strin
             configs: Vec::new(),
         })
         .collect();
-    let outcome = broker.decide(move |image, context| create_topics(image, context, &topics, false)).await;
-    match outcome {
+    match broker.create_topics_via_controller(topics).await {
         Ok(outcomes) => outcomes
             .into_iter()
-            .filter(|outcome| outcome.error != ErrorCode::None && outcome.error != ErrorCode::TopicAlreadyExists)
-            .map(|outcome| (outcome.name, outcome.error))
+            .filter(|(_, error)| *error != ErrorCode::None && *error != ErrorCode::TopicAlreadyExists)
             .collect(),
         Err(error) => {
             tracing::warn!("automatic topic creation failed: {error}");

@@ -123,12 +123,11 @@ impl GroupCoordinator {
     /// The number of `__consumer_offsets` partitions, creating the topic if it does
     /// not exist yet (as Kafka does on the first FindCoordinator).
     pub async fn ensure_topic(&self, broker: &Arc<Broker>) -> Result<i32, CoordinatorUnavailable> {
+        let brokers = crate::internal_topic::registered_brokers(broker);
         ensure_internal_topic(broker, OFFSETS_TOPIC, &self.create_lock, |config| NewTopic {
             name: OFFSETS_TOPIC.to_string(),
             num_partitions: config.offsets_topic_num_partitions,
-            // One node: every replica factor above one would be unsatisfiable, and
-            // Kafka also caps it at the number of live brokers.
-            replication_factor: 1,
+            replication_factor: config.offsets_topic_replication_factor.min(brokers),
             assignments: Vec::new(),
             configs: vec![
                 ("cleanup.policy".to_string(), Some("compact".to_string())),

@@ -2,6 +2,7 @@
 //! takes the decoded request, and returns the response; none touches the socket.
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
+pub mod allocate_producer_ids;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;

@@ -139,9 +139,16 @@ impl RaftMetadataLog {
         // Entries committed before the stop are applied before the node serves.
         driver.step_once()?;
         driver.publish_view();
+        // Applying committed records reaches code that spawns tasks (the
+        // coordinators loading partitions): the thread runs inside the runtime.
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|error| BrokerError::Quorum(format!("the quorum needs the async runtime: {error}")))?;
         std::thread::Builder::new()
             .name("gregor-quorum".into())
-            .spawn(move || driver.run(receiver, tick))
+            .spawn(move || {
+                let _runtime = runtime.enter();
+                driver.run(receiver, tick)
+            })
             .map_err(|error| BrokerError::Quorum(format!("cannot start the quorum thread: {error}")))?;
         Ok(())
     }

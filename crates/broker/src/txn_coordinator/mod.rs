@@ -112,11 +112,11 @@ impl TxnCoordinator {
     /// The number of `__transaction_state` partitions, creating the topic if it does
     /// not exist yet (as Kafka does on the first FindCoordinator of a transactional id).
     pub async fn ensure_topic(&self, broker: &Arc<Broker>) -> Result<i32, ErrorCode> {
+        let brokers = crate::internal_topic::registered_brokers(broker);
         ensure_internal_topic(broker, TXN_TOPIC, &self.create_lock, |config| NewTopic {
             name: TXN_TOPIC.to_string(),
             num_partitions: config.transaction_state_log_num_partitions,
-            // One node: Kafka also caps the replication factor at the live brokers.
-            replication_factor: 1,
+            replication_factor: config.transaction_state_log_replication_factor.min(brokers),
             assignments: Vec::new(),
             configs: vec![
                 ("cleanup.policy".to_string(), Some("compact".to_string())),
