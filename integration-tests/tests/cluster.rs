@@ -244,3 +244,47 @@ fn a_node_of_another_cluster_is_refused_and_a_single_nodes_folder_is_not_taken_o
     assert!(refused_logged, "nobody refused the node of the other cluster");
     Ok(())
 }
+
+#[test]
+fn a_node_that_fell_behind_the_trimmed_log_catches_up_from_a_snapshot() -> Result<()> {
+    // Snapshots every few records, so that the log a stopped node needs is gone
+    // by the time it is back and the leader must send it a snapshot.
+    let mut overrides = FAST.to_vec();
+    overrides.push(("metadata.log.max.record.bytes.between.snapshots", "1024"));
+    let mut cluster = Cluster::start(3, &overrides)?;
+    let controller = cluster.wait_for_controller(Duration::from_secs(20))?;
+    cluster.wait_for_brokers(controller, 3, Duration::from_secs(20))?;
+    let down = (1..=3).find(|id| *id != controller).unwrap_or(1);
+    cluster.stop(down)?;
+    for index in 0..30 {
+        assert_eq!(cluster.create_topic(controller, &format!("snap-{index}"), 1, 2)?, 0);
+    }
+    let snapshots = |node: i32| -> usize {
+        let dir = cluster.nodes[(node - 1) as usize].data_dir().join("__cluster_metadata-0");
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|entry| entry.ok())
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".checkpoint"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert!(snapshots(controller) > 0, "the controller took no snapshot");
+    cluster.start_again(down)?;
+    let caught_up = wait_until(Duration::from_secs(20), || {
+        (0..30).all(|index| !partitions(&cluster, down, &format!("snap-{index}")).unwrap_or_default().is_empty())
+    });
+    assert!(caught_up, "node {down} did not catch up{}", cluster.nodes[(down - 1) as usize].diag());
+    assert!(
+        cluster.nodes[(down - 1) as usize].stderr_tail(200).contains("loaded the metadata snapshot"),
+        "node {down} caught up without a snapshot"
+    );
+    // And it comes back from its own snapshot after a restart.
+    cluster.stop(down)?;
+    cluster.start_again(down)?;
+    assert!(wait_until(Duration::from_secs(20), || !partitions(&cluster, down, "snap-29")
+        .unwrap_or_default()
+        .is_empty()));
+    Ok(())
+}
