@@ -62,6 +62,45 @@ impl Cluster {
         })
     }
 
+    /// `controllers` controller-only nodes (ids 1..) and `brokers` broker-only nodes
+    /// after them, as Kafka's isolated mode. `client_ports[i]` of a controller is its
+    /// controller listener.
+    pub fn start_split(controllers: usize, brokers: usize, extra: &[(&str, &str)]) -> Result<Cluster> {
+        let count = controllers + brokers;
+        let ports = free_ports(count)?;
+        let voters: Vec<String> =
+            ports[..controllers].iter().enumerate().map(|(i, port)| format!("{}@127.0.0.1:{port}", i + 1)).collect();
+        let voters = voters.join(",");
+        let mut nodes = Vec::with_capacity(count);
+        for (i, port) in ports.iter().enumerate() {
+            let node_id = (i + 1).to_string();
+            let is_controller = i < controllers;
+            let listeners = if is_controller {
+                format!("CONTROLLER://127.0.0.1:{port}")
+            } else {
+                format!("PLAINTEXT://127.0.0.1:{port}")
+            };
+            let roles = if is_controller { "controller" } else { "broker" };
+            let mut overrides: Vec<(&str, &str)> = vec![
+                ("node.id", &node_id),
+                ("process.roles", roles),
+                ("listeners", &listeners),
+                ("controller.listener.names", "CONTROLLER"),
+                ("controller.quorum.voters", &voters),
+            ];
+            overrides.extend_from_slice(extra);
+            let node = BrokerProcess::start_with_env(&overrides, &[("CLUSTER_ID", CLUSTER_ID)])
+                .with_context(|| format!("starting node {node_id} ({roles})"))?;
+            nodes.push(node);
+        }
+        Ok(Cluster {
+            nodes,
+            client_ports: ports.clone(),
+            controller_ports: ports[..controllers].to_vec(),
+            running: vec![true; count],
+        })
+    }
+
     pub fn bootstrap(&self) -> String {
         self.client_ports
             .iter()

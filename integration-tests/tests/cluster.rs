@@ -288,3 +288,38 @@ fn a_node_that_fell_behind_the_trimmed_log_catches_up_from_a_snapshot() -> Resul
         .is_empty()));
     Ok(())
 }
+
+#[test]
+fn three_controllers_and_three_brokers_in_separate_processes_form_one_cluster() -> Result<()> {
+    let mut cluster = Cluster::start_split(3, 3, FAST)?;
+    // Brokers 4-6 follow the quorum and register with its leader.
+    cluster.wait_for_brokers(4, 3, Duration::from_secs(30))?;
+    for broker in 5..=6 {
+        cluster.wait_for_brokers(broker, 3, Duration::from_secs(30))?;
+    }
+    let brokers: Vec<i32> = metadata(&cluster, 4, "none")?.brokers.iter().map(|b| b.node_id).collect();
+    assert_eq!(brokers, vec![4, 5, 6], "controllers must not be brokers");
+    // A topic created through a broker (forwarded to the active controller) is
+    // placed on the brokers only, and every broker learns it.
+    assert_eq!(cluster.create_topic_within(5, "split", 3, 3, Duration::from_secs(20))?, 0);
+    let placed = wait_until(Duration::from_secs(10), || {
+        (4..=6).all(|node| {
+            let seen = partitions(&cluster, node, "split").unwrap_or_default();
+            seen.len() == 3
+                && seen.iter().all(|(_, leader, replicas, _)| (4..=6).contains(leader) && replicas.len() == 3)
+        })
+    });
+    assert!(placed, "{:?}", partitions(&cluster, 4, "split"));
+    // The quorum loses its leader; the brokers follow the new one.
+    let leader = cluster.describe_quorum(4)?.map(|state| state.leader_id).unwrap_or(-1);
+    assert!((1..=3).contains(&leader), "brokers name controller {leader}");
+    cluster.kill9(leader)?;
+    assert!(
+        wait_until(Duration::from_secs(10), || cluster.create_topic(6, "split-after", 1, 3).unwrap_or(-1) == 0),
+        "no CreateTopics through a broker after the active controller was killed"
+    );
+    assert!(wait_until(Duration::from_secs(10), || !partitions(&cluster, 4, "split-after")
+        .unwrap_or_default()
+        .is_empty()));
+    Ok(())
+}

@@ -428,6 +428,22 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, connection: &mut Arc<C
             None => Reply::Close("Raft messages to a node that is not a voter".into()),
         };
     }
+    if controller_listener && gregor_quorum::wire::is_metadata_fetch(&frame) {
+        let Some(quorum) = broker.controller.quorum.clone() else {
+            return Reply::Close("a metadata fetch to a node that is not a voter".into());
+        };
+        let task = tokio::spawn(async move {
+            match quorum.serve_fetch(frame).await {
+                Ok(answer) => {
+                    let mut encoded = WriteBuf::new();
+                    encoded.put_shared(&answer);
+                    Outcome::RespondEncoded(encoded)
+                }
+                Err(error) => Outcome::Close(format!("metadata fetch: {error}")),
+            }
+        });
+        return Reply::Later { correlation_id: 0, version: 0, task, charge: None };
+    }
     let prefix = match peek_request_prefix(&frame) {
         Ok(prefix) => prefix,
         Err(error) => return Reply::Close(format!("unreadable request header: {error}")),
@@ -446,7 +462,7 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, connection: &mut Arc<C
     // to the one that is, in an Envelope, as Kafka's brokers forward it.
     if !controller_listener
         && crate::dispatch::is_forwarded_to_controller(api_key)
-        && broker.controller.quorum.is_some()
+        && broker.controller.is_clustered()
         && !broker.controller.leadership().may_decide
     {
         let broker = Arc::clone(broker);

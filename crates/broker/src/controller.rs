@@ -152,8 +152,10 @@ impl MetadataLog for RaftMetadataLog {
 pub struct Controller {
     /// Set on a single node: its own log, also read at start.
     pub(crate) local: Option<Arc<LocalMetadataLog>>,
-    /// Set in a cluster: the replicated quorum.
+    /// Set on a cluster's voters: the replicated quorum.
     pub(crate) quorum: Option<Arc<RaftMetadataLog>>,
+    /// Set on a cluster's broker-only nodes: they follow the quorum.
+    pub(crate) observer: Option<Arc<crate::quorum::ObserverMetadataLog>>,
     log: Arc<dyn MetadataLog>,
     /// Serialises decisions: held from reading the image to publishing the next.
     lock: tokio::sync::Mutex<()>,
@@ -162,12 +164,41 @@ pub struct Controller {
 impl Controller {
     pub fn local(log: LocalMetadataLog) -> Self {
         let log = Arc::new(log);
-        Controller { local: Some(Arc::clone(&log)), quorum: None, log, lock: tokio::sync::Mutex::new(()) }
+        Controller {
+            local: Some(Arc::clone(&log)),
+            quorum: None,
+            observer: None,
+            log,
+            lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn observing(observer: crate::quorum::ObserverMetadataLog) -> Self {
+        let observer = Arc::new(observer);
+        Controller {
+            local: None,
+            quorum: None,
+            observer: Some(Arc::clone(&observer)),
+            log: observer,
+            lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Whether this node is part of a cluster (a voter or an observer), not a
+    /// single node that is its own quorum.
+    pub fn is_clustered(&self) -> bool {
+        self.local.is_none()
     }
 
     pub fn replicated(quorum: RaftMetadataLog) -> Self {
         let quorum = Arc::new(quorum);
-        Controller { local: None, quorum: Some(Arc::clone(&quorum)), log: quorum, lock: tokio::sync::Mutex::new(()) }
+        Controller {
+            local: None,
+            quorum: Some(Arc::clone(&quorum)),
+            observer: None,
+            log: quorum,
+            lock: tokio::sync::Mutex::new(()),
+        }
     }
 
     pub fn leadership(&self) -> Leadership {
@@ -372,11 +403,12 @@ impl Broker {
     ) -> Result<gregor_metadata::controller::ProducerIdBlock, BrokerError> {
         let node_id = self.node_id;
         // In a cluster the epoch is the one the controller gave this broker's registration.
-        let broker_epoch = match &self.controller.quorum {
-            Some(_) => self.image().broker(node_id).map_or(-1, |registration| registration.epoch),
-            None => self.broker_epoch,
+        let broker_epoch = if self.controller.is_clustered() {
+            self.image().broker(node_id).map_or(-1, |registration| registration.epoch)
+        } else {
+            self.broker_epoch
         };
-        if self.controller.quorum.is_none() || self.controller.leadership().may_decide {
+        if !self.controller.is_clustered() || self.controller.leadership().may_decide {
             return self
                 .decide(move |image, _context| {
                     gregor_metadata::controller::allocate_producer_ids(image, node_id, broker_epoch)
@@ -420,7 +452,7 @@ impl Broker {
         topics: Vec<gregor_metadata::controller::NewTopic>,
     ) -> Result<Vec<(String, gregor_protocol::ErrorCode)>, BrokerError> {
         use gregor_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-        if self.controller.quorum.is_none() || self.controller.leadership().may_decide {
+        if !self.controller.is_clustered() || self.controller.leadership().may_decide {
             let outcomes = self
                 .decide(move |image, context| {
                     gregor_metadata::controller::create_topics(image, context, &topics, false)

@@ -11,7 +11,7 @@ use crate::connection_quotas::{AcceptBackoff, ConnectionQuotas, ConnectionSlots}
 use crate::controller::{Controller, LocalMetadataLog, METADATA_TOPIC};
 use crate::error::BrokerError;
 use crate::meta_properties::MetaProperties;
-use crate::quorum::{RaftMetadataLog, SegmentDisk};
+use crate::quorum::{ObserverMetadataLog, RaftMetadataLog, SegmentDisk};
 use crate::time::now_ms;
 use gregor_config::BrokerConfig;
 use gregor_storage::LogManager;
@@ -107,8 +107,11 @@ pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
     listeners.sort_by_key(|(_, address, _)| address.is_ipv6());
 
     let clustered = !config.controller_quorum_voters.is_empty();
-    let controller = if clustered {
+    let roles = config.process_roles;
+    let controller = if clustered && roles.controller {
         Controller::replicated(RaftMetadataLog::new(&config, &meta.cluster_id))
+    } else if clustered {
+        Controller::observing(ObserverMetadataLog::new(&config, &meta.cluster_id))
     } else {
         let logs = Arc::clone(&logs);
         let node_id = config.node_id;
@@ -128,6 +131,8 @@ pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
             })
             .await??;
         }
+        // A broker-only node starts empty and fetches the metadata from the quorum.
+        None if broker.controller.observer.is_some() => {}
         None => {
             let broker = Arc::clone(&broker);
             tokio::task::spawn_blocking(move || broker.load_metadata()).await??;
@@ -149,9 +154,14 @@ pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
         tasks.spawn(accept_loop(Arc::clone(&broker), listener, name, Arc::clone(&limits), shutdown_rx.clone()));
     }
     tasks.spawn(background(Arc::clone(&broker), shutdown_rx.clone()));
-    if broker.controller.quorum.is_some() {
+    if broker.controller.is_clustered() && roles.broker {
         tasks.spawn(crate::cluster::broker_lifecycle(Arc::clone(&broker), shutdown_rx.clone()));
+    }
+    if broker.controller.quorum.is_some() {
         tasks.spawn(crate::cluster::controller_duties(Arc::clone(&broker), shutdown_rx.clone()));
+    }
+    if let Some(observer) = broker.controller.observer.clone() {
+        tasks.spawn(observer.run(Arc::clone(&broker), shutdown_rx.clone()));
     }
     Ok(RunningServer { broker, addresses, started_in: started.elapsed(), shutdown: shutdown_tx, tasks })
 }

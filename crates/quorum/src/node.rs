@@ -399,3 +399,41 @@ impl<D: QuorumDisk> QuorumNode<D> {
         (node == self.node_id && incarnation == self.incarnation).then_some(id)
     }
 }
+
+impl<D: QuorumDisk> QuorumNode<D> {
+    /// Committed entries after `after_index` for an observer, up to about
+    /// `bytes_max`; when the log no longer holds the next one, the snapshot it must
+    /// start from (index, data) instead.
+    pub fn committed_after(&self, after_index: u64, bytes_max: usize) -> (Option<(u64, Bytes)>, Vec<(u64, Bytes)>) {
+        let commit = self.applied_index.min(self.commit_index());
+        let (snapshot_index, _) = self.log.snapshot_point();
+        if after_index < snapshot_index {
+            let snapshot = raft::Storage::snapshot(&self.log, 0, 0).ok().map(|snapshot| {
+                let index = snapshot.get_metadata().index;
+                (index, snapshot.data)
+            });
+            return (snapshot, Vec::new());
+        }
+        if after_index >= commit {
+            return (None, Vec::new());
+        }
+        let entries = raft::Storage::entries(
+            &self.log,
+            after_index + 1,
+            commit + 1,
+            bytes_max as u64,
+            raft::GetEntriesContext::empty(false),
+        )
+        .unwrap_or_default();
+        let entries = entries
+            .into_iter()
+            .map(|entry| {
+                // Only the application's entries carry data; the others are sent
+                // empty so that the observer's index keeps step.
+                let data = if entry.get_entry_type() == EntryType::EntryNormal { entry.data } else { Bytes::new() };
+                (entry.index, data)
+            })
+            .collect();
+        (None, entries)
+    }
+}

@@ -169,3 +169,175 @@ mod tests {
         assert_eq!(decode_refusal(bytes.slice(4..)).unwrap(), (104, "other cluster".to_owned()));
     }
 }
+
+/// Gregor's private API key for a broker-only node's fetch of committed metadata
+/// (KRaft's observers fetch the metadata log the same way, with Fetch).
+pub const METADATA_FETCH_API_KEY: i16 = 32_001;
+/// Bytes of entries one metadata fetch answer carries at most (one entry is sent
+/// whole even when larger).
+pub const METADATA_FETCH_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// An observer's request: the committed entries after `after_index`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataFetch {
+    pub cluster_id: String,
+    pub node_id: i32,
+    pub after_index: u64,
+}
+
+/// The answer: the leader as the voter knows it, the commit index, and either
+/// committed entries (index, data) or, when the log before them is trimmed, the
+/// snapshot to start from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MetadataFetchAnswer {
+    pub error_code: i16,
+    pub leader_id: i32,
+    pub commit_index: u64,
+    pub snapshot: Option<(u64, Bytes)>,
+    pub entries: Vec<(u64, Bytes)>,
+}
+
+/// Whether a frame (without its size prefix) is a metadata fetch.
+pub fn is_metadata_fetch(frame: &[u8]) -> bool {
+    frame.len() >= 2 && i16::from_be_bytes([frame[0], frame[1]]) == METADATA_FETCH_API_KEY
+}
+
+pub fn encode_metadata_fetch(fetch: &MetadataFetch, correlation_id: i32) -> Result<Bytes, QuorumError> {
+    let mut body = BytesMut::new();
+    body.put_i16(METADATA_FETCH_API_KEY);
+    body.put_i16(0);
+    body.put_i32(correlation_id);
+    put_string(&mut body, "gregor-observer")?;
+    put_string(&mut body, &fetch.cluster_id)?;
+    body.put_i32(fetch.node_id);
+    body.put_u64(fetch.after_index);
+    framed(body)
+}
+
+/// Decodes a fetch (without its size prefix): the correlation id and the fetch.
+pub fn decode_metadata_fetch(mut frame: Bytes) -> Result<(i32, MetadataFetch), QuorumError> {
+    let api_key = get_i16(&mut frame)?;
+    if api_key != METADATA_FETCH_API_KEY {
+        return Err(QuorumError::Malformed(format!("api key {api_key} is not a metadata fetch")));
+    }
+    let _version = get_i16(&mut frame)?;
+    let correlation_id = get_i32(&mut frame)?;
+    let _client_id = get_string(&mut frame)?;
+    let cluster_id = get_string(&mut frame)?;
+    let node_id = get_i32(&mut frame)?;
+    if frame.remaining() < 8 {
+        return Err(QuorumError::Malformed("truncated frame".into()));
+    }
+    let after_index = frame.get_u64();
+    Ok((correlation_id, MetadataFetch { cluster_id, node_id, after_index }))
+}
+
+pub fn encode_metadata_fetch_answer(answer: &MetadataFetchAnswer, correlation_id: i32) -> Result<Bytes, QuorumError> {
+    let mut body = BytesMut::new();
+    body.put_i32(correlation_id);
+    body.put_i16(answer.error_code);
+    body.put_i32(answer.leader_id);
+    body.put_u64(answer.commit_index);
+    match &answer.snapshot {
+        Some((index, data)) => {
+            body.put_i8(1);
+            body.put_u64(*index);
+            put_bytes(&mut body, data)?;
+        }
+        None => body.put_i8(0),
+    }
+    let count = i32::try_from(answer.entries.len()).map_err(|_| QuorumError::Malformed("too many entries".into()))?;
+    body.put_i32(count);
+    for (index, data) in &answer.entries {
+        body.put_u64(*index);
+        put_bytes(&mut body, data)?;
+    }
+    framed(body)
+}
+
+/// Decodes an answer (without its size prefix).
+pub fn decode_metadata_fetch_answer(mut frame: Bytes) -> Result<MetadataFetchAnswer, QuorumError> {
+    let _correlation_id = get_i32(&mut frame)?;
+    let error_code = get_i16(&mut frame)?;
+    let leader_id = get_i32(&mut frame)?;
+    let commit_index = get_u64(&mut frame)?;
+    if frame.remaining() < 1 {
+        return Err(QuorumError::Malformed("truncated frame".into()));
+    }
+    let snapshot = match frame.get_i8() {
+        0 => None,
+        _ => {
+            let index = get_u64(&mut frame)?;
+            Some((index, get_bytes(&mut frame)?))
+        }
+    };
+    let count = get_i32(&mut frame)?;
+    let count = usize::try_from(count).map_err(|_| QuorumError::Malformed(format!("entry count {count}")))?;
+    // Each entry takes at least 12 bytes: a count past that is a lie.
+    if count > frame.remaining() / 12 {
+        return Err(QuorumError::Malformed(format!("{count} entries in {} bytes", frame.remaining())));
+    }
+    let mut entries = Vec::with_capacity(count);
+    for _ in 0..count {
+        let index = get_u64(&mut frame)?;
+        entries.push((index, get_bytes(&mut frame)?));
+    }
+    Ok(MetadataFetchAnswer { error_code, leader_id, commit_index, snapshot, entries })
+}
+
+fn framed(body: BytesMut) -> Result<Bytes, QuorumError> {
+    let size = i32::try_from(body.len()).map_err(|_| QuorumError::Malformed("frame too large".into()))?;
+    let mut framed = BytesMut::with_capacity(body.len() + 4);
+    framed.put_i32(size);
+    framed.put_slice(&body);
+    Ok(framed.freeze())
+}
+
+fn put_bytes(buf: &mut BytesMut, bytes: &[u8]) -> Result<(), QuorumError> {
+    let len = i32::try_from(bytes.len()).map_err(|_| QuorumError::Malformed("bytes too long".into()))?;
+    buf.put_i32(len);
+    buf.put_slice(bytes);
+    Ok(())
+}
+
+fn get_bytes(buf: &mut Bytes) -> Result<Bytes, QuorumError> {
+    let len = get_i32(buf)?;
+    let len = usize::try_from(len).map_err(|_| QuorumError::Malformed(format!("bytes length {len}")))?;
+    if len > buf.remaining() {
+        return Err(QuorumError::Malformed("truncated bytes".into()));
+    }
+    Ok(buf.split_to(len))
+}
+
+fn get_u64(buf: &mut Bytes) -> Result<u64, QuorumError> {
+    if buf.remaining() < 8 {
+        return Err(QuorumError::Malformed("truncated frame".into()));
+    }
+    Ok(buf.get_u64())
+}
+
+#[cfg(test)]
+mod fetch_tests {
+    use super::*;
+
+    #[test]
+    fn metadata_fetches_and_answers_round_trip_and_truncations_are_refused() {
+        let fetch = MetadataFetch { cluster_id: "c".into(), node_id: 4, after_index: 17 };
+        let bytes = encode_metadata_fetch(&fetch, 3).unwrap();
+        assert!(is_metadata_fetch(&bytes[4..]));
+        assert_eq!(decode_metadata_fetch(bytes.slice(4..)).unwrap(), (3, fetch));
+        let answer = MetadataFetchAnswer {
+            error_code: 0,
+            leader_id: 2,
+            commit_index: 20,
+            snapshot: Some((10, Bytes::from_static(b"snap"))),
+            entries: vec![(11, Bytes::from_static(b"a")), (12, Bytes::new())],
+        };
+        let bytes = encode_metadata_fetch_answer(&answer, 3).unwrap();
+        let body = bytes.slice(4..);
+        assert_eq!(decode_metadata_fetch_answer(body.clone()).unwrap(), answer);
+        for cut in 0..body.len() {
+            assert!(decode_metadata_fetch_answer(body.slice(..cut)).is_err(), "cut at {cut} decoded");
+        }
+    }
+}

@@ -29,6 +29,13 @@ pub async fn handle(
     }
     let now = crate::time::now_ms();
     let partition = match &broker.controller.quorum {
+        // A broker-only node follows the quorum: it names the leader it knows.
+        None if broker.controller.is_clustered() => PartitionData {
+            partition_index: 0,
+            error_code: ErrorCode::NotLeaderOrFollower.code(),
+            leader_id: broker.active_controller_id().unwrap_or(-1),
+            ..Default::default()
+        },
         None => {
             let offset = broker.metadata_offset.load(std::sync::atomic::Ordering::Acquire) + 1;
             PartitionData {

@@ -7,9 +7,12 @@
 //! has been applied, so a decision's caller sees its own effect.
 
 mod disk;
+mod observer;
 mod transport;
 
+use crate::controller::MetadataLog;
 pub use disk::SegmentDisk;
+pub use observer::ObserverMetadataLog;
 use transport::PeerLinks;
 
 use crate::broker::Broker;
@@ -36,8 +39,16 @@ const INFLIGHT_MESSAGES_MAX: usize = 256;
 
 pub enum Command {
     Step(Vec<Message>),
-    Propose { data: Bytes, reply: SyncSender<Result<(), BrokerError>> },
+    Propose {
+        data: Bytes,
+        reply: SyncSender<Result<(), BrokerError>>,
+    },
     Unreachable(u64),
+    /// An observer's fetch: committed entries after an index.
+    Read {
+        after_index: u64,
+        reply: tokio::sync::oneshot::Sender<gregor_quorum::wire::MetadataFetchAnswer>,
+    },
     Shutdown,
 }
 
@@ -200,6 +211,34 @@ impl RaftMetadataLog {
         }
     }
 
+    /// Answers an observer's metadata fetch (a frame without its size prefix);
+    /// returns the answer frame with its size prefix.
+    pub async fn serve_fetch(&self, frame: Bytes) -> Result<Bytes, BrokerError> {
+        use gregor_quorum::wire::{decode_metadata_fetch, encode_metadata_fetch_answer, MetadataFetchAnswer};
+        let malformed = |error: gregor_quorum::QuorumError| BrokerError::Quorum(error.to_string());
+        let (correlation_id, fetch) = decode_metadata_fetch(frame).map_err(malformed)?;
+        if fetch.cluster_id != self.cluster_id {
+            tracing::error!(
+                "refusing the metadata fetch of node {}: it belongs to cluster {}, this node to {}",
+                fetch.node_id,
+                fetch.cluster_id,
+                self.cluster_id
+            );
+            let refusal = MetadataFetchAnswer {
+                error_code: gregor_protocol::ErrorCode::InconsistentClusterId.code(),
+                leader_id: -1,
+                ..MetadataFetchAnswer::default()
+            };
+            return encode_metadata_fetch_answer(&refusal, correlation_id).map_err(malformed);
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.commands
+            .try_send(Command::Read { after_index: fetch.after_index, reply })
+            .map_err(|_| BrokerError::Quorum("the quorum thread is busy or stopped".into()))?;
+        let answer = answer.await.map_err(|_| BrokerError::Quorum("the quorum thread stopped".into()))?;
+        encode_metadata_fetch_answer(&answer, correlation_id).map_err(malformed)
+    }
+
     pub fn shutdown(&self) {
         let _ = self.commands.try_send(Command::Shutdown);
     }
@@ -244,6 +283,18 @@ impl Driver {
                     }
                 },
                 Ok(Command::Unreachable(peer)) => self.node.report_unreachable(peer),
+                Ok(Command::Read { after_index, reply }) => {
+                    let (snapshot, entries) =
+                        self.node.committed_after(after_index, gregor_quorum::wire::METADATA_FETCH_BYTES_MAX);
+                    let answer = gregor_quorum::wire::MetadataFetchAnswer {
+                        error_code: 0,
+                        leader_id: self.node.leader_id().and_then(|id| i32::try_from(id).ok()).unwrap_or(-1),
+                        commit_index: self.node.commit_index(),
+                        snapshot,
+                        entries,
+                    };
+                    let _ = reply.send(answer);
+                }
                 Ok(Command::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
                 Err(RecvTimeoutError::Timeout) => {}
             }
