@@ -30,8 +30,11 @@ fn metadata(cluster: &Cluster, node_id: i32, topic: &str) -> Result<MetadataResp
     }
 }
 
-/// (partition, leader, replicas, isr) of `topic` as node `node_id` answers.
-fn partitions(cluster: &Cluster, node_id: i32, topic: &str) -> Result<Vec<(i32, i32, Vec<i32>, Vec<i32>)>> {
+/// (partition, leader, replicas, isr) of one partition.
+type PartitionView = (i32, i32, Vec<i32>, Vec<i32>);
+
+/// Every partition of `topic` as node `node_id` answers.
+fn partitions(cluster: &Cluster, node_id: i32, topic: &str) -> Result<Vec<PartitionView>> {
     let response = metadata(cluster, node_id, topic)?;
     let Some(found) = response.topics.iter().find(|t| t.name.as_deref() == Some(topic)) else {
         return Ok(Vec::new());

@@ -400,11 +400,14 @@ impl<D: QuorumDisk> QuorumNode<D> {
     }
 }
 
+/// An entry's or a snapshot's index and bytes.
+pub type IndexedData = (u64, Bytes);
+
 impl<D: QuorumDisk> QuorumNode<D> {
     /// Committed entries after `after_index` for an observer, up to about
     /// `bytes_max`; when the log no longer holds the next one, the snapshot it must
     /// start from (index, data) instead.
-    pub fn committed_after(&self, after_index: u64, bytes_max: usize) -> (Option<(u64, Bytes)>, Vec<(u64, Bytes)>) {
+    pub fn committed_after(&self, after_index: u64, bytes_max: usize) -> (Option<IndexedData>, Vec<IndexedData>) {
         let commit = self.applied_index.min(self.commit_index());
         let (snapshot_index, _) = self.log.snapshot_point();
         if after_index < snapshot_index {
