@@ -234,6 +234,10 @@ class Broker:
                 time.sleep(0.05)
         sys.exit(f"gregor did not listen on {self.port} within 30 s (log: {self.log_path})")
 
+    @property
+    def bootstrap(self):
+        return f"127.0.0.1:{self.port}"
+
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
@@ -246,6 +250,70 @@ class Broker:
                 self.proc.kill()
                 self.proc.wait()
         shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+class Cluster(Broker):
+    """`gregor dev --nodes N`: the suite's tests that need several brokers (replication
+    factor 3, leader moves) run against it with --cluster N."""
+
+    def __init__(self, binary, data_dir, auto_create, log_path, nodes):
+        super().__init__(binary, data_dir, auto_create, log_path)
+        self.nodes = nodes
+        self.ready_bootstrap = None
+
+    def start(self):
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.starts += 1
+        for _ in range(50):
+            base = free_port()
+            if all(port_free(base + i) for i in range(2 * self.nodes)):
+                break
+        self.port = base
+        args = [self.binary, "dev", "--nodes", str(self.nodes), "--base-port", str(base), "--dir", self.data_dir]
+        for key, value in {
+            "auto.create.topics.enable": "true" if self.auto_create else "false",
+            "num.partitions": "4",
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found": "true",
+        }.items():
+            args += ["--override", f"{key}={value}"]
+        out = open(self.log_path, "a")
+        out.write(f"\n===== start {self.starts}: {' '.join(args)}\n")
+        out.flush()
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=out, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            line = self.proc.stdout.readline().decode(errors="replace")
+            if not line:
+                sys.exit(f"gregor dev exited at start (log: {self.log_path})")
+            if line.startswith("gregor dev cluster ready"):
+                self.ready_bootstrap = line.split("bootstrap ")[1].split(" ")[0]
+                return
+        sys.exit(f"gregor dev was not ready within 60 s (log: {self.log_path})")
+
+    @property
+    def bootstrap(self):
+        return self.ready_bootstrap or f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def port_free(port):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
 
 
 # ---------------------------------------------------------------------------
@@ -277,7 +345,7 @@ def run_number(tests_dir, number, names, mode, scenario, broker, run_dir, timeou
     # Not shared with the other test numbers running at once (see the module's doc).
     conf = os.path.join(run_dir, mode, f"{number}-{scenario}.conf")
     with open(conf, "w") as f:
-        f.write(f"bootstrap.servers=127.0.0.1:{broker.port}\n")
+        f.write(f"bootstrap.servers={broker.bootstrap}\n")
         f.write("test.topic.random=true\n")
     env = dict(os.environ, TESTS=number, TEST_KAFKA_VERSION=KAFKA_VERSION, RDKAFKA_TEST_CONF=conf,
                LD_LIBRARY_PATH=os.pathsep.join([os.path.join(tests_dir, "..", "src"),
@@ -380,6 +448,8 @@ def main():
     parser.add_argument("--run-dir", help="where logs and results go (default: under target/librdkafka-tests/runs)")
     parser.add_argument("--compat-doc", help="also write the results table to this Markdown file")
     parser.add_argument("--build-only", action="store_true")
+    parser.add_argument("--cluster", type=int, default=0, metavar="N",
+                        help="run against a cluster of N nodes (gregor dev --nodes N) instead of one broker")
     parser.add_argument("--from-results", nargs="+", metavar="TSV",
                         help="run nothing: write --compat-doc from earlier results.tsv files (later ones win)")
     args = parser.parse_args()
@@ -447,9 +517,13 @@ def main():
                            and (not args.allowlist or expected.get(n, {}).get(mode) == "pass")]
             if not in_scenario:
                 continue
-            broker = Broker(binary, os.path.join(run_dir, f"data-{mode}-{scenario}"),
-                            auto_create=scenario != "noautocreate",
-                            log_path=os.path.join(run_dir, mode, f"gregor-{scenario}.log"))
+            data_dir = os.path.join(run_dir, f"data-{mode}-{scenario}")
+            broker_log = os.path.join(run_dir, mode, f"gregor-{scenario}.log")
+            if args.cluster > 1:
+                broker = Cluster(binary, data_dir, auto_create=scenario != "noautocreate", log_path=broker_log,
+                                 nodes=args.cluster)
+            else:
+                broker = Broker(binary, data_dir, auto_create=scenario != "noautocreate", log_path=broker_log)
             broker.start()
             broker_lock = threading.Lock()
             numbers = list(dict.fromkeys(n[:4] for n, _ in in_scenario))

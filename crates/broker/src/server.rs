@@ -107,6 +107,14 @@ pub async fn run(config: BrokerConfig) -> Result<RunningServer, BrokerError> {
     listeners.sort_by_key(|(_, address, _)| address.is_ipv6());
 
     let clustered = !config.controller_quorum_voters.is_empty();
+    if !clustered && !config.controller_quorum_bootstrap_servers.is_empty() {
+        return Err(BrokerError::Cluster(
+            "controller.quorum.bootstrap.servers without controller.quorum.voters asks for a dynamic quorum \
+             (KIP-853), which Gregor does not run yet: list the voters in controller.quorum.voters \
+             (1@host:port,2@host:port,...)"
+                .into(),
+        ));
+    }
     let roles = config.process_roles;
     let controller = if clustered && roles.controller {
         Controller::replicated(RaftMetadataLog::new(&config, &meta.cluster_id))
