@@ -138,8 +138,8 @@ fn apply(image: &mut MetadataImage, records: &[MetadataRecord], validate_only: b
 pub fn controller_decisions(data: &[u8]) {
     let mut choices = Choices(data);
     let mut image = image_of_three_brokers();
-    let alive = [1, 2, 3];
     let mut next_id: u128 = 100;
+    let mut random_state: u64 = 0x2545_f491_4f6c_dd1d;
     let default_value = |_: &ConfigResource, name: &str| (name == "cleanup.policy").then(|| "delete".to_string());
     for _ in 0..OPERATIONS_MAX {
         if choices.0.is_empty() {
@@ -149,9 +149,15 @@ pub fn controller_decisions(data: &[u8]) {
             next_id += 1;
             Uuid::from_u128(next_id)
         };
+        // Placement's random start, deterministic for a given input.
+        let mut random = || {
+            random_state ^= random_state << 13;
+            random_state ^= random_state >> 7;
+            random_state ^= random_state << 17;
+            random_state
+        };
         let mut ctx = ControllerContext {
             node_id: 1,
-            alive_brokers: &alive,
             default_num_partitions: 1,
             default_replication_factor: 1,
             validate_topic_config: &validate_topic_config,
@@ -160,6 +166,7 @@ pub fn controller_decisions(data: &[u8]) {
             is_list_config: &|name| name == "cleanup.policy",
             default_value: &default_value,
             new_uuid: &mut new_uuid,
+            random: &mut random,
         };
         let validate_only = choices.byte() < 32;
         let items = 1 + choices.below(ITEMS_MAX);
@@ -211,7 +218,7 @@ pub fn controller_decisions(data: &[u8]) {
                             .then(|| (0..choices.below(4)).map(|_| choices.replicas()).collect()),
                     })
                     .collect();
-                let (records, outcomes) = create_partitions(&image, &ctx, &requests, validate_only);
+                let (records, outcomes) = create_partitions(&image, &mut ctx, &requests, validate_only);
                 assert_eq!(outcomes.len(), requests.len());
                 apply(&mut image, &records, validate_only, "CreatePartitions");
             }

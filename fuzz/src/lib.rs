@@ -497,3 +497,44 @@ fn repair_batch_crcs(set: &mut [u8]) {
         at = end;
     }
 }
+
+/// The quorum's decoders: voters' Raft frames, observers' metadata fetches and
+/// their answers, and the Raft entries the disk keeps. The first byte picks the
+/// decoder. Whatever decodes must encode again to the same frame (a refused frame
+/// is fine; a panic or an allocation the input did not pay for is not).
+pub fn quorum_frames(data: &[u8]) {
+    use gregor_quorum::wire;
+    let [which, rest @ ..] = data else {
+        return;
+    };
+    let input = Bytes::copy_from_slice(rest);
+    match which % 4 {
+        0 => {
+            if let Ok((correlation_id, frame)) = wire::decode_frame(input) {
+                let encoded = wire::encode_frame(&frame, correlation_id).expect("a decoded frame encodes");
+                let (again_id, again) = wire::decode_frame(encoded.slice(4..)).expect("an encoded frame decodes");
+                assert_eq!(again_id, correlation_id);
+                assert_eq!(again.messages.len(), frame.messages.len());
+                assert_eq!(again.cluster_id, frame.cluster_id);
+            }
+        }
+        1 => {
+            if let Ok((correlation_id, fetch)) = wire::decode_metadata_fetch(input) {
+                let encoded = wire::encode_metadata_fetch(&fetch, correlation_id).expect("a fetch encodes");
+                assert_eq!(wire::decode_metadata_fetch(encoded.slice(4..)).expect("decodes"), (correlation_id, fetch));
+            }
+        }
+        2 => {
+            if let Ok(answer) = wire::decode_metadata_fetch_answer(input) {
+                let encoded = wire::encode_metadata_fetch_answer(&answer, 0).expect("an answer encodes");
+                assert_eq!(wire::decode_metadata_fetch_answer(encoded.slice(4..)).expect("decodes"), answer);
+            }
+        }
+        _ => {
+            if let Ok(entry) = gregor_quorum::decode_entry(rest) {
+                let encoded = gregor_quorum::encode_entry(&entry).expect("an entry encodes");
+                assert_eq!(gregor_quorum::decode_entry(&encoded).expect("decodes"), entry);
+            }
+        }
+    }
+}

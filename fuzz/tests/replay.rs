@@ -434,3 +434,35 @@ fn controller_decisions() {
     ];
     run("controller_decisions", targets::controller_decisions, &seeds, 0);
 }
+
+#[test]
+fn quorum_frames() {
+    use gregor_quorum::wire;
+    use gregor_quorum::{Entry, Message, MessageType};
+    let mut heartbeat = Message::default();
+    heartbeat.set_msg_type(MessageType::MsgHeartbeat);
+    heartbeat.to = 2;
+    heartbeat.from = 1;
+    heartbeat.term = 3;
+    let mut append = Message::default();
+    append.set_msg_type(MessageType::MsgAppend);
+    append.entries = vec![Entry { index: 4, term: 3, data: Bytes::from_static(b"batch"), ..Default::default() }].into();
+    let frame = wire::RaftFrame { cluster_id: "cluster".into(), from_node: 1, messages: vec![heartbeat, append] };
+    let fetch = wire::MetadataFetch { cluster_id: "cluster".into(), node_id: 4, after_index: 9 };
+    let answer = wire::MetadataFetchAnswer {
+        error_code: 0,
+        leader_id: 1,
+        commit_index: 12,
+        snapshot: Some((10, Bytes::from_static(b"snapshot"))),
+        entries: vec![(11, Bytes::from_static(b"entry")), (12, Bytes::new())],
+    };
+    let entry = Entry { index: 7, term: 2, data: Bytes::from_static(b"records"), ..Default::default() };
+    let with_selector = |selector: u8, body: &[u8]| [&[selector][..], body].concat();
+    let seeds = vec![
+        with_selector(0, &wire::encode_frame(&frame, 5).expect("encodes")[4..]),
+        with_selector(1, &wire::encode_metadata_fetch(&fetch, 6).expect("encodes")[4..]),
+        with_selector(2, &wire::encode_metadata_fetch_answer(&answer, 7).expect("encodes")[4..]),
+        with_selector(3, &gregor_quorum::encode_entry(&entry).expect("encodes")),
+    ];
+    run("quorum_frames", targets::quorum_frames, &seeds, 1);
+}
