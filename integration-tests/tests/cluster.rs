@@ -326,3 +326,33 @@ fn three_controllers_and_three_brokers_in_separate_processes_form_one_cluster() 
         .is_empty()));
     Ok(())
 }
+
+#[test]
+fn a_controller_with_a_different_voter_set_is_refused_with_a_message_saying_so() -> Result<()> {
+    // Nodes 1 and 2 list each other; node 3 lists itself with them, but they do not
+    // list it: its messages are refused, and the two decide without it.
+    let ports = gregor_integration_tests::cluster::free_ports(6)?;
+    let listeners = |i: usize| format!("PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}", ports[i], ports[3 + i]);
+    let two: String = (0..2).map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[3 + i])).collect::<Vec<_>>().join(",");
+    let three: String = (0..3).map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[3 + i])).collect::<Vec<_>>().join(",");
+    let mut nodes = Vec::new();
+    for i in 0..3 {
+        let node_id = (i + 1).to_string();
+        let (listeners, voters) = (listeners(i), if i == 2 { three.clone() } else { two.clone() });
+        nodes.push(BrokerProcess::start_with_env(
+            &[
+                ("node.id", &node_id),
+                ("listeners", &listeners),
+                ("controller.listener.names", "CONTROLLER"),
+                ("controller.quorum.voters", &voters),
+            ],
+            &[("CLUSTER_ID", CLUSTER_ID)],
+        )?);
+    }
+    let refused = wait_until(Duration::from_secs(20), || {
+        nodes[..2].iter().any(|node| node.stderr_tail(400).contains("every controller must list the same voters"))
+            && nodes[2].stderr_tail(400).contains("refused this node")
+    });
+    assert!(refused, "the mismatched voter set was not reported{}", nodes[2].diag());
+    Ok(())
+}

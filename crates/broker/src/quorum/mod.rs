@@ -187,6 +187,22 @@ impl RaftMetadataLog {
             )
             .unwrap_or_default());
         }
+        if !self.voters.iter().any(|voter| voter.id == from_node) {
+            let voters: Vec<String> =
+                self.voters.iter().map(|voter| format!("{}@{}:{}", voter.id, voter.host, voter.port)).collect();
+            let message = format!(
+                "node {from_node} is not a voter in node {}'s controller.quorum.voters ({}): every controller must list the same voters",
+                self.node_id,
+                voters.join(",")
+            );
+            tracing::error!("refusing Raft messages: {message}");
+            return Err(encode_refusal(
+                correlation_id,
+                gregor_protocol::ErrorCode::InconsistentVoterSet.code(),
+                &message,
+            )
+            .unwrap_or_default());
+        }
         match self.commands.try_send(Command::Step(messages)) {
             Ok(()) | Err(TrySendError::Full(_)) => Ok(()),
             Err(TrySendError::Disconnected(_)) => Ok(()),
