@@ -345,7 +345,8 @@ def run_number(tests_dir, number, names, mode, scenario, broker, run_dir, timeou
     # Not shared with the other test numbers running at once (see the module's doc).
     conf = os.path.join(run_dir, mode, f"{number}-{scenario}.conf")
     with open(conf, "w") as f:
-        f.write(f"bootstrap.servers={broker.bootstrap}\n")
+        bootstrap = getattr(broker, "bootstrap", None) or f"127.0.0.1:{broker.port}"
+        f.write(f"bootstrap.servers={bootstrap}\n")
         f.write("test.topic.random=true\n")
     env = dict(os.environ, TESTS=number, TEST_KAFKA_VERSION=KAFKA_VERSION, RDKAFKA_TEST_CONF=conf,
                LD_LIBRARY_PATH=os.pathsep.join([os.path.join(tests_dir, "..", "src"),
