@@ -77,8 +77,10 @@ pub const SUPPORTED_APIS: &[Supported] = &[
     supported(ApiKey::WriteTxnMarkers, 1, 2),
     supported(ApiKey::DescribeTransactions, 0, 0),
     supported(ApiKey::ListTransactions, 0, 2),
-    // The metadata quorum, for kafka-metadata-quorum.sh.
+    // The metadata quorum, for kafka-metadata-quorum.sh, and finalized features
+    // for kafka-features.sh.
     supported(ApiKey::DescribeQuorum, 0, 2),
+    supported(ApiKey::UpdateFeatures, 0, 2),
 ];
 
 /// APIs served on the controller listener only, between the nodes of a cluster:

@@ -177,6 +177,9 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, connection:
         RequestBody::BrokerRegistration(body) => {
             respond(ResponseBody::BrokerRegistration(handlers::broker_registration::handle(broker, body).await))
         }
+        RequestBody::UpdateFeatures(body) => respond(ResponseBody::UpdateFeatures(
+            handlers::update_features::handle(broker, &header, &context, body).await,
+        )),
         RequestBody::AllocateProducerIds(body) => {
             respond(ResponseBody::AllocateProducerIds(handlers::allocate_producer_ids::handle(broker, body).await))
         }
@@ -196,7 +199,6 @@ pub async fn dispatch(broker: &Arc<Broker>, request: DecodedRequest, connection:
         | RequestBody::BeginQuorumEpoch(_)
         | RequestBody::EndQuorumEpoch(_)
         | RequestBody::AlterPartition(_)
-        | RequestBody::UpdateFeatures(_)
         | RequestBody::FetchSnapshot(_)
         | RequestBody::ControllerRegistration(_)
         | RequestBody::GetTelemetrySubscriptions(_)
@@ -279,7 +281,8 @@ pub fn has_handler(api_key: ApiKey) -> bool {
         | ApiKey::Envelope
         | ApiKey::BrokerRegistration
         | ApiKey::BrokerHeartbeat
-        | ApiKey::AllocateProducerIds => true,
+        | ApiKey::AllocateProducerIds
+        | ApiKey::UpdateFeatures => true,
         ApiKey::SaslHandshake
         | ApiKey::AlterReplicaLogDirs
         | ApiKey::SaslAuthenticate
@@ -293,7 +296,6 @@ pub fn has_handler(api_key: ApiKey) -> bool {
         | ApiKey::BeginQuorumEpoch
         | ApiKey::EndQuorumEpoch
         | ApiKey::AlterPartition
-        | ApiKey::UpdateFeatures
         | ApiKey::FetchSnapshot
         | ApiKey::ControllerRegistration
         | ApiKey::GetTelemetrySubscriptions

@@ -5,6 +5,7 @@
 mod acls;
 pub mod brokers;
 mod configs;
+pub mod features;
 pub mod partition_change;
 pub mod placement;
 pub mod reassignment;
