@@ -128,6 +128,24 @@ impl Broker {
         self.controller.leadership().active_controller
     }
 
+    /// The controller id clients see in Metadata and DescribeCluster. In a cluster,
+    /// as Kafka's KRaft brokers do (KIP-590), a live broker rather than the quorum
+    /// leader: this node when it is one, since it forwards what only the controller
+    /// decides, so clients never wait on a controller that just died. A single node
+    /// is its own controller.
+    pub fn controller_id_for_clients(&self) -> i32 {
+        if !self.controller.is_clustered() {
+            return self.node_id;
+        }
+        let image = self.image();
+        let live = |id: i32| image.broker(id).is_some_and(|registration| !registration.fenced);
+        if live(self.node_id) {
+            return self.node_id;
+        }
+        let first_live = image.brokers().find(|registration| !registration.fenced).map(|registration| registration.id);
+        first_live.unwrap_or(-1)
+    }
+
     /// Where controller `node_id` listens for the other nodes (`controller.quorum.voters`).
     pub fn controller_address(&self, node_id: i32) -> Option<String> {
         self.static_config

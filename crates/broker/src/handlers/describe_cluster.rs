@@ -62,7 +62,7 @@ pub async fn handle(
         error_message: None,
         endpoint_type,
         cluster_id: broker.cluster_id.clone(),
-        controller_id: broker.active_controller_id().unwrap_or(-1),
+        controller_id: broker.controller_id_for_clients(),
         brokers,
         cluster_authorized_operations: if !request.include_cluster_authorized_operations {
             AUTHORIZED_OPERATIONS_OMITTED

@@ -134,7 +134,7 @@ pub async fn handle(
         })
         .collect(),
         cluster_id: Some(broker.cluster_id.clone()),
-        controller_id: broker.active_controller_id().unwrap_or(-1),
+        controller_id: broker.controller_id_for_clients(),
         topics,
         cluster_authorized_operations: if (8..=10).contains(&version) && request.include_cluster_authorized_operations {
             access.operations(resource_type::CLUSTER, CLUSTER_RESOURCE_NAME)

@@ -143,7 +143,11 @@ impl RaftMetadataLog {
             pending: HashMap::new(),
             single_voter: self.voters.len() == 1,
             snapshot_bytes_max: snapshot_bytes_max(&config),
+            fresh_first_voter: false,
         };
+        driver.fresh_first_voter = driver.node.term() == 0
+            && driver.node.last_index() == 0
+            && self.voters.iter().map(|voter| voter.id).min() == Some(self.node_id);
         if let Some(Applied::Snapshot { index, data, .. }) = start {
             driver.load_snapshot(index, data)?;
         }
@@ -269,13 +273,17 @@ struct Driver {
     single_voter: bool,
     /// `metadata.log.max.record.bytes.between.snapshots`.
     snapshot_bytes_max: u64,
+    /// A new quorum (term 0, nothing in the log) and this node is its lowest voter.
+    fresh_first_voter: bool,
 }
 
 impl Driver {
     fn run(mut self, commands: Receiver<Command>, tick: Duration) {
         let mut next_tick = Instant::now() + tick;
-        if self.single_voter {
-            // A quorum of one need not wait an election timeout.
+        // A quorum of one need not wait an election timeout, nor a new cluster: its
+        // lowest voter stands at once (an early election is always safe in Raft;
+        // it only spares the first election timeout).
+        if self.single_voter || self.fresh_first_voter {
             let _ = self.node.campaign();
         }
         loop {
