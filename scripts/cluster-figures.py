@@ -43,12 +43,15 @@ class Node:
         for key, value in overrides.items():
             self.args += ["--override", f"{key}={value}"]
         self.args += ["--override", f"log.dirs={data_dir}"]
+        self.log_path = data_dir + ".log"
         self.proc = None
 
     def start(self):
         started = time.monotonic()
-        env = {**os.environ, "CLUSTER_ID": CLUSTER_ID, "GREGOR_LOG": "warn"}
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        env = {**os.environ, "CLUSTER_ID": CLUSTER_ID, "GREGOR_LOG": os.environ.get("GREGOR_LOG", "warn")}
+        os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=log, env=env)
         line = self.proc.stdout.readline().decode()
         if not line.startswith("gregor ready"):
             raise RuntimeError(f"node {self.node_id} did not start: {line!r}")
@@ -75,7 +78,8 @@ class Node:
 
 
 def cluster(binary, root, count):
-    client_ports, controller_ports = free_ports(count), free_ports(count)
+    ports = free_ports(2 * count)
+    client_ports, controller_ports = ports[:count], ports[count:]
     voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(controller_ports))
     nodes = []
     for i in range(count):
@@ -197,7 +201,10 @@ def main():
         failovers = []
         for kill in range(args.kills):
             wait_registered(ports[0] if nodes[0].proc.poll() is None else ports[1], 3)
-            controller = active_controller(ports[0] if nodes[0].proc.poll() is None else ports[1])
+            controller = -1
+            while controller < 1:
+                controller = active_controller(ports[0] if nodes[0].proc.poll() is None else ports[1])
+                time.sleep(0.05)
             survivor = next(i for i in range(3) if i + 1 != controller)
             nodes[controller - 1].kill9()
             killed = time.monotonic()
@@ -209,8 +216,10 @@ def main():
         rows.append((f"controller failover (p99 of {args.kills})", f"{percentile(failovers, 0.99):.0f} ms"))
         for node in nodes:
             node.stop()
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    except Exception:
+        print(f"failed; node logs kept in {root}")
+        raise
+    shutil.rmtree(root, ignore_errors=True)
 
     cpus = os.cpu_count()
     lines = [

@@ -115,7 +115,8 @@ impl Broker {
         }
     }
 
-    /// The metadata offsets of the brokers' registrations, on the active controller.
+    /// The metadata offsets of the brokers' registrations (noted by the loader on
+    /// every node, so that any new active controller knows them).
     pub fn registration_offsets(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i32, i64>> {
         match self.registration_offsets.lock() {
             Ok(offsets) => offsets,

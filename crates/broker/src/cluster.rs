@@ -49,8 +49,11 @@ pub async fn broker_lifecycle(broker: Arc<Broker>, mut shutdown: watch::Receiver
             },
             Some(current) => match heartbeat(&broker, current, false, call_timeout).await {
                 Ok(answer) if answer.error_code == ErrorCode::StaleBrokerEpoch.code() => epoch = None,
+                Ok(answer) if answer.error_code != 0 => {
+                    tracing::warn!("heartbeat refused by the active controller: error {}", answer.error_code)
+                }
                 Ok(_) => {}
-                Err(error) => tracing::debug!("heartbeat failed: {error}"),
+                Err(error) => tracing::warn!("heartbeat failed: {error}"),
             },
         }
         tokio::select! {
@@ -162,7 +165,6 @@ pub async fn controller_duties(broker: Arc<Broker>, mut shutdown: watch::Receive
         if !was_active {
             // Sessions start afresh on a new active controller, as in Kafka.
             *broker.sessions() = BrokerSessions::from_image(&broker.image(), now);
-            broker.registration_offsets().clear();
             was_active = true;
         }
         if broker.image().features().is_empty() {

@@ -306,6 +306,13 @@ impl Broker {
         for record in records {
             next.replay(record)?;
         }
+        // Where each registration landed: a fenced broker is unfenced once it has
+        // caught up to it, whichever node is the active controller by then.
+        for record in records {
+            if let MetadataRecord::RegisterBroker(registration) = record {
+                self.registration_offsets().insert(registration.broker_id, offset);
+            }
+        }
         self.metadata_offset.store(offset, std::sync::atomic::Ordering::Release);
         self.publish(next.clone())?;
         self.reconcile_partitions(&next)?;
@@ -318,6 +325,13 @@ impl Broker {
         image.set_cluster_id(&self.cluster_id);
         for record in &records {
             image.replay(record)?;
+        }
+        {
+            let mut registrations = self.registration_offsets();
+            registrations.clear();
+            for broker in image.brokers() {
+                registrations.insert(broker.id, offset);
+            }
         }
         self.metadata_offset.store(offset, std::sync::atomic::Ordering::Release);
         self.publish(image.clone())?;

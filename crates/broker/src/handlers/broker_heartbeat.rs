@@ -34,8 +34,15 @@ pub async fn handle(broker: &Arc<Broker>, request: BrokerHeartbeatRequest) -> Br
     let controller = Arc::clone(broker);
     let decided = broker
         .decide(move |image, _context| {
+            let now = crate::time::now_ms();
             let mut sessions = controller.sessions();
-            heartbeat(image, &mut sessions, &beat, registration_offset, crate::time::now_ms())
+            // The session's fenced state follows the committed image: a decision that
+            // changed the session but whose records were then not committed (a lost
+            // proposal, a leadership change) must not leave the two apart for good.
+            if let Some(registration) = image.broker(broker_id) {
+                sessions.register(broker_id, registration.fenced, now);
+            }
+            heartbeat(image, &mut sessions, &beat, registration_offset, now)
         })
         .await;
     match decided {
@@ -51,7 +58,13 @@ pub async fn handle(broker: &Arc<Broker>, request: BrokerHeartbeatRequest) -> Br
                 ..BrokerHeartbeatResponse::default()
             }
         }
-        Ok(Err(error)) => failed(error.code),
-        Err(error) => failed(error.error_code()),
+        Ok(Err(error)) => {
+            tracing::debug!("heartbeat of broker {broker_id} refused: {:?}", error.message);
+            failed(error.code)
+        }
+        Err(error) => {
+            tracing::warn!("heartbeat of broker {broker_id} failed: {error}");
+            failed(error.error_code())
+        }
     }
 }

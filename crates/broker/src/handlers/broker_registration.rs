@@ -75,9 +75,7 @@ pub async fn handle(broker: &Arc<Broker>, request: BrokerRegistrationRequest) ->
         .await;
     match decided {
         Ok(Ok(epoch)) => {
-            // The registration is committed and applied: this is its offset.
-            let offset = broker.metadata_offset.load(std::sync::atomic::Ordering::Acquire);
-            broker.registration_offsets().insert(broker_id, offset);
+            // The loader noted the offset the registration landed at.
             BrokerRegistrationResponse { broker_epoch: epoch, ..BrokerRegistrationResponse::default() }
         }
         Ok(Err(error)) => {
