@@ -71,10 +71,12 @@ SCENARIOS = ["default", "noautocreate"]
 # so that with --parallel the run is not left waiting on one of them at the end.
 LONG_FIRST = ["0113", "0081", "0150", "0089", "0139", "0076", "0033", "0091", "0026", "0094", "0137", "0102", "0045",
               "0030"]
-# Test numbers that assert a latency bound tight enough (0127: within 80 ms of
-# fetch.queue.backoff.ms) that the other modes' tests sharing the two cores push them
-# over it: they run after the parallel phase, one at a time, each mode on its own broker.
-TIMING_ALONE = ["0127"]
+# Test numbers whose timing the other lanes' load on two cores can break: 0127 asserts a
+# latency within 80 ms of fetch.queue.backoff.ms (658 ms against 580 seen under load);
+# 0045 waits 30 s for assignments of 50 topics it has just created (missed once in the
+# consumer mode under load, passed alone). They run after the parallel phase, one at a
+# time, each mode on its own broker.
+TIMING_ALONE = ["0127", "0045"]
 DEBIAN_PACKAGES = ["gcc", "g++", "make", "pkg-config", "libssl-dev", "libsasl2-dev", "libzstd-dev",
                    "liblz4-dev", "zlib1g-dev", "rapidjson-dev"]
 # FLAKY: failed, then passed on a retry (--allowlist only).
